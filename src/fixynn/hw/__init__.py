@@ -1,0 +1,1 @@
+"""The hardware half: everything here reads only the HwGraph IR, never PyTorch."""
