@@ -15,7 +15,9 @@ from typing import Literal
 NUM_BLOCKS = 14
 
 # Output channels of blocks 0..13 at width 1.0 (Howard et al., 2017, Table 1).
-BASE_CHANNELS: tuple[int, ...] = (32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024)
+BASE_CHANNELS: tuple[int, ...] = (
+    32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024,
+)
 
 # Stride of each block's (first) spatial conv.
 STRIDE_PLANS: dict[str, tuple[int, ...]] = {
@@ -83,8 +85,12 @@ def mobilenet_v1_layers(
     """Every conv layer of MobileNetV1 (block order), then the classifier as kind "fc"."""
     if width <= 0:
         raise ValueError(f"width must be > 0, got {width}")
+    if input_size < 1 or in_channels < 1 or num_classes < 1:
+        raise ValueError("input_size, in_channels and num_classes must be >= 1")
     if stride_plan not in STRIDE_PLANS:
-        raise ValueError(f"unknown stride_plan {stride_plan!r}; choose one of {sorted(STRIDE_PLANS)}")
+        raise ValueError(
+            f"unknown stride_plan {stride_plan!r}; choose one of {sorted(STRIDE_PLANS)}"
+        )
     strides = STRIDE_PLANS[stride_plan]
     layers: list[LayerShape] = []
     size, channels = input_size, in_channels

@@ -248,7 +248,9 @@ def graph_to_dict(graph: HwGraph) -> dict[str, Any]:
         "input_bits": graph.input_bits,
         "input_frac": graph.input_frac,
         "meta": graph.meta,
-        "layers": [{k: _plain(getattr(layer, k)) for k in _LAYER_SCALARS} for layer in graph.layers],
+        "layers": [
+            {k: _plain(getattr(layer, k)) for k in _LAYER_SCALARS} for layer in graph.layers
+        ],
     }
 
 

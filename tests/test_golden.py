@@ -1,0 +1,84 @@
+"""The golden executor against a literal loop-by-loop reading of DESIGN.md's semantics."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from fixynn.hw.golden import requantize, run_graph, run_layer
+from fixynn.hw.ir import HwGraph
+from fixynn.hw.synthetic import random_layer
+
+
+def _reference_layer(layer, x: np.ndarray) -> np.ndarray:
+    """Scalar loops, Python ints: slow and obviously right."""
+    b, _, h, w = x.shape
+    ho, wo = layer.out_size(h, w)
+    k, s, p = layer.kernel, layer.stride, layer.padding
+    cin_per_group = layer.in_channels // layer.groups
+    out = np.zeros((b, layer.out_channels, ho, wo), dtype=np.int64)
+    for n in range(b):
+        for o in range(layer.out_channels):
+            base = (o // (layer.out_channels // layer.groups)) * cin_per_group
+            shift = int(layer.shift[o])
+            for i in range(ho):
+                for j in range(wo):
+                    acc = int(layer.bias[o])
+                    for ci in range(cin_per_group):
+                        for di in range(k):
+                            for dj in range(k):
+                                yy, xx = i * s + di - p, j * s + dj - p
+                                if 0 <= yy < h and 0 <= xx < w:
+                                    w_ = int(layer.weight[o, ci, di, dj])
+                                    acc += w_ * int(x[n, base + ci, yy, xx])
+                    y = (acc + (1 << (shift - 1))) >> shift if shift > 0 else acc << -shift
+                    out[n, o, i, j] = min(max(y, 0), layer.act_hi)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("kind", "cin", "cout", "k", "stride", "pad"),
+    [("conv", 3, 4, 3, 1, 1), ("conv", 2, 3, 5, 2, 2), ("depthwise", 4, 4, 3, 2, 1),
+     ("pointwise", 5, 3, 1, 1, 0), ("pointwise", 4, 2, 1, 2, 0), ("conv", 1, 2, 3, 2, 0)],
+)
+def test_layer_matches_scalar_reference(kind, cin, cout, k, stride, pad) -> None:
+    rng = np.random.default_rng(cin * 10 + k)
+    layer = random_layer(rng, "l", kind, cin, cout, k, stride, pad, weight_bits=6, sparsity=0.2)
+    # mixed per-channel shifts including 0 and negative (left shift)
+    layer = replace(layer, weight_frac=layer.weight_frac - np.arange(cout) * 4)
+    x = rng.integers(0, 256, size=(2, cin, 7, 6))
+    np.testing.assert_array_equal(run_layer(layer, x), _reference_layer(layer, x))
+
+
+def test_requantize_rounds_half_up_and_clamps() -> None:
+    acc = np.array([-5, 5, 6, 7, 100, 1000]).reshape(1, -1)
+    assert requantize(acc, np.full(6, 2), 200).tolist() == [[0, 1, 2, 2, 25, 200]]
+    assert requantize(acc, np.zeros(6, dtype=int), 50).tolist() == [[0, 5, 6, 7, 50, 50]]
+    assert requantize(acc, np.full(6, -1), 255).tolist() == [[0, 10, 12, 14, 200, 255]]
+
+
+def test_huge_accumulators_take_the_exact_int64_path() -> None:
+    rng = np.random.default_rng(1)
+    layer = random_layer(rng, "l", "conv", 2, 2, 3, 1, 1)
+    offset = 2**55  # beyond float64's exact integers: forces the int64 path
+    big = replace(layer, bias=layer.bias + offset,
+                  weight_frac=np.full(2, 60 - layer.in_frac + layer.out_frac))
+    x = rng.integers(0, 256, size=(1, 2, 5, 5))
+    np.testing.assert_array_equal(run_layer(big, x), _reference_layer(big, x))
+
+
+def test_graph_runs_layers_in_order_and_checks_input() -> None:
+    rng = np.random.default_rng(2)
+    l0 = random_layer(rng, "a", "conv", 1, 3, 3, 2, 1, in_frac=8)
+    l1 = random_layer(rng, "b", "depthwise", 3, 3, 3, 1, 1, fuse_next=True)
+    l2 = random_layer(rng, "c", "pointwise", 3, 4, 1, 1, 0)
+    graph = HwGraph("g", 1, 9, 9, (l0, l1, l2))
+    x = rng.integers(0, 256, size=(70, 1, 9, 9))  # more than one internal batch
+    outs = run_graph(graph, x)
+    assert [o.shape for o in outs] == [(70, 3, 5, 5), (70, 3, 5, 5), (70, 4, 5, 5)]
+    np.testing.assert_array_equal(outs[2], run_layer(l2, run_layer(l1, run_layer(l0, x))))
+    np.testing.assert_array_equal(run_graph(graph, x, keep_all=False)[0], outs[2])
+    with pytest.raises(ValueError, match="shape"):
+        run_graph(graph, x[:, :, :8])
+    with pytest.raises(ValueError, match="8-bit"):
+        run_graph(graph, x + 256)
