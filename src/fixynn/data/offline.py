@@ -1,0 +1,111 @@
+"""Loaders for the three datasets that ship with Debian packages or scikit-learn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from fixynn.data.files import find_first
+from fixynn.data.grid import read_digit_grid
+from fixynn.data.idx import read_idx
+from fixynn.data.split import stratified_split
+from fixynn.data.types import Dataset
+from fixynn.errors import FixynnError
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+OPENCV_DIGITS_FILE = Path("/usr/share/doc/opencv-doc/examples/data/digits.png")
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
+
+
+def fashion_mnist_files(root: Path) -> dict[str, Path | None]:
+    """The four IDX files under `root` (gzipped or raw); None where one is missing."""
+    stems = {
+        "train_images": "train-images-idx3-ubyte",
+        "train_labels": "train-labels-idx1-ubyte",
+        "test_images": "t10k-images-idx3-ubyte",
+        "test_labels": "t10k-labels-idx1-ubyte",
+    }
+    return {part: find_first(root, (f"{stem}.gz", stem)) for part, stem in stems.items()}
+
+
+def read_idx_split(
+    images_path: Path, labels_path: Path, num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 1, H, W) uint8 images and int64 labels from an MNIST-style IDX pair, cross-checked."""
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise FixynnError(
+            f"{images_path}: expected uint8 images of 3 dims (N, H, W), got {images.dtype} "
+            f"{images.shape}; this is not an IDX image file"
+        )
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise FixynnError(
+            f"{labels_path}: expected uint8 labels of 1 dim, got {labels.dtype} {labels.shape}; "
+            "this is not an IDX label file"
+        )
+    if labels.shape[0] != images.shape[0]:
+        raise FixynnError(
+            f"{labels_path}: {labels.shape[0]} labels for {images.shape[0]} images in "
+            f"{images_path.name}; the pair does not match"
+        )
+    if labels.size and labels.max() >= num_classes:
+        raise FixynnError(
+            f"{labels_path}: label {labels.max()} out of range 0..{num_classes - 1}; "
+            "the file is corrupt"
+        )
+    return images[:, None, :, :], labels.astype(np.int64)
+
+
+def load_fashion_mnist(root: Path | None) -> Dataset:
+    """The official 60k/10k split from the four IDX files (gzipped or raw)."""
+    root = FASHION_MNIST_DIR if root is None else root
+    files = fashion_mnist_files(root)
+    missing = [part for part, path in files.items() if path is None]
+    if missing:
+        raise FixynnError(
+            f"{root}: Fashion-MNIST IDX files missing ({', '.join(missing)}); run "
+            "`apt-get install dataset-fashion-mnist` or pass a root holding the 4 IDX files"
+        )
+    n = len(FASHION_MNIST_CLASSES)
+    train_x, train_y = read_idx_split(files["train_images"], files["train_labels"], n)
+    test_x, test_y = read_idx_split(files["test_images"], files["test_labels"], n)
+    return Dataset("fashion-mnist", train_x, train_y, test_x, test_y, FASHION_MNIST_CLASSES)
+
+
+def split_dataset(
+    name: str, images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...]
+) -> Dataset:
+    train, test = stratified_split(labels)
+    return Dataset(name, images[train], labels[train], images[test], labels[test], class_names)
+
+
+def load_opencv_digits(root: Path | None) -> Dataset:
+    """5000 20x20 digits cut from digits.png; 400 train / 100 test per class (every 5th)."""
+    path = OPENCV_DIGITS_FILE if root is None else root / OPENCV_DIGITS_FILE.name
+    if not path.is_file():
+        raise FixynnError(
+            f"{path}: not found; run `apt-get install opencv-doc` or pass a root holding digits.png"
+        )
+    images, labels = read_digit_grid(path, cell=20, num_classes=10)
+    return split_dataset("opencv-digits", images, labels, DIGIT_CLASSES)
+
+
+def load_sklearn_digits(root: Path | None) -> Dataset:
+    """scikit-learn's 1797 8x8 digits, 0..16 scaled to 0..255, split every 5th per class."""
+    if root is not None:
+        raise FixynnError(
+            "sklearn-digits: the data is bundled with scikit-learn and takes no root; drop --root"
+        )
+    from sklearn.datasets import load_digits  # heavy import, only when asked
+
+    bunch = load_digits()
+    levels = np.asarray(bunch.images, dtype=np.int64)  # integers 0..16
+    images = ((levels * 255 + 8) // 16).astype(np.uint8)[:, None, :, :]
+    labels = np.asarray(bunch.target, dtype=np.int64)
+    return split_dataset("sklearn-digits", images, labels, DIGIT_CLASSES)

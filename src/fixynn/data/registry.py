@@ -1,0 +1,189 @@
+"""The named datasets: what each is (`DatasetInfo`), where it lives, and how to load it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from fixynn.data import cifar, fetch, folder, offline
+from fixynn.data.types import Dataset, DatasetInfo
+from fixynn.errors import FixynnError
+
+FOLDER_PREFIX = "folder:"
+EVERY_FIFTH = "fixed stratified: in each class, every 5th sample (in file order) is test"
+
+INFOS: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        DatasetInfo(
+            name="fashion-mnist",
+            description="Zalando article images, 28x28 grayscale",
+            source="Zalando Research, Xiao et al. 2017 (Debian dataset-fashion-mnist)",
+            license="MIT (Expat)",
+            obtain="apt-get install dataset-fashion-mnist",
+            num_classes=10,
+            num_train=60000,
+            num_test=10000,
+            image_shape=(1, 28, 28),
+            split="official 60k train / 10k test",
+            apt_package="dataset-fashion-mnist",
+        ),
+        DatasetInfo(
+            name="opencv-digits",
+            description="handwritten digits tiled in OpenCV's samples/data/digits.png, 20x20",
+            source="OpenCV sample data, an MNIST subset (Debian opencv-doc)",
+            license="Apache-2.0 AND BSD-3-Clause",
+            obtain="apt-get install opencv-doc",
+            num_classes=10,
+            num_train=4000,
+            num_test=1000,
+            image_shape=(1, 20, 20),
+            split=EVERY_FIFTH + " (400 train / 100 test per class)",
+            apt_package="opencv-doc",
+        ),
+        DatasetInfo(
+            name="sklearn-digits",
+            description="UCI optical recognition of handwritten digits, 8x8, 17 grey levels",
+            source="UCI optdigits, Alpaydin & Kaynak 1998 (in scikit-learn)",
+            license="CC BY 4.0",
+            obtain="bundled with scikit-learn (a fixynn dependency)",
+            num_classes=10,
+            num_train=1442,
+            num_test=355,
+            image_shape=(1, 8, 8),
+            split=EVERY_FIFTH,
+        ),
+        DatasetInfo(
+            name="cifar10",
+            description="tiny natural images, 32x32 RGB",
+            source="Krizhevsky 2009, www.cs.toronto.edu/~kriz/cifar.html",
+            license="none stated; cite Krizhevsky 2009",
+            obtain="fixynn data get cifar10 (downloads ~163 MB) or --root DIR holding the batches",
+            num_classes=10,
+            num_train=50000,
+            num_test=10000,
+            image_shape=(3, 32, 32),
+            split="official 50k train / 10k test",
+            url=fetch.CIFAR_ARCHIVES["cifar10"].url,
+        ),
+        DatasetInfo(
+            name="cifar100",
+            description="tiny natural images, 32x32 RGB, 100 fine classes",
+            source="Krizhevsky 2009, www.cs.toronto.edu/~kriz/cifar.html",
+            license="none stated; cite Krizhevsky 2009",
+            obtain="fixynn data get cifar100 (downloads ~161 MB) or --root DIR holding the files",
+            num_classes=100,
+            num_train=50000,
+            num_test=10000,
+            image_shape=(3, 32, 32),
+            split="official 50k train / 10k test",
+            url=fetch.CIFAR_ARCHIVES["cifar100"].url,
+        ),
+        DatasetInfo(
+            name="image-folder",
+            description="your images, one sub-folder per class (Flowers-102, Cars, Caltech...)",
+            source="your directory: root=DIR or the name folder:DIR",
+            license="that of your images",
+            obtain="convert to DIR/<class>/*.png or DIR/{train,test}/<class>/*.png",
+            num_classes=None,
+            num_train=None,
+            num_test=None,
+            image_shape=None,
+            split="DIR/train + DIR/test if present, else " + EVERY_FIFTH,
+        ),
+    )
+}
+
+Loader = Callable[[Path | None], Dataset]
+LOADERS: dict[str, Loader] = {
+    "fashion-mnist": offline.load_fashion_mnist,
+    "opencv-digits": offline.load_opencv_digits,
+    "sklearn-digits": offline.load_sklearn_digits,
+    "cifar10": lambda root: cifar.load_cifar("cifar10", resolve_root("cifar10", root)),
+    "cifar100": lambda root: cifar.load_cifar("cifar100", resolve_root("cifar100", root)),
+}
+
+
+def data_home() -> Path:
+    """Where `fixynn data get` puts downloads: $FIXYNN_DATA, else ~/.cache/fixynn/datasets."""
+    env = os.environ.get("FIXYNN_DATA")
+    return Path(env) if env else Path.home() / ".cache" / "fixynn" / "datasets"
+
+
+def resolve_root(name: str, root: str | Path | None) -> Path:
+    """The directory a downloadable dataset is read from: `root`, else the data home."""
+    return Path(root).expanduser() if root is not None else data_home() / name
+
+
+def list_datasets() -> list[DatasetInfo]:
+    return list(INFOS.values())
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    if name.startswith(FOLDER_PREFIX):
+        return INFOS["image-folder"]
+    if name not in INFOS:
+        raise FixynnError(
+            f"unknown dataset {name!r}; valid names: {', '.join(INFOS)} (or folder:DIR)"
+        )
+    return INFOS[name]
+
+
+def load_dataset(
+    name: str,
+    root: str | Path | None = None,
+    *,
+    image_size: int | tuple[int, int] | None = None,
+    channels: int | None = None,
+) -> Dataset:
+    """Load a registered dataset with its fixed train/test split (deterministic).
+
+    `root` overrides where the files are read from. `image_size` (S or (H, W)) and `channels`
+    (1 or 3) apply to image folders only: `load_dataset("image-folder", root=DIR, ...)` or
+    `load_dataset("folder:DIR", ...)`; they default to 32 and 3.
+    """
+    dataset_info(name)  # unknown names fail here with the list of valid ones
+    if is_folder(name):
+        return folder.load_image_folder(
+            folder_root(name, root),
+            image_size=32 if image_size is None else image_size,
+            channels=3 if channels is None else channels,
+        )
+    if image_size is not None or channels is not None:
+        raise FixynnError(
+            f"{name}: image_size/channels apply only to image folders; resize in your task"
+        )
+    return LOADERS[name](None if root is None else Path(root).expanduser())
+
+
+def is_folder(name: str) -> bool:
+    return name == "image-folder" or name.startswith(FOLDER_PREFIX)
+
+
+def folder_root(name: str, root: str | Path | None) -> Path:
+    """The directory of an image-folder dataset, given as folder:DIR or as root."""
+    if name.startswith(FOLDER_PREFIX):
+        if root is not None:
+            raise FixynnError(f"{name}: give the folder either as folder:DIR or as root, not both")
+        root = name[len(FOLDER_PREFIX) :]
+    if not root:
+        raise FixynnError("image-folder: no directory given; pass root=DIR or folder:DIR")
+    return Path(root).expanduser()
+
+
+def is_available(name: str, root: str | Path | None = None) -> bool:
+    """Whether the dataset's files are present (a cheap check: nothing is decoded)."""
+    dataset_info(name)
+    if is_folder(name):
+        return (name != "image-folder" or root is not None) and folder_root(name, root).is_dir()
+    root_path = None if root is None else Path(root).expanduser()
+    if name == "fashion-mnist":
+        files = offline.fashion_mnist_files(root_path or offline.FASHION_MNIST_DIR)
+        return all(path is not None for path in files.values())
+    if name == "opencv-digits":
+        directory = root_path or offline.OPENCV_DIGITS_FILE.parent
+        return (directory / offline.OPENCV_DIGITS_FILE.name).is_file()
+    if name == "sklearn-digits":
+        return True
+    return cifar.find_layout(name, resolve_root(name, root)) is not None
