@@ -1,0 +1,363 @@
+"""System model: the FixyNN hybrid (FFE + PCA) vs a programmable-only PCA of the same area.
+
+Hybrid at split point N: the fixed front-end (FFE) runs blocks 0..N-1, the PCA runs blocks N..13
+and the classifier. The two are pipelined across frames (the FFE works on frame i+1 while the
+PCA finishes frame i), so
+* throughput = the slower stage: fps = min(FFE fps, PCA fps);
+* energy/frame = FFE + PCA + interface; area = FFE + PCA.
+Interface (stated choice): the FFE's output map goes through DRAM. The FFE writes it once (the
+DRAM write is charged here), the PCA reads it as its first layer's input (charged in the PCA
+model). When N = 14 the global average pool is taken at the FFE output, so the vector crosses
+(pooling energy, 49 adds per channel, is not counted). DRAM rather than the PCA's ifmap buffer
+because a pipelined hand-off needs a frame of double buffering, which the 64 KiB buffer cannot
+hold for any N <= 11 at 224x224.
+Image input: the camera frame sits in DRAM for both designs; the FFE reads it once (charged
+here), the PCA reads it as its first layer's input. Writing it there is outside both.
+
+Iso-area programmable baseline: the base PCA scaled until its area equals the hybrid's: rows
+and cols both grow by sqrt(area ratio) (rounded, aspect kept), then the three SRAM buffers grow
+in their base proportions to take exactly the remaining area. It runs the whole network.
+
+Ops convention: both designs are credited the same dense ops, 2 x MACs of the whole network per
+frame (zero weights of a sparse FFE still count), so TOPS/W ratios compare energy per frame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from fixynn.arch import (
+    NUM_BLOCKS,
+    LayerShape,
+    back_end_layers,
+    front_end_layers,
+    mobilenet_v1_layers,
+)
+from fixynn.errors import FixynnError
+from fixynn.hw.ir import HwGraph
+from fixynn.hw.ppa.ffe import FfeEstimate, estimate_ffe
+from fixynn.hw.ppa.pca import (
+    ACT_BITS,
+    PcaConfig,
+    array_area_um2,
+    buffers_area_um2,
+    evaluate_pca,
+    pca_area_mm2,
+)
+from fixynn.hw.ppa.tech import TechTable
+
+STRIDE_PLAN = "imagenet"
+IN_CHANNELS = 3
+NUM_CLASSES = 1000
+ISO_AREA_RTOL = 1e-9
+
+
+class FfeNumbers(Protocol):
+    """What the system model needs from an FFE estimate (fixynn.hw.ppa.ffe.FfeEstimate)."""
+
+    @property
+    def area_mm2(self) -> float: ...
+
+    @property
+    def energy_per_frame_uj(self) -> float: ...
+
+    @property
+    def fps(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class DesignPoint:
+    """One design running one frame: the four headline numbers and where they come from."""
+
+    name: str
+    area_mm2: float
+    energy_per_frame_uj: float
+    fps: float
+    ops_per_frame: int
+    energy_breakdown_uj: dict[str, float]
+    area_breakdown_mm2: dict[str, float]
+    fps_breakdown: dict[str, float]
+    pca: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tops_per_w(self) -> float:
+        # ops / pJ = 1e12 ops / J = TOPS/W
+        return self.ops_per_frame / (self.energy_per_frame_uj * 1e6)
+
+    @property
+    def tops_per_mm2(self) -> float:
+        return self.ops_per_frame * self.fps / self.area_mm2 * 1e-12
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tops_per_w": self.tops_per_w,
+            "fps": self.fps,
+            "area_mm2": self.area_mm2,
+            "energy_per_frame_uj": self.energy_per_frame_uj,
+            "tops_per_mm2": self.tops_per_mm2,
+            "ops_per_frame": self.ops_per_frame,
+            "energy_breakdown_uj": self.energy_breakdown_uj,
+            "area_breakdown_mm2": self.area_breakdown_mm2,
+            "fps_breakdown": self.fps_breakdown,
+            "pca": self.pca,
+        }
+
+
+@dataclass(frozen=True)
+class SystemResult:
+    width: float
+    resolution: int
+    n_fixed: int
+    tech: str
+    weights: str  # "trained:<graph name>" or "random sparsity=<s>"
+    hybrid: DesignPoint
+    iso_area_programmable: DesignPoint
+
+    @property
+    def ratios(self) -> dict[str, float]:
+        """Hybrid over iso-area programmable (TOPS/W > 1 and energy/frame < 1 favour FixyNN)."""
+        h, p = self.hybrid, self.iso_area_programmable
+        return {
+            "tops_per_w": h.tops_per_w / p.tops_per_w,
+            "fps": h.fps / p.fps,
+            "energy_per_frame": h.energy_per_frame_uj / p.energy_per_frame_uj,
+            "area": h.area_mm2 / p.area_mm2,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "width": self.width,
+            "resolution": self.resolution,
+            "fixed_layers": self.n_fixed,
+            "tech": self.tech,
+            "weights": self.weights,
+            "hybrid": self.hybrid.as_dict(),
+            "iso_area_programmable": self.iso_area_programmable.as_dict(),
+            "ratios": self.ratios,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Iso-area scaling
+
+
+def iso_area_config(base: PcaConfig, target_area_mm2: float, tech: TechTable) -> PcaConfig:
+    """`base` grown to exactly `target_area_mm2`: array by sqrt(ratio), buffers take the rest."""
+    base_area = pca_area_mm2(base, tech)
+    if target_area_mm2 < base_area * (1 - ISO_AREA_RTOL):
+        raise FixynnError(f"iso-area target {target_area_mm2:.4g} mm2 is below the base PCA's "
+                          f"{base_area:.4g} mm2; the hybrid always contains the base PCA")
+    grow = math.sqrt(target_area_mm2 / base_area)
+    rows, cols = max(base.rows, round(base.rows * grow)), max(base.cols, round(base.cols * grow))
+    target_um2 = target_area_mm2 * 1e6
+    base_sram = buffers_area_um2(base, tech)
+    # Rounding up can leave the buffers less than their base size; shrink the array back.
+    while (rows > base.rows or cols > base.cols) and (
+        array_area_um2(replace(base, rows=rows, cols=cols), tech) + base_sram > target_um2
+    ):
+        if rows * base.cols >= cols * base.rows and rows > base.rows:
+            rows -= 1
+        else:
+            cols -= 1
+    array = array_area_um2(replace(base, rows=rows, cols=cols), tech)
+    scale = max(1.0, (target_um2 - array) / base_sram)
+    return replace(base, rows=rows, cols=cols, ifmap_sram_kib=base.ifmap_sram_kib * scale,
+                   filter_sram_kib=base.filter_sram_kib * scale,
+                   ofmap_sram_kib=base.ofmap_sram_kib * scale)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def _pca_summary(cfg: PcaConfig, result: Any) -> dict[str, Any]:
+    return {
+        "rows": cfg.rows,
+        "cols": cfg.cols,
+        "freq_mhz": cfg.freq_mhz,
+        "ifmap_sram_kib": cfg.ifmap_sram_kib,
+        "filter_sram_kib": cfg.filter_sram_kib,
+        "ofmap_sram_kib": cfg.ofmap_sram_kib,
+        "depthwise_mapping": cfg.depthwise_mapping,
+        "cycles": result.cycles,
+        "utilization": result.utilization,
+        "dram_bytes": result.dram_bytes,
+        "weights_resident": result.weights_resident,
+    }
+
+
+def _bytes(channels: int, height: int, width: int) -> int:
+    return channels * height * width * ACT_BITS // 8
+
+
+def evaluate_split(
+    layers: Sequence[LayerShape],
+    n_fixed: int,
+    tech: TechTable,
+    pca_config: PcaConfig,
+    ffe: FfeNumbers | None,
+) -> tuple[DesignPoint, DesignPoint]:
+    """(hybrid, iso-area programmable) for `layers` split at `n_fixed`, given the FFE estimate."""
+    if (n_fixed == 0) != (ffe is None):
+        raise FixynnError("an FFE estimate is needed exactly when fixed-layers N > 0")
+    ops = 2 * sum(layer.macs for layer in layers)
+    back = back_end_layers(list(layers), n_fixed)
+    pca = evaluate_pca(back, pca_config, tech)
+    pca_breakdown = {f"pca_{k}": v for k, v in pca.energy_breakdown_uj().items()}
+    if ffe is None:
+        energy = dict(pca_breakdown)
+        area = {"pca": pca.area_mm2}
+        fps = {"pca": pca.fps}
+    else:
+        first = layers[0]
+        image = _bytes(first.in_channels, first.in_height, first.in_width)
+        handoff = _bytes(back[0].in_channels, back[0].in_height, back[0].in_width)
+        energy = {
+            "ffe_uj": ffe.energy_per_frame_uj,
+            "image_dram_uj": image * tech.dram_pj_per_byte * 1e-6,
+            "interface_dram_uj": handoff * tech.dram_pj_per_byte * 1e-6,
+            **pca_breakdown,
+        }
+        area = {"ffe": ffe.area_mm2, "pca": pca.area_mm2}
+        fps = {"ffe": ffe.fps, "pca": pca.fps}
+    hybrid = DesignPoint(
+        name="hybrid", area_mm2=sum(area.values()), energy_per_frame_uj=sum(energy.values()),
+        fps=min(fps.values()), ops_per_frame=ops, energy_breakdown_uj=energy,
+        area_breakdown_mm2=area, fps_breakdown=fps, pca=_pca_summary(pca_config, pca),
+    )
+    iso_cfg = iso_area_config(pca_config, hybrid.area_mm2, tech)
+    full = evaluate_pca(list(layers), iso_cfg, tech)
+    programmable = DesignPoint(
+        name="iso_area_programmable", area_mm2=full.area_mm2,
+        energy_per_frame_uj=full.energy_per_frame_uj, fps=full.fps, ops_per_frame=ops,
+        energy_breakdown_uj={f"pca_{k}": v for k, v in full.energy_breakdown_uj().items()},
+        area_breakdown_mm2={"pca": full.area_mm2}, fps_breakdown={"pca": full.fps},
+        pca=_pca_summary(iso_cfg, full),
+    )
+    return hybrid, programmable
+
+
+def network_layers(width: float, resolution: int) -> list[LayerShape]:
+    """MobileNetV1 at `width` x `resolution` with the paper's setup (ImageNet plan, 3 -> 1000)."""
+    try:
+        return mobilenet_v1_layers(width, resolution, IN_CHANNELS, NUM_CLASSES, STRIDE_PLAN)
+    except ValueError as exc:
+        raise FixynnError(f"--width/--resolution: {exc}") from exc
+
+
+def _check_sparsity(sparsity: float) -> None:
+    if not 0.0 <= sparsity < 1.0:
+        raise FixynnError(f"--sparsity must be in [0, 1), got {sparsity}")
+
+
+def front_end_graph(layers: list[LayerShape], n_fixed: int, sparsity: float,
+                    seed: int = 0) -> HwGraph:
+    """Random-weight FFE graph of blocks 0..n_fixed-1 at `sparsity` (no calibration)."""
+    from fixynn.hw.synthetic import random_graph_from_shapes
+
+    _check_sparsity(sparsity)
+    return random_graph_from_shapes(front_end_layers(layers, n_fixed), seed=seed,
+                                    sparsity=sparsity, calibration_images=0,
+                                    name=f"random_s{sparsity:g}")
+
+
+def check_graph_matches(graph: HwGraph, layers: list[LayerShape], n_fixed: int) -> None:
+    """A user's HwGraph must be exactly the front-end the split point asks for."""
+    front = front_end_layers(layers, n_fixed)
+    if len(graph.layers) != len(front):
+        raise FixynnError(
+            f"--weights graph {graph.name!r} has {len(graph.layers)} layers but "
+            f"--fixed-layers {n_fixed} needs {len(front)}; pass the matching N")
+    first = front[0]
+    if (graph.input_channels, graph.input_height, graph.input_width) != (
+            first.in_channels, first.in_height, first.in_width):
+        raise FixynnError(
+            f"--weights graph {graph.name!r} takes {graph.input_channels}x{graph.input_height}x"
+            f"{graph.input_width} images, the network {first.in_channels}x{first.in_height}x"
+            f"{first.in_width}; pass the matching --resolution")
+    for hw, shape in zip(graph.layers, front, strict=True):
+        if (hw.kind, hw.in_channels, hw.out_channels, hw.kernel, hw.stride) != (
+                shape.kind, shape.in_channels, shape.out_channels, shape.kernel, shape.stride):
+            raise FixynnError(f"--weights layer {hw.name!r} does not match {shape.name} of "
+                              "MobileNetV1 at this --width; pass the matching --width")
+
+
+def evaluate_system(
+    width: float,
+    resolution: int,
+    n_fixed: int,
+    tech: TechTable,
+    pca_config: PcaConfig | None = None,
+    graph: HwGraph | None = None,
+    sparsity: float = 0.0,
+    *,
+    ffe_freq_mhz: float | None = None,
+    ffe: FfeNumbers | None = None,
+) -> SystemResult:
+    """The hybrid at split point `n_fixed` and its iso-area programmable baseline.
+
+    FFE weights come from `graph` (a trained HwGraph of exactly blocks 0..n_fixed-1) or are
+    random at `sparsity`; a precomputed `ffe` estimate skips both (used by the sweep's cache).
+    The FFE runs at `ffe_freq_mhz` (default: the PCA's clock).
+    """
+    if not isinstance(n_fixed, int) or not 0 <= n_fixed <= NUM_BLOCKS:
+        raise FixynnError(f"--fixed-layers must be an integer in 0..{NUM_BLOCKS}, got {n_fixed}")
+    _check_sparsity(sparsity)
+    cfg = pca_config or PcaConfig()
+    layers = network_layers(width, resolution)
+    label = f"random sparsity={sparsity:g}"
+    if graph is not None:
+        check_graph_matches(graph, layers, n_fixed)
+        label = f"trained:{graph.name}"
+    if n_fixed > 0 and ffe is None:
+        graph = graph if graph is not None else front_end_graph(layers, n_fixed, sparsity)
+        ffe = estimate_ffe(graph, tech, freq_mhz=ffe_freq_mhz or cfg.freq_mhz)
+    hybrid, programmable = evaluate_split(layers, n_fixed, tech, cfg, ffe if n_fixed else None)
+    return SystemResult(width=width, resolution=resolution, n_fixed=n_fixed, tech=tech.name,
+                        weights=label, hybrid=hybrid, iso_area_programmable=programmable)
+
+
+def ffe_prefix(full: FfeEstimate, graph: HwGraph, count: int, tech: TechTable) -> FfeEstimate:
+    """The estimate of the FFE made of the first `count` layers of `graph`, from `full`.
+
+    Per-layer figures do not depend on later layers as long as the frame period (the slowest
+    stage) is the same, which holds whenever the first layer is the slowest (true for every
+    MobileNet prefix: its input is the largest map); otherwise the prefix is estimated afresh.
+    """
+    layers = full.layers[:count]
+    if max(layer.cycles_per_frame for layer in layers) != full.cycles_per_frame:
+        prefix = replace(graph, layers=graph.layers[:count])
+        return estimate_ffe(prefix, tech, freq_mhz=full.freq_mhz)
+    dynamic = sum(layer.total_energy_pj for layer in layers)
+    return replace(full, layers=layers, overhead_pj=dynamic * tech.overhead_fraction)
+
+
+def sweep(
+    tech: TechTable,
+    pca_config: PcaConfig | None = None,
+    widths: Sequence[float] = (0.25, 0.5, 0.75, 1.0),
+    resolution: int = 224,
+    sparsity: float = 0.0,
+    *,
+    ffe_freq_mhz: float | None = None,
+) -> list[SystemResult]:
+    """Every split N = 0..14 for every width. One random graph and one FFE estimate per width:
+    the FFE for N is a prefix of it, so a block's weights are the same for every N."""
+    cfg = pca_config or PcaConfig()
+    results = []
+    for width in widths:
+        layers = network_layers(width, resolution)
+        graph = front_end_graph(layers, NUM_BLOCKS, sparsity)
+        full = estimate_ffe(graph, tech, freq_mhz=ffe_freq_mhz or cfg.freq_mhz)
+        for n in range(NUM_BLOCKS + 1):
+            count = len(front_end_layers(layers, n))
+            ffe = ffe_prefix(full, graph, count, tech) if n else None
+            hybrid, programmable = evaluate_split(layers, n, tech, cfg, ffe)
+            results.append(SystemResult(
+                width=width, resolution=resolution, n_fixed=n, tech=tech.name,
+                weights=f"random sparsity={sparsity:g}", hybrid=hybrid,
+                iso_area_programmable=programmable))
+    return results

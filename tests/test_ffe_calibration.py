@@ -1,0 +1,48 @@
+"""The analytic FFE area agrees with Yosys-synthesized gate equivalents within +-15%.
+
+The default suite synthesizes three small layers (one of each kind); the slow test runs every
+case of CALIBRATION_CASES (>= 10 varied layers, also printed by benchmarks/bench_calibration.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fixynn.hw.ppa.ffe import CALIBRATION_CASES, CalibrationCase, calibrate
+from fixynn.hw.ppa.tech import load_tech
+
+TOLERANCE = 0.15
+SMALL_CASES = (
+    CalibrationCase("pointwise", 4, 4, 1, 1, 4, act_bits=6),
+    CalibrationCase("conv", 2, 2, 3, 2, 6, sparsity=0.3),
+    CalibrationCase("depthwise", 4, 4, 3, 1, 6, weight_bits=6),
+)
+
+
+def check(case: CalibrationCase) -> None:
+    row = calibrate(case, load_tech("45nm"))
+    assert row.synth_ge > 0
+    assert abs(row.ratio - 1) <= TOLERANCE, (
+        f"{case.label}: model {row.model_ge:.0f} GE vs synthesized {row.synth_ge:.0f} GE "
+        f"(ratio {row.ratio:.3f}); by element {row.model_by_element_ge}"
+    )
+
+
+@pytest.mark.parametrize("case", SMALL_CASES, ids=lambda c: c.label)
+def test_small_layers_match_synthesis(case: CalibrationCase) -> None:
+    check(case)
+
+
+def test_calibration_set_is_varied() -> None:
+    cases = CALIBRATION_CASES
+    assert len(cases) >= 10
+    assert {c.kind for c in cases} == {"conv", "depthwise", "pointwise"}
+    assert {c.kernel for c in cases} >= {1, 3, 5} and {c.stride for c in cases} == {1, 2}
+    assert len({c.sparsity for c in cases}) >= 3 and len({c.weight_bits for c in cases}) >= 3
+    assert {c.style for c in cases} == {"csd", "shared"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CALIBRATION_CASES, ids=lambda c: c.label)
+def test_every_calibration_layer_matches_synthesis(case: CalibrationCase) -> None:
+    check(case)

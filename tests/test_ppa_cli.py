@@ -1,0 +1,122 @@
+"""`fixynn ppa`: JSON keys, table output, bad flags as one-line errors, the sweep."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from fixynn.arch import front_end_layers, mobilenet_v1_layers
+from fixynn.cli import main
+from fixynn.hw.ir import save_graph
+from fixynn.hw.synthetic import random_graph_from_shapes
+
+HEADLINE = {"tops_per_w", "fps", "area_mm2", "energy_per_frame_uj"}
+
+
+class Run:
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def fixynn(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Run the real entry point in-process (argv, exit status, stdout, stderr)."""
+
+    def run(*args: str) -> Run:
+        monkeypatch.setattr(sys, "argv", ["fixynn", *args])
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run
+
+
+def test_json_has_both_designs_and_ratios(fixynn, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "ppa.json"
+    proc = fixynn("ppa", "--width", "0.25", "--fixed-layers", "0", "--json", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["hybrid"].keys() >= HEADLINE and doc["iso_area_programmable"].keys() >= HEADLINE
+    assert doc["ratios"]["tops_per_w"] == pytest.approx(1.0)
+    assert json.loads(out.read_text()) == doc
+
+
+def test_table_output_names_the_configuration(fixynn) -> None:  # type: ignore[no-untyped-def]
+    proc = fixynn("ppa", "--width", "0.5", "--resolution", "128", "--fixed-layers", "0",
+                  "--tech", "16nm")
+    assert proc.returncode == 0, proc.stderr
+    assert "MobileNetV1 0.5 @ 128" in proc.stdout and "16nm" in proc.stdout
+    assert "x TOPS/W" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fixed-layers", "15"], "--fixed-layers"),
+        (["--width", "0.25"], "--fixed-layers N is required"),
+        (["--fixed-layers", "1", "--sparsity", "1.5"], "--sparsity"),
+        (["--fixed-layers", "1", "--sparsity", "0.5", "--weights", "g"], "exclude each other"),
+        (["--fixed-layers", "1", "--weights", "no/such/dir"], "graph.json"),
+        (["--fixed-layers", "0", "--tech", "no_such.toml"], "no_such.toml"),
+        (["--fixed-layers", "0", "--freq-mhz", "0"], "--freq-mhz"),
+        (["--fixed-layers", "0", "--pca-rows", "0"], "rows"),
+        (["--fixed-layers", "0", "--resolution", "0"], "--width/--resolution"),
+        (["--sweep", "--fixed-layers", "3"], "--sweep"),
+    ],
+)
+def test_bad_flags_are_one_line_errors(fixynn, args: list[str], message: str,  # type: ignore[no-untyped-def]
+                                      tmp_path: Path) -> None:
+    out = tmp_path / "never.json"
+    proc = fixynn("ppa", *args, "--out", str(out))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fixynn: error:"), proc.stderr
+    assert message in lines[0]
+    assert not out.exists()
+
+
+def test_trained_graph_of_the_wrong_split_is_rejected(fixynn, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    layers = mobilenet_v1_layers(0.25, 32)
+    graph = random_graph_from_shapes(front_end_layers(layers, 1), calibration_images=0)
+    save_graph(graph, tmp_path / "g")
+    proc = fixynn("ppa", "--width", "0.25", "--resolution", "32", "--fixed-layers", "2",
+                  "--weights", str(tmp_path / "g"))
+    assert proc.returncode == 2
+    assert "needs 3" in proc.stderr
+
+
+def test_trained_graph_is_used_for_the_ffe(fixynn, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    layers = mobilenet_v1_layers(0.25, 32)
+    graph = random_graph_from_shapes(front_end_layers(layers, 2), calibration_images=0,
+                                     name="mine")
+    save_graph(graph, tmp_path / "g")
+    proc = fixynn("ppa", "--width", "0.25", "--resolution", "32", "--fixed-layers", "2",
+                  "--weights", str(tmp_path / "g"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["weights"] == "trained:mine"
+    assert doc["hybrid"]["area_breakdown_mm2"]["ffe"] > 0
+
+
+def test_sweep_covers_every_width_and_split(fixynn) -> None:  # type: ignore[no-untyped-def]
+    proc = fixynn("ppa", "--sweep", "--json", "--sparsity", "0.5")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert [(d["width"], d["fixed_layers"]) for d in doc] == [
+        (w, n) for w in (0.25, 0.5, 0.75, 1.0) for n in range(15)]
+    for d in doc:
+        assert d["hybrid"]["area_mm2"] == pytest.approx(d["iso_area_programmable"]["area_mm2"])
+        if d["fixed_layers"] == 0:
+            assert d["ratios"]["tops_per_w"] == pytest.approx(1.0)
+    # Fixing more blocks never shrinks the FFE.
+    for w in (0.25, 1.0):
+        areas = [d["hybrid"]["area_breakdown_mm2"].get("ffe", 0.0) for d in doc if d["width"] == w]
+        assert areas == sorted(areas)
