@@ -1,0 +1,40 @@
+"""Fixed front-end (blocks 0..N-1 of a `FixedNet`) -> HwGraph.
+
+The one module under `hw/` that needs torch; nothing else in `hw/` imports it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fixynn.hw.ir import HwGraph, HwLayer
+from fixynn.nn.fixed import INPUT_BITS, INPUT_FRAC, FixedNet
+
+
+def export_front_end(fixed: FixedNet, n: int, meta: dict[str, Any] | None = None,
+                     name: str | None = None) -> HwGraph:
+    """The HwGraph of blocks 0..n-1; each depthwise layer is fused with its pointwise layer.
+
+    `meta` is stored in the graph as provenance (task names, seed, ...); `n` and the bit
+    widths are added to it.
+    """
+    layers = []
+    convs = fixed.layers_of(0, n)
+    for i, conv in enumerate(convs):
+        p = conv.int_params()
+        s = conv.shape
+        layers.append(HwLayer(
+            name=s.name, kind=s.kind, in_channels=s.in_channels,  # type: ignore[arg-type]
+            out_channels=s.out_channels, kernel=s.kernel, stride=s.stride, padding=s.padding,
+            weight=p.weight.numpy(), bias=p.bias.numpy(), weight_bits=conv.w_bits,
+            weight_frac=p.frac.numpy(), in_bits=conv.in_bits, in_frac=conv.in_frac,
+            out_bits=conv.out_bits, out_frac=conv.out_frac, activation="relu6",
+            fuse_next=s.kind == "depthwise" and i + 1 < len(convs),
+        ))
+    first = fixed.layers[0].shape
+    info = dict(meta or {}) | {"n": n, "w_bits": fixed.w_bits, "a_bits": fixed.a_bits}
+    return HwGraph(
+        name=name or f"ffe_n{n}", input_channels=first.in_channels,
+        input_height=first.in_height, input_width=first.in_width, layers=tuple(layers),
+        input_bits=INPUT_BITS, input_frac=INPUT_FRAC, meta=info,
+    )

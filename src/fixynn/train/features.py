@@ -1,0 +1,40 @@
+"""Feature cache: the frozen integer front-end's output, computed once per (task, N).
+
+The fixed front-end at every N is a prefix of one `FixedNet`, so the features at N2 > N1 are
+blocks N1..N2-1 applied to the features at N1 (exactly: both are integers). A sweep over N
+therefore runs each block once per image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from fixynn.nn.fixed import FixedNet
+
+_BATCH = 256  # images per exact forward: bounds the float buffers
+
+
+def compact(x: torch.Tensor) -> torch.Tensor:
+    """Integer tensor in the smallest of uint8 / int32 that holds it (features are >= 0)."""
+    top = int(x.max()) if x.numel() else 0
+    return x.to(torch.uint8) if top < 256 else x.to(torch.int32)
+
+
+@torch.inference_mode()
+def front_end_features(fixed: FixedNet, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """Integer output of blocks start..stop-1 for the integer input x of block `start`."""
+    if start == stop:
+        return x
+    parts = [fixed.exact(x[i:i + _BATCH], start, stop) for i in range(0, len(x), _BATCH)]
+    return compact(torch.cat(parts)) if parts else x
+
+
+def feature_sweep(fixed: FixedNet, images: torch.Tensor,
+                  n_list: list[int]) -> Iterator[tuple[int, torch.Tensor]]:
+    """(N, features at N) for N in ascending `n_list`, each block run once per image."""
+    x, at = images, 0
+    for n in sorted(n_list):
+        x, at = front_end_features(fixed, x, at, n), n
+        yield n, x

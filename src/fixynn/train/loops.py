@@ -1,0 +1,121 @@
+"""Training and evaluation loops on in-memory tensors (no DataLoader: the data sets are small
+and already decoded, so batching is an index into one tensor).
+
+Inputs are stored compactly (uint8 pixels or integer features) and turned into the model's
+float input batch by batch by a `transform` (by default `x * 2^-frac`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import nn
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+def scaled(frac: int) -> Transform:
+    """Integers with `frac` fractional bits -> their real values (float32)."""
+    return lambda x: x.float() * 2.0**-frac
+
+
+@contextmanager
+def progress_bar(desc: str, total: int, enabled: bool) -> Iterator[Callable[[float], None]]:
+    """Yield a `step(loss)` that advances a rich progress bar (a no-op when disabled)."""
+    if not enabled:
+        yield lambda loss: None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task(desc, total=total, loss="-")
+        yield lambda loss: bar.update(task, advance=1, loss=f"{loss:.3f}")
+
+
+def fit(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    transform: Transform,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    desc: str = "train",
+    progress: bool = False,
+) -> float:
+    """Adam with a cosine-decayed learning rate; returns the mean loss of the last epoch.
+
+    Deterministic for a given seed (shuffling uses its own generator).
+    """
+    n = len(inputs)
+    if n == 0 or epochs == 0:
+        return float("nan")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    steps_per_epoch = math.ceil(n / batch_size)
+    total = epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
+    model.train()
+    last = float("nan")
+    with progress_bar(desc, total, progress) as step:
+        for _ in range(epochs):
+            order = torch.randperm(n, generator=gen)
+            running = 0.0
+            for start in range(0, n, batch_size):
+                idx = order[start:start + batch_size]
+                loss = F.cross_entropy(model(transform(inputs[idx])), labels[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                running += loss.item() * len(idx)
+                step(loss.item())
+            last = running / n
+    recalibrate_bn(model, inputs, transform, batch_size)
+    return last
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, inputs: torch.Tensor, transform: Transform,
+                   batch_size: int, max_images: int = 2048) -> None:
+    """Re-estimate BatchNorm statistics from the trained weights (exact averages over up to
+    `max_images` training inputs). With a few hundred steps, BN's exponential running averages
+    still carry the statistics of early training; evaluation would use stale ones.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+             and m.track_running_stats]
+    if not norms:
+        return
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.train()
+    for start in range(0, min(len(inputs), max_images), batch_size):
+        model(transform(inputs[start:start + batch_size]))
+    for m, momentum in zip(norms, saved, strict=True):
+        m.momentum = momentum
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
+             transform: Transform, batch_size: int = 512) -> tuple[float, float]:
+    """(accuracy in %, mean cross-entropy) of `model` in eval mode."""
+    model.eval()
+    correct, loss = 0, 0.0
+    for start in range(0, len(inputs), batch_size):
+        logits = model(transform(inputs[start:start + batch_size]))
+        target = labels[start:start + batch_size]
+        correct += int((logits.argmax(dim=1) == target).sum())
+        loss += float(F.cross_entropy(logits, target, reduction="sum"))
+    n = max(len(inputs), 1)
+    return 100.0 * correct / n, loss / n

@@ -1,0 +1,339 @@
+"""The transfer sweep: pretrain on the source task, fix the network, transfer to every target.
+
+Stages, each persisted as it finishes so an interrupted sweep resumes where it stopped:
+
+1. pretrain a float MobileNetV1 on the source task (checkpoint);
+2. fix it: fold BN, prune, quantize all 14 blocks and fine-tune them with QAT on the source
+   task (checkpoint). Every front-end (any N) is a prefix of this one fixed network, so the
+   features at each N are exact and shared across N;
+3. per target task: a float baseline (all layers fine-tuned from the pretrained weights) and,
+   for each N, a back-end (blocks N..13 from the pretrained weights + a new classifier)
+   trained on the cached integer features of blocks 0..N-1 (one JSON result each).
+
+Artifacts are content-addressed by the config fields they depend on, so a changed config
+recomputes only what it changes. Accuracies of the fixed model are computed through the exact
+integer front-end (bit-identical to `fixynn.hw.golden`).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from fixynn.arch import NUM_BLOCKS
+from fixynn.atomic import atomic_write_json, atomic_write_text
+from fixynn.data import Dataset
+from fixynn.data.tasks import load_task
+from fixynn.errors import FixynnError
+from fixynn.hw.export import export_front_end
+from fixynn.hw.ir import graph_digest, save_graph
+from fixynn.nn.fixed import INPUT_FRAC, FixedNet
+from fixynn.nn.model import BackEnd, MobileNetV1
+from fixynn.nn.prune import sparsity_of
+from fixynn.train.checkpoint import load_checkpoint, save_checkpoint
+from fixynn.train.config import TransferConfig, load_config
+from fixynn.train.features import feature_sweep
+from fixynn.train.loops import evaluate, fit, scaled
+
+__all__ = ["TransferConfig", "load_config", "load_networks", "run_transfer"]
+
+# Config fields each stage's artifacts depend on (a prefix chain: later stages add fields).
+PRETRAIN_FIELDS = ("source", "width", "input_size", "stride_plan", "seed", "pretrain_epochs",
+                   "batch_size", "max_source_images", "max_test_images", "lr")
+FIX_FIELDS = (*PRETRAIN_FIELDS, "w_bits", "a_bits", "sparsity", "finetune_epochs",
+              "finetune_lr")
+RESULT_FIELDS = (*FIX_FIELDS, "transfer_epochs", "max_train_images")
+
+
+def stage_key(cfg: TransferConfig, names: tuple[str, ...]) -> str:
+    doc = {k: cfg.to_dict()[k] for k in names}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def derived_seed(seed: int, *parts: object) -> int:
+    """A stable per-run seed (same on resume, different per task and N)."""
+    return zlib.crc32("/".join(map(str, (seed, *parts))).encode())
+
+
+class Split:
+    """A task's (capped) train/test tensors: uint8 images, int64 labels."""
+
+    def __init__(self, data: Dataset, cfg: TransferConfig, max_train: int) -> None:
+        self.name, self.num_classes = data.name, data.num_classes
+        rng = np.random.default_rng(derived_seed(cfg.seed, "subset", data.name))
+        self.x_train, self.y_train = _capped(data.train_images, data.train_labels, max_train,
+                                             rng)
+        self.x_test, self.y_test = _capped(data.test_images, data.test_labels,
+                                           cfg.max_test_images, rng)
+
+
+def _capped(images: np.ndarray, labels: np.ndarray, cap: int,
+            rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    if cap and len(images) > cap:
+        keep = np.sort(rng.permutation(len(images))[:cap])
+        images, labels = images[keep], labels[keep]
+    return torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels)
+
+
+def _new_model(cfg: TransferConfig, num_classes: int) -> MobileNetV1:
+    return MobileNetV1(num_classes, cfg.width, cfg.input_size, 1, cfg.stride_plan)
+
+
+class _QatNet(nn.Module):
+    """Fixed (fake-quantized) blocks 0..13 + the float classifier, for QAT on the source."""
+
+    def __init__(self, fixed: FixedNet, classifier: nn.Linear) -> None:
+        super().__init__()
+        self.fixed, self.classifier = fixed, classifier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.fixed(x).mean(dim=(2, 3)))
+
+
+def _timed(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """fn()'s result plus its wall and CPU seconds."""
+    start, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out | {"seconds": round(time.perf_counter() - start, 2),
+                  "cpu_seconds": round(time.process_time() - cpu, 2)}
+
+
+def pretrain(cfg: TransferConfig, src: Split, ckpt: Path,
+             progress: bool) -> tuple[MobileNetV1, dict[str, Any]]:
+    """The float backbone trained on the source task (loaded if already checkpointed)."""
+    torch.manual_seed(cfg.seed)
+    model = _new_model(cfg, src.num_classes)
+    if ckpt.is_file():
+        state = load_checkpoint(ckpt)
+        model.load_state_dict(state["model"])
+        return model, state["info"]
+
+    def run() -> dict[str, Any]:
+        fit(model, src.x_train, src.y_train, scaled(INPUT_FRAC), epochs=cfg.pretrain_epochs,
+            batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, desc="pretrain",
+            progress=progress)
+        acc, loss = evaluate(model, src.x_test, src.y_test, scaled(INPUT_FRAC))
+        return {"float_acc": acc, "float_test_loss": loss, "seed": cfg.seed}
+
+    info = _timed(run)
+    save_checkpoint(ckpt, {"model": model.state_dict(), "info": info})
+    return model, info
+
+
+def fix_network(cfg: TransferConfig, pre: MobileNetV1, src: Split, ckpt: Path,
+                progress: bool) -> tuple[FixedNet, dict[str, Any]]:
+    """BN-fold, prune and quantize all 14 blocks, then QAT on the source (or load)."""
+    pre.eval()
+    fixed = FixedNet(pre, cfg.w_bits, cfg.a_bits)
+    qat = _QatNet(fixed, copy.deepcopy(pre.classifier))
+    if ckpt.is_file():
+        state = load_checkpoint(ckpt)
+        qat.load_state_dict(state["model"])
+        return fixed, state["info"]
+
+    def run() -> dict[str, Any]:
+        seed = derived_seed(cfg.seed, "finetune")
+        fixed.prune(cfg.sparsity)
+        fit(qat, src.x_train, src.y_train, scaled(INPUT_FRAC), epochs=cfg.finetune_epochs,
+            batch_size=cfg.batch_size, lr=cfg.finetune_lr, seed=seed, desc="fix (QAT)",
+            progress=progress)
+        # Source accuracy of the fully fixed network, through the exact integer front-end.
+        feats = dict(feature_sweep(fixed, src.x_test, [NUM_BLOCKS]))[NUM_BLOCKS]
+        head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), qat.classifier)
+        acc, loss = evaluate(head, feats, src.y_test, scaled(fixed.out_frac(NUM_BLOCKS)))
+        weights = [layer.int_params().weight for layer in fixed.layers]
+        zero = sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
+        return {"fixed_acc_n14": acc, "fixed_test_loss_n14": loss, "seed": seed,
+                "weight_sparsity": zero,
+                "min_layer_sparsity": min(sparsity_of(w) for w in weights)}
+
+    info = _timed(run)
+    save_checkpoint(ckpt, {"model": qat.state_dict(), "info": info})
+    return fixed, info
+
+
+def load_networks(cfg: TransferConfig, out_dir: Path) -> tuple[MobileNetV1, FixedNet]:
+    """The pretrained float network and the fixed network of a (finished) run in `out_dir`."""
+    num_classes = len(load_task(cfg.source, cfg.input_size).class_names)
+    paths = [Path(out_dir) / "ckpt" / f"{stage}-{stage_key(cfg, fields)}.pt"
+             for stage, fields in (("pretrained", PRETRAIN_FIELDS), ("fixed", FIX_FIELDS))]
+    for path in paths:
+        if not path.is_file():
+            raise FixynnError(f"{path}: missing; run `fixynn transfer --out {out_dir}` with "
+                              "this config first")
+    pre = _new_model(cfg, num_classes)
+    pre.load_state_dict(load_checkpoint(paths[0])["model"])
+    pre.eval()
+    fixed = FixedNet(pre, cfg.w_bits, cfg.a_bits)
+    _QatNet(fixed, copy.deepcopy(pre.classifier)).load_state_dict(
+        load_checkpoint(paths[1])["model"])
+    return pre, fixed
+
+
+def train_baseline(cfg: TransferConfig, pre: MobileNetV1, task: Split,
+                   progress: bool) -> dict[str, Any]:
+    """Float fine-tuning of every layer from the pretrained weights, same budget as a back-end."""
+    seed = derived_seed(cfg.seed, task.name, "baseline")
+    torch.manual_seed(seed)
+    model = copy.deepcopy(pre)
+    model.new_classifier(task.num_classes)
+    fit(model, task.x_train, task.y_train, scaled(INPUT_FRAC), epochs=cfg.transfer_epochs,
+        batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, desc=f"{task.name} baseline",
+        progress=progress)
+    acc, loss = evaluate(model, task.x_test, task.y_test, scaled(INPUT_FRAC))
+    return {"acc": acc, "test_loss": loss, "seed": seed}
+
+
+def train_back_end(cfg: TransferConfig, pre: MobileNetV1, n: int, frac: int, task: Split,
+                   feats_train: torch.Tensor, feats_test: torch.Tensor,
+                   progress: bool) -> dict[str, Any]:
+    """Blocks N..13 (pretrained, float) + a new classifier on cached integer features."""
+    seed = derived_seed(cfg.seed, task.name, n)
+    torch.manual_seed(seed)
+    model = copy.deepcopy(pre)
+    model.new_classifier(task.num_classes)
+    back = BackEnd(model, n)
+    fit(back, feats_train, task.y_train, scaled(frac), epochs=cfg.transfer_epochs,
+        batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, desc=f"{task.name} N={n}",
+        progress=progress)
+    acc, loss = evaluate(back, feats_test, task.y_test, scaled(frac))
+    return {"acc": acc, "test_loss": loss, "seed": seed}
+
+
+def _cached(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The JSON result at `path`, computing and writing it (atomically) if absent."""
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            pass  # cannot happen with atomic writes unless edited by hand: recompute
+    result = _timed(compute)
+    atomic_write_json(path, result)
+    return result
+
+
+def run_task(cfg: TransferConfig, pre: MobileNetV1, fixed: FixedNet, task: Split,
+             result_dir: Path, progress: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Baseline and every N of one target task; features computed only if a result is due."""
+    baseline = _cached(result_dir / "baseline.json",
+                       lambda: train_baseline(cfg, pre, task, progress))
+    todo = [n for n in cfg.n_list if not (result_dir / f"N{n}.json").is_file()]
+    if todo:
+        sweep_train = feature_sweep(fixed, task.x_train, todo)
+        sweep_test = feature_sweep(fixed, task.x_test, todo)
+        for (n, f_train), (_, f_test) in zip(sweep_train, sweep_test, strict=True):
+            _cached(result_dir / f"N{n}.json", lambda n=n, a=f_train, b=f_test: train_back_end(
+                cfg, pre, n, fixed.out_frac(n), task, a, b, progress))
+    rows = []
+    for n in sorted(cfg.n_list):
+        res = json.loads((result_dir / f"N{n}.json").read_text())
+        rows.append({"task": task.name, "n": n, "fixed_acc": res["acc"],
+                     "baseline_acc": baseline["acc"],
+                     "acc_loss": round(baseline["acc"] - res["acc"], 4),
+                     "fixed_test_loss": res["test_loss"], "seed": res["seed"],
+                     "seconds": res["seconds"]})
+    return baseline, rows
+
+
+def largest_safe_n(rows: list[dict[str, Any]], targets: tuple[str, ...],
+                   tolerance: float = 1.0) -> int | None:
+    """The largest N at which every target loses < `tolerance` points versus its baseline."""
+    safe = [n for n in {r["n"] for r in rows}
+            if all(r["acc_loss"] < tolerance for r in rows if r["n"] == n)
+            and {r["task"] for r in rows if r["n"] == n} == set(targets)]
+    return max(safe) if safe else None
+
+
+def run_transfer(cfg: TransferConfig, out_dir: Path, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) the sweep in `out_dir`; write transfer.json, transfer.md, hwgraph/N<k>/.
+
+    Returns the content of transfer.json.
+    """
+    out_dir = Path(out_dir)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _run(cfg, out_dir, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(cfg: TransferConfig, out_dir: Path, progress: bool) -> dict[str, Any]:
+    started, cpu_started = time.perf_counter(), time.process_time()
+    src = Split(load_task(cfg.source, cfg.input_size), cfg, cfg.max_source_images)
+    ckpt = out_dir / "ckpt"
+    pre, pre_info = pretrain(cfg, src, ckpt / f"pretrained-{stage_key(cfg, PRETRAIN_FIELDS)}.pt",
+                             progress)
+    fixed, fix_info = fix_network(cfg, pre, src, ckpt / f"fixed-{stage_key(cfg, FIX_FIELDS)}.pt",
+                                  progress)
+    meta = {"source": cfg.source, "targets": list(cfg.targets), "input_task": cfg.source,
+            "width": cfg.width, "input_size": cfg.input_size, "stride_plan": cfg.stride_plan,
+            "sparsity": cfg.sparsity, "seed": cfg.seed}
+    graphs = {}
+    for n in cfg.n_list:
+        graph = export_front_end(fixed, n, meta)
+        save_graph(graph, out_dir / "hwgraph" / f"N{n}")
+        graphs[str(n)] = graph_digest(graph)
+
+    results_root = out_dir / "results" / stage_key(cfg, RESULT_FIELDS)
+    baselines, rows = {}, []
+    for name in cfg.targets:
+        task = Split(load_task(name, cfg.input_size), cfg, cfg.max_train_images)
+        baselines[name], task_rows = run_task(cfg, pre, fixed, task, results_root / name,
+                                              progress)
+        baselines[name] |= {"train_images": len(task.x_train), "test_images": len(task.x_test)}
+        rows += task_rows
+    summary = {
+        "config": cfg.to_dict(),
+        "source": {"task": cfg.source, "train_images": len(src.x_train),
+                   "test_images": len(src.x_test), "pretrain": pre_info, "fix": fix_info},
+        "baselines": baselines,
+        "results": rows,
+        "largest_n_under_1pct": largest_safe_n(rows, cfg.targets),
+        "hwgraphs": graphs,
+        "seconds_this_run": round(time.perf_counter() - started, 1),
+        # CPU time is what a loaded shared machine cannot inflate (wall time it can).
+        "cpu_seconds_this_run": round(time.process_time() - cpu_started, 1),
+    }
+    atomic_write_json(out_dir / "transfer.json", summary)
+    atomic_write_text(out_dir / "transfer.md", markdown_table(summary))
+    return summary
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    """The sweep as a Markdown table: fixed accuracy (loss vs baseline) per N and task."""
+    targets = summary["config"]["targets"]
+    src = summary["source"]
+    lines = [
+        "# Transfer sweep",
+        "",
+        f"Source task `{src['task']}`: float {src['pretrain']['float_acc']:.2f}%, fully fixed "
+        f"(N=14, integer front-end) {src['fix']['fixed_acc_n14']:.2f}%; front-end weight "
+        f"sparsity {100 * src['fix']['weight_sparsity']:.1f}%. Seed {summary['config']['seed']}.",
+        "",
+        "Accuracy (%) of each target task through the fixed integer front-end at split point N; "
+        "in brackets the loss versus the float baseline (all layers fine-tuned, same budget).",
+        "",
+        "| N | " + " | ".join(targets) + " |",
+        "|---|" + "---|" * len(targets),
+        "| baseline | " + " | ".join(f"{summary['baselines'][t]['acc']:.2f}"
+                                      for t in targets) + " |",
+    ]
+    for n in sorted({r["n"] for r in summary["results"]}):
+        by_task = {r["task"]: r for r in summary["results"] if r["n"] == n}
+        cells = [f"{by_task[t]['fixed_acc']:.2f} ({by_task[t]['acc_loss']:+.2f})" for t in targets]
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    safe = summary["largest_n_under_1pct"]
+    lines += ["", "Largest N at which every target loses < 1%: "
+              + (str(safe) if safe is not None else "none") + "."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,154 @@
+"""The transfer sweep end to end on a tiny config: outputs, resume, config errors, CLI."""
+
+import dataclasses
+import json
+import sys
+
+import pytest
+import torch
+
+import fixynn.train.transfer as transfer
+from fixynn.cli import main
+from fixynn.errors import FixynnError
+from fixynn.hw.ir import load_graph
+from fixynn.train.transfer import (
+    FIX_FIELDS,
+    PRETRAIN_FIELDS,
+    TransferConfig,
+    largest_safe_n,
+    load_config,
+    run_transfer,
+    stage_key,
+)
+
+TINY = TransferConfig(
+    targets=("opencv-digits",), n_list=(0, 3, 14), pretrain_epochs=1, finetune_epochs=1,
+    transfer_epochs=1, batch_size=16, max_source_images=48, max_train_images=48,
+    max_test_images=32, sparsity=0.25, seed=5,
+)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted tiny sweep: (its directory, its summary)."""
+    out = tmp_path_factory.mktemp("reference")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return out, run_transfer(TINY, out, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_sweep_outputs(reference):
+    tmp_path, summary = reference
+    assert json.loads((tmp_path / "transfer.json").read_text()) == summary
+    assert [(r["task"], r["n"]) for r in summary["results"]] == [
+        ("opencv-digits", 0), ("opencv-digits", 3), ("opencv-digits", 14)]
+    for row in summary["results"]:
+        assert 0 <= row["fixed_acc"] <= 100
+        assert row["acc_loss"] == pytest.approx(row["baseline_acc"] - row["fixed_acc"])
+        assert row["seed"] != TINY.seed  # a derived, recorded seed
+    assert summary["baselines"]["opencv-digits"]["test_images"] == 32
+    assert summary["source"]["fix"]["weight_sparsity"] >= 0.25 - 0.01
+    assert summary["config"]["seed"] == 5
+    graph = load_graph(tmp_path / "hwgraph" / "N3")
+    assert len(graph.layers) == 5 and graph.meta["input_task"] == "fashion-mnist-a"
+    assert summary["hwgraphs"]["14"] and len(load_graph(tmp_path / "hwgraph" / "N14").layers) == 27
+    table = (tmp_path / "transfer.md").read_text()
+    assert "| 14 | " in table and "| baseline | " in table
+
+
+def test_interrupted_sweep_resumes_to_the_same_result(reference, tmp_path, monkeypatch):
+    reference = reference[1]
+
+    calls = []
+    real = transfer.train_back_end
+
+    def interrupted(*args, **kwargs):
+        calls.append(args[2])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transfer, "train_back_end", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_transfer(TINY, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "transfer.json").exists()
+    ckpts = sorted((tmp_path / "run" / "ckpt").iterdir())
+    stamps = [p.stat().st_mtime_ns for p in ckpts]
+    assert len(ckpts) == 2
+
+    calls.clear()
+    monkeypatch.setattr(transfer, "train_baseline", lambda *a, **k: pytest.fail("baseline rerun"))
+    monkeypatch.setattr(transfer, "train_back_end", lambda *a, **k: (calls.append(a[2]),
+                                                                     real(*a, **k))[1])
+    resumed = run_transfer(TINY, tmp_path / "run", progress=False)
+    assert calls == [3, 14]  # N = 0 was done before the interruption
+    assert [p.stat().st_mtime_ns for p in ckpts] == stamps  # pretrain and QAT not rerun
+    strip = lambda s: [{k: v for k, v in r.items() if "seconds" not in k} for r in s["results"]]  # noqa: E731
+    assert strip(resumed) == strip(reference)  # deterministic: resuming changes nothing
+    assert resumed["hwgraphs"] == reference["hwgraphs"]
+
+
+def test_stage_keys_follow_their_fields():
+    more_epochs = dataclasses.replace(TINY, transfer_epochs=2)
+    assert stage_key(more_epochs, FIX_FIELDS) == stage_key(TINY, FIX_FIELDS)
+    other_bits = dataclasses.replace(TINY, w_bits=6)
+    assert stage_key(other_bits, PRETRAIN_FIELDS) == stage_key(TINY, PRETRAIN_FIELDS)
+    assert stage_key(other_bits, FIX_FIELDS) != stage_key(TINY, FIX_FIELDS)
+
+
+def test_largest_safe_n():
+    rows = [{"task": t, "n": n, "acc_loss": loss} for t, n, loss in [
+        ("a", 2, 0.1), ("b", 2, 0.9), ("a", 7, 0.2), ("b", 7, 1.0), ("a", 14, -3), ("b", 14, 5)]]
+    assert largest_safe_n(rows, ("a", "b")) == 2
+    assert largest_safe_n(rows, ("a",)) is None  # task b's rows do not belong to this suite
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("epochs = 3\n", "unknown key 'epochs'"),
+    ("n_list = 3\n", "n_list must be a list"),
+    ("n_list = [1, 15]\n", "n_list"),
+    ("width = 'wide'\n", "width must be a float"),
+    ("targets = ['cifar-11']\n", "cifar-11"),
+    ("sparsity = 1.0\n", "sparsity"),
+    ("seed = [\n", "not valid TOML"),
+])
+def test_bad_config_files(tmp_path, text, match):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(FixynnError, match=match) as info:
+        load_config(path)
+    assert "\n" not in str(info.value) and "bad.toml" in str(info.value)
+
+
+def test_config_file_overrides(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("n_list = [2, 4]\nlr = 1\ntargets = ['sklearn-digits']\n")
+    cfg = load_config(path, base=TransferConfig.quick())
+    assert (cfg.n_list, cfg.lr, cfg.targets) == ((2, 4), 1.0, ("sklearn-digits",))
+    assert cfg.max_train_images == TransferConfig.quick().max_train_images
+    with pytest.raises(FixynnError, match="not found"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_cli_reports_a_bad_config_in_one_line(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text("batch = 3\n")
+    monkeypatch.setattr(sys, "argv", ["fixynn", "transfer", "--config", str(path), "--out",
+                                      str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "unknown key 'batch'" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
