@@ -1,7 +1,8 @@
 """The `fixynn` command: one app, one module per group of subcommands.
 
 Each module in `COMMAND_MODULES` defines `register(app: typer.Typer) -> None`. Errors a user
-can fix (FixynnError) print as one line and exit with status 2, never as a stack trace.
+can fix (FixynnError, bad flags) print as one line and exit with status 2, never as a stack
+trace.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ import typer
 from fixynn.errors import FixynnError
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "data",
+    "run",
+    "ppa",
+    "rtl",
+    "synth",
+    "transfer",
 )
 
 app = typer.Typer(
@@ -30,10 +37,22 @@ for _module in COMMAND_MODULES:
 
 def main() -> None:
     try:
-        app()
+        status = app(standalone_mode=False)
     except FixynnError as exc:
-        print(f"fixynn: error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        _fail(str(exc))
+    except (KeyboardInterrupt, typer.Abort):
         print("fixynn: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
         sys.exit(130)
+    except typer.TyperException as exc:  # typer's (vendored click) usage and parameter errors
+        if not exc.format_message():  # bare `fixynn`: the help was already printed
+            sys.exit(2)
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        _fail(f"{exc.format_message()}{hint}")
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+def _fail(message: str) -> None:
+    """One line on stderr, exit status 2."""
+    print(f"fixynn: error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(2)

@@ -1,0 +1,314 @@
+"""Typed run configuration for `fixynn run`: TOML file <-> dataclasses, validated.
+
+A config is a set of sections (TOML tables), each a frozen dataclass. A field's type hint says
+what the TOML value must be (int, float, str, bool, or a list of int/str); its metadata holds the
+allowed range or choices. Any unknown key, wrong type or value out of range is a FixynnError
+naming the key, e.g. `tasks.targets[2]: unknown task 'x'; known: ...`.
+
+The shipped defaults live in `fixynn/default.toml`; `--quick` overlays `fixynn/quick.toml`.
+Keys missing from a user's file keep the default value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import typing
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fixynn.arch import NUM_BLOCKS, STRIDE_PLANS
+from fixynn.errors import FixynnError
+
+STAGES: tuple[str, ...] = ("transfer", "rtl", "verify", "synth", "ppa", "report")
+RTL_STYLES: tuple[str, ...] = ("csd", "shared")
+
+
+def _spec(help: str, **rules: Any) -> Any:
+    """A dataclass field with a one-line description and validation rules.
+
+    Fields have no Python default: `default.toml` holds every default, in one place.
+    """
+    return field(metadata={"help": help, **rules})
+
+
+@dataclass(frozen=True)
+class TasksConfig:
+    source: str = _spec("task the backbone is pretrained on", task=True)
+    targets: tuple[str, ...] = _spec(
+        "tasks the back-end is transferred to (one FFE shared by all)",
+        task=True,
+        min_len=1,
+        unique=True,
+    )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    width: float = _spec("MobileNetV1 width multiplier", gt=0.0, max=1.0)
+    input_size: int = _spec("input image side in pixels", min=8, max=512)
+    stride_plan: str = _spec("stride plan (see fixynn.arch.STRIDE_PLANS)", choices=STRIDE_PLANS)
+    w_bits: int = _spec("front-end weight bits (signed)", min=2, max=16)
+    # >= 4: ReLU6 needs 3 integer bits plus at least one fractional bit
+    a_bits: int = _spec("front-end activation bits (unsigned)", min=4, max=16)
+    sparsity: float = _spec("fraction of front-end weights pruned to zero", min=0.0, max=0.95)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    n_list: tuple[int, ...] = _spec(
+        "split points N (blocks fixed in silicon)", min=0, max=NUM_BLOCKS, min_len=1, unique=True
+    )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = _spec("random seed of data splits and training", min=0)
+    pretrain_epochs: int = _spec("epochs of pretraining on the source task", min=0, max=1000)
+    finetune_epochs: int = _spec(
+        "epochs of quantization-aware fine-tuning of the fixed front-end", min=0, max=1000
+    )
+    transfer_epochs: int = _spec("epochs of back-end training per task and N", min=1, max=1000)
+    batch_size: int = _spec("training batch size", min=1, max=65536)
+    max_train_images: int = _spec("cap on training images per task (0 = use all)", min=0)
+    max_test_images: int = _spec("cap on test images per task (0 = the whole test set)", min=0)
+    lr: float = _spec("learning rate of pretraining and back-end training", gt=0.0, max=10.0)
+    finetune_lr: float = _spec("learning rate of the front-end's fine-tuning", gt=0.0, max=10.0)
+    threads: int = _spec("torch intra-op threads", min=1, max=256)
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    tech: str = _spec("technology table: a built-in name or a path to a table file")
+    freq_mhz: float = _spec("clock frequency of the FFE and the PCA", gt=0.0, max=10000.0)
+    pca_rows: int = _spec("systolic array rows of the programmable accelerator", min=1, max=1024)
+    pca_cols: int = _spec("systolic array columns", min=1, max=1024)
+    rtl_style: str = _spec("constant multipliers: CSD shift-add, or with shared subterms",
+                           choices=RTL_STYLES)
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    images: int = _spec("real test images streamed through the RTL per N", min=1)
+    n_list: tuple[int, ...] = _spec(
+        "split points to verify (empty = every N >= 1 of the sweep)",
+        min=1,
+        max=NUM_BLOCKS,
+        unique=True,
+    )
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    n: int = _spec(
+        "split point whose layers are synthesized (-1 = largest N of the sweep)",
+        min=-1,
+        max=NUM_BLOCKS,
+    )
+    max_layers: int = _spec("synthesize at most this many layers (smallest first)", min=1)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    stages: tuple[str, ...] = _spec(
+        "stages to run, in pipeline order", choices=STAGES, unique=True, min_len=1
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    tasks: TasksConfig
+    model: ModelConfig
+    sweep: SweepConfig
+    train: TrainConfig
+    hardware: HardwareConfig
+    verify: VerifyConfig
+    synth: SynthConfig
+    run: RunConfig
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {f.name: _section_dict(getattr(self, f.name)) for f in fields(self)}
+
+    def verify_ns(self) -> tuple[int, ...]:
+        """The split points whose RTL is verified (N = 0 has no fixed layers)."""
+        chosen = self.verify.n_list or self.sweep.n_list
+        return tuple(sorted(n for n in chosen if n >= 1))
+
+    def synth_n(self) -> int:
+        return max(self.sweep.n_list) if self.synth.n < 0 else self.synth.n
+
+
+SECTIONS: dict[str, type] = typing.get_type_hints(Config)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def default_config(quick: bool = False) -> Config:
+    """The shipped default config, or the `--quick` preset layered on top of it."""
+    cfg = config_from_dict(_read_toml_resource("default.toml"), "fixynn/default.toml")
+    if quick:
+        cfg = config_from_dict(_read_toml_resource("quick.toml"), "fixynn/quick.toml", base=cfg)
+    return cfg
+
+
+def load_config(path: str | Path | None = None, quick: bool = False) -> Config:
+    """Defaults (optionally `--quick`), then the user's TOML file on top, validated."""
+    cfg = default_config(quick)
+    if path is None:
+        return cfg
+    path = Path(path)
+    if not path.is_file():
+        raise FixynnError(
+            f"{path}: config file not found; pass an existing .toml file (see docs/config.md)"
+        )
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise FixynnError(f"{path}: not valid TOML ({exc}); fix the syntax") from exc
+    return config_from_dict(doc, str(path), base=cfg)
+
+
+def config_from_dict(doc: dict[str, Any], origin: str, base: Config | None = None) -> Config:
+    """Overlay `doc` (parsed TOML) on `base` and validate it; without a base, `doc` must set
+    every key (that is how `default.toml` is read)."""
+    sections: dict[str, Any] = {}
+    for key in doc:
+        if key not in SECTIONS:
+            raise FixynnError(f"{origin}: unknown section [{key}]; known: {', '.join(SECTIONS)}")
+    for name, cls in SECTIONS.items():
+        table = doc.get(name, {})
+        if not isinstance(table, dict):
+            raise FixynnError(f"{origin}: {name} must be a table ([{name}])")
+        known = {f.name: f for f in fields(cls)}
+        values = {}
+        for key, value in table.items():
+            if key not in known:
+                raise FixynnError(f"{origin}: {name}.{key}: unknown key; known: {', '.join(known)}")
+            values[key] = _check(f"{origin}: {name}.{key}", value, known[key], cls)
+        if base is not None:
+            sections[name] = dataclasses.replace(getattr(base, name), **values)
+            continue
+        missing = [key for key in known if key not in values]
+        if missing:
+            raise FixynnError(f"{origin}: {name}.{missing[0]}: missing key")
+        sections[name] = cls(**values)
+    cfg = Config(**sections)
+    _check_cross(cfg, origin)
+    return cfg
+
+
+def _check(where: str, value: Any, fld: dataclasses.Field, cls: type) -> Any:
+    hint = typing.get_type_hints(cls)[fld.name]
+    rules = fld.metadata
+    if typing.get_origin(hint) is tuple:
+        (item_type, _ellipsis) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise FixynnError(
+                f"{where}: expected a list of {item_type.__name__}, got {type(value).__name__}"
+            )
+        items = tuple(
+            _check_scalar(f"{where}[{i}]", v, item_type, rules) for i, v in enumerate(value)
+        )
+        if len(items) < rules.get("min_len", 0):
+            raise FixynnError(f"{where}: needs at least {rules['min_len']} item(s)")
+        if rules.get("unique") and len(set(items)) != len(items):
+            raise FixynnError(f"{where}: items must be unique, got {list(items)}")
+        return items
+    return _check_scalar(where, value, hint, rules)
+
+
+def _check_scalar(where: str, value: Any, kind: type, rules: typing.Mapping[str, Any]) -> Any:
+    # bool is an int subclass in Python; TOML keeps them apart, so do we.
+    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise FixynnError(
+            f"{where}: expected {kind.__name__}, got {type(value).__name__} {value!r}"
+        )
+    if "min" in rules and value < rules["min"]:
+        raise FixynnError(f"{where}: {value} is below the minimum {rules['min']}")
+    if "max" in rules and value > rules["max"]:
+        raise FixynnError(f"{where}: {value} is above the maximum {rules['max']}")
+    if "gt" in rules and value <= rules["gt"]:
+        raise FixynnError(f"{where}: must be > {rules['gt']}, got {value}")
+    if "choices" in rules and value not in rules["choices"]:
+        raise FixynnError(f"{where}: {value!r} is not one of {', '.join(rules['choices'])}")
+    if rules.get("task"):
+        known = known_tasks()
+        if known is not None and value not in known:
+            raise FixynnError(f"{where}: unknown task {value!r}; known: {', '.join(known)}")
+    return value
+
+
+def _check_cross(cfg: Config, origin: str) -> None:
+    if cfg.tasks.source in cfg.tasks.targets:
+        raise FixynnError(
+            f"{origin}: tasks.targets: the source task {cfg.tasks.source!r} cannot also be a target"
+        )
+    order = [s for s in STAGES if s in cfg.run.stages]
+    if list(cfg.run.stages) != order:
+        raise FixynnError(f"{origin}: run.stages: list them in pipeline order: {', '.join(order)}")
+    missing = [n for n in cfg.verify.n_list if n not in cfg.sweep.n_list]
+    if missing:
+        raise FixynnError(
+            f"{origin}: verify.n_list: {missing} not in sweep.n_list "
+            f"{list(cfg.sweep.n_list)}; add them to the sweep or drop them"
+        )
+    if cfg.synth.n >= 0 and cfg.synth.n not in cfg.sweep.n_list:
+        raise FixynnError(
+            f"{origin}: synth.n: {cfg.synth.n} is not in sweep.n_list {list(cfg.sweep.n_list)}"
+        )
+    if cfg.synth_n() == 0 and "synth" in cfg.run.stages:
+        raise FixynnError(
+            f"{origin}: synth.n: N = 0 has no fixed layers to synthesize; "
+            "choose N >= 1 or drop 'synth' from run.stages"
+        )
+
+
+def known_tasks() -> list[str] | None:
+    """Names in the task registry, or None while the data package has no registry."""
+    try:
+        from fixynn.data import tasks
+    except ImportError:
+        return None
+    return sorted(tasks.TASKS) if hasattr(tasks, "TASKS") else None
+
+
+def _read_toml_resource(name: str) -> dict[str, Any]:
+    return tomllib.loads(resources.files("fixynn").joinpath(name).read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing (the config values are flat scalars and lists, so a tiny serializer suffices)
+
+
+def _section_dict(section: Any) -> dict[str, Any]:
+    return {
+        f.name: (list(v) if isinstance(v := getattr(section, f.name), tuple) else v)
+        for f in fields(section)
+    }
+
+
+def config_to_toml(cfg: Config) -> str:
+    lines: list[str] = []
+    for name, table in cfg.to_dict().items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return json.dumps(value)  # JSON ints, floats and escaped strings are valid TOML
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")

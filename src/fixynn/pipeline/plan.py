@@ -1,0 +1,131 @@
+"""From a run config to the list of steps, each with the config slice it depends on.
+
+    transfer -> graph/N<k> -> rtl/N<k>, verify/N<k>, synth/N<k>, ppa/N<k>
+
+A hardware step depends on its N's graph content (the graph step's digest), never on the
+target tasks: changing a target task retrains that task and reuses every hardware artifact
+whose fixed front-end came out the same.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from typing import Any
+
+from fixynn.config import Config
+from fixynn.pipeline import stages
+from fixynn.pipeline.runner import Step
+
+# What each stage needs ("module" or "module:attribute"), checked before a run. The modules'
+# source is part of the stage's cache key.
+STAGE_NEEDS: dict[str, tuple[str, ...]] = {
+    "transfer": ("fixynn.train.transfer:run_transfer", "fixynn.train", "fixynn.data",
+                 "fixynn.nn", "fixynn.hw.export", "fixynn.hw.ir", "fixynn.arch"),
+    "rtl": ("fixynn.hw.rtl.emit:graph_verilog", "fixynn.hw.rtl"),
+    "verify": ("fixynn.hw.sim:verify_graph", "fixynn.hw.rtl", "fixynn.hw.golden",
+               "fixynn.data.tasks:task_images"),
+    "synth": ("fixynn.hw.synth:synth_graph_layers", "fixynn.hw.rtl"),
+    "ppa": ("fixynn.hw.ppa.system:evaluate_split", "fixynn.hw.ppa.ffe:estimate_ffe",
+            "fixynn.hw.ppa", "fixynn.hw.rtl", "fixynn.arch", "fixynn.data.tasks:get_task"),
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: list[Step]
+    not_run: list[str]  # "stage: reason" for every requested stage that cannot run
+
+
+def stage_code(stage: str) -> tuple[str, ...]:
+    return tuple(need.split(":")[0] for need in STAGE_NEEDS[stage])
+
+
+def missing_needs(stage: str) -> list[str]:
+    return [need for need in STAGE_NEEDS[stage] if not _available(need)]
+
+
+def _available(need: str) -> bool:
+    module, _, attr = need.partition(":")
+    try:
+        if importlib.util.find_spec(module) is None:
+            return False
+        return not attr or hasattr(importlib.import_module(module), attr)
+    except ImportError:  # a parent package (or something the module imports) is missing
+        return False
+
+
+def plan_steps(cfg: Config) -> Plan:
+    wanted = set(cfg.run.stages)
+    not_run: list[str] = []
+    available = set()
+    for stage in STAGE_NEEDS:
+        if stage not in wanted:
+            not_run.append(f"{stage}: left out by run.stages")
+        elif missing := missing_needs(stage):
+            not_run.append(f"{stage}: not available (missing {', '.join(missing)})")
+        else:
+            available.add(stage)
+    if "transfer" not in available:
+        # every other stage reads the graphs that transfer exports
+        not_run += [f"{s}: needs the transfer stage's graphs" for s in sorted(available)]
+        return Plan([], not_run)
+
+    model = {
+        k: getattr(cfg.model, k)
+        for k in ("width", "input_size", "stride_plan", "w_bits", "a_bits", "sparsity")
+    }
+    params: dict[str, Any] = {
+        "source": cfg.tasks.source,
+        "targets": list(cfg.tasks.targets),
+        "n_list": list(cfg.sweep.n_list),
+        "model": model,
+        "train": cfg.to_dict()["train"],
+    }
+    steps = [
+        Step("transfer", "transfer", stages.transfer_step, params, code=stage_code("transfer"))
+    ]
+    fixed_ns = [n for n in cfg.sweep.n_list if n > 0]
+    steps += [
+        Step(
+            f"graph/N{n}",
+            "graph",
+            stages.graph_step,
+            {"n": n},
+            deps=("transfer",),
+            digest_files=False,
+        )
+        for n in fixed_ns
+    ]
+
+    def hw(stage: str, n: int, extra: dict[str, Any]) -> Step:
+        deps = (f"graph/N{n}",) if n > 0 else ()
+        fn = getattr(stages, f"{stage}_step")
+        return Step(
+            f"{stage}/N{n}", stage, fn, {"n": n, **extra}, deps=deps, code=stage_code(stage)
+        )
+
+    if "rtl" in available:
+        steps += [hw("rtl", n, {"style": cfg.hardware.rtl_style}) for n in fixed_ns]
+    if "verify" in available:
+        # real test images of the source task: the task the fixed front-end was trained on,
+        # and one that does not change when the target tasks do
+        verify = {"images": cfg.verify.images, "task": cfg.tasks.source,
+                  "style": cfg.hardware.rtl_style}
+        steps += [hw("verify", n, verify) for n in cfg.verify_ns()]
+    if "synth" in available:
+        synth = {"max_layers": cfg.synth.max_layers, "style": cfg.hardware.rtl_style}
+        steps.append(hw("synth", cfg.synth_n(), synth))
+    if "ppa" in available:
+        hw_params = {
+            **cfg.to_dict()["hardware"],
+            "width": cfg.model.width,
+            "input_size": cfg.model.input_size,
+            "stride_plan": cfg.model.stride_plan,
+            "in_channels": stages.TASK_CHANNELS,
+            # the largest classifier of the target tasks runs on the PCA
+            "num_classes": max(stages.task_classes(t) for t in cfg.tasks.targets),
+        }
+        steps += [hw("ppa", n, hw_params) for n in cfg.sweep.n_list]
+    return Plan(steps, not_run)

@@ -1,0 +1,262 @@
+"""A content-addressed, resumable runner of pipeline steps.
+
+Each `Step` names its stage, the config slice it depends on (`params`), the steps whose
+artifacts it reads (`deps`) and the code it runs (`code`: module names). Its cache key is
+
+    sha256(stage, params, digests of the input artifacts, fixynn version, digest of `code`)
+
+and its artifact lives in `OUT/cache/<stage>/<key>/`. A step writes into a fresh temporary
+directory; only when it returns is `artifact.json` written there and the directory renamed to
+its final name. So an artifact directory exists whole or not at all: killing the process at any
+point (SIGINT, SIGKILL) leaves at most a `.tmp-*` directory, which the next run deletes. A
+rerun with the same inputs finds the artifact and does no work; a changed input changes the key
+of that step and of every step downstream of it, and of nothing else.
+
+One run at a time per output directory (an exclusive lock on `OUT/.lock`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fixynn
+from fixynn.errors import FixynnError
+
+ARTIFACT_JSON = "artifact.json"
+TMP_PREFIX = ".tmp-"
+log = logging.getLogger("fixynn.pipeline")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """The finished output of one step: its directory and its JSON-able result."""
+
+    step: str
+    key: str
+    path: Path
+    result: dict[str, Any]
+    digest: str  # hash of the result and of every file in the artifact directory
+    cached: bool
+    seconds: float  # time the step took when it ran (a cache hit keeps the original time)
+
+
+@dataclass
+class StepContext:
+    """What a step function sees: its params, its inputs, and a directory to write into."""
+
+    step: str
+    params: Mapping[str, Any]
+    inputs: dict[str, Artifact]
+    work_dir: Path  # temporary; becomes the artifact directory when the step returns
+    out_dir: Path  # the run's output directory (for shared, self-resuming work areas)
+
+
+StepFn = Callable[[StepContext], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # unique in a pipeline, e.g. "verify/N4"
+    stage: str  # e.g. "verify"
+    fn: StepFn
+    params: Mapping[str, Any] = field(default_factory=dict)
+    deps: tuple[str, ...] = ()
+    code: tuple[str, ...] = ()  # modules/packages whose source is part of the key
+    version: str = "1"  # bump when the step's output format changes
+    # Whether the artifact's digest covers its files. A step whose result already pins its
+    # content (e.g. a graph digest) sets False: some writers (npz) stamp files with the time.
+    digest_files: bool = True
+
+
+class Events:
+    """Callbacks the runner makes; the CLI shows them live, tests count them."""
+
+    def started(self, step: Step, index: int, total: int) -> None:
+        """A step starts work (not called for a cache hit); it is number `index` of `total`."""
+
+    def finished(self, step: Step, artifact: Artifact) -> None: ...
+
+
+def _sha(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def code_digest(modules: tuple[str, ...]) -> str:
+    """Hash of the source files of the named modules (a package: every .py file under it)."""
+    h = hashlib.sha256()
+    for name in sorted(modules):
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise FixynnError(f"pipeline: module {name!r} not found; reinstall fixynn")
+        origin = Path(spec.origin)
+        files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
+        for path in files:
+            h.update(str(path.relative_to(origin.parent)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def dir_digest(path: Path) -> str:
+    """Hash of every file (relative name + bytes) under `path`."""
+    h = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(str(file.relative_to(path)).encode())
+        h.update(hashlib.sha256(file.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def step_key(step: Step, inputs: Mapping[str, Artifact]) -> str:
+    return _sha(
+        {
+            "stage": step.stage,
+            "version": step.version,
+            "fixynn": fixynn.__version__,
+            "params": step.params,
+            "inputs": {name: inputs[name].digest for name in step.deps},
+            "code": code_digest(step.code) if step.code else "",
+        }
+    )
+
+
+class Runner:
+    """Runs steps in order against a cache under `out_dir/cache`."""
+
+    def __init__(self, out_dir: str | Path, events: Events | None = None) -> None:
+        self.out_dir = Path(out_dir)
+        self.cache_dir = self.out_dir / "cache"
+        self.events = events or Events()
+        self._held = False
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the output directory's lock; then every `.tmp-*` left there is stale.
+
+        Re-entrant for this runner, so a caller can hold it across `run` and its own writes."""
+        if self._held:
+            yield
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out_dir / ".lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise FixynnError(
+                    f"{self.out_dir}: another `fixynn run` is using this output "
+                    "directory; wait for it or pass a different --out"
+                ) from exc
+            self._remove_stale_temps()
+            self._held = True
+            try:
+                yield
+            finally:
+                self._held = False
+
+    def _remove_stale_temps(self) -> None:
+        if not self.cache_dir.is_dir():
+            return
+        for stage_dir in self.cache_dir.iterdir():
+            for tmp in stage_dir.glob(f"{TMP_PREFIX}*"):
+                log.info("removing unfinished artifact %s", tmp)
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def run(self, steps: list[Step]) -> dict[str, Artifact]:
+        """Run (or reuse) every step, in list order; a step's deps must come before it."""
+        names = [s.name for s in steps]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate step names in {names}")
+        done: dict[str, Artifact] = {}
+        with self.locked():
+            for index, step in enumerate(steps):
+                missing = [d for d in step.deps if d not in done]
+                if missing:
+                    raise ValueError(f"step {step.name!r} depends on {missing}, not run before it")
+                inputs = {d: done[d] for d in step.deps}
+                done[step.name] = self._run_step(step, inputs, index, len(steps))
+                self.events.finished(step, done[step.name])
+        return done
+
+    def _run_step(self, step: Step, inputs: dict[str, Artifact], index: int,
+                  total: int) -> Artifact:
+        key = step_key(step, inputs)
+        final = self.cache_dir / step.stage / key
+        cached = _load_artifact(step, key, final)
+        if cached is not None:
+            log.info("%s: cached (%s)", step.name, final)
+            return cached
+        self.events.started(step, index, total)  # only for steps that do work
+        final.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{key[:16]}-", dir=final.parent))
+        log.info("%s: running (key %s)", step.name, key[:16])
+        start = time.perf_counter()
+        try:
+            ctx = StepContext(
+                step=step.name,
+                params=step.params,
+                inputs=inputs,
+                work_dir=work,
+                out_dir=self.out_dir,
+            )
+            result = step.fn(ctx)
+            seconds = time.perf_counter() - start
+            files = dir_digest(work) if step.digest_files else ""
+            digest = _sha({"result": result, "files": files})
+            doc = {
+                "step": step.name,
+                "stage": step.stage,
+                "key": key,
+                "params": step.params,
+                "inputs": {n: a.digest for n, a in inputs.items()},
+                "result": result,
+                "digest": digest,
+                "seconds": seconds,
+            }
+            _write_json_synced(work / ARTIFACT_JSON, doc)
+            os.replace(work, final)  # final cannot exist: we hold the lock and it was absent
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        log.info("%s: done in %.1f s", step.name, seconds)
+        return Artifact(step.name, key, final, result, digest, cached=False, seconds=seconds)
+
+
+def _write_json_synced(path: Path, doc: dict[str, Any]) -> None:
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1, sort_keys=True, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _load_artifact(step: Step, key: str, path: Path) -> Artifact | None:
+    """The finished artifact at `path`, or None when there is none (or it is unreadable)."""
+    try:
+        doc = json.loads((path / ARTIFACT_JSON).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError):
+        # Only a crash of the disk itself can get here (the directory is renamed into place
+        # after artifact.json is synced); redo the step rather than trust it.
+        log.warning("%s: unreadable artifact %s, redoing the step", step.name, path)
+        shutil.rmtree(path, ignore_errors=True)
+        return None
+    return Artifact(
+        step.name,
+        key,
+        path,
+        doc["result"],
+        doc["digest"],
+        cached=True,
+        seconds=float(doc["seconds"]),
+    )

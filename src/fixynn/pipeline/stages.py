@@ -1,0 +1,192 @@
+"""The step functions of `fixynn run`: thin adapters from the runner to each stage's module.
+
+Each function takes a StepContext, calls the real stage (training, RTL, Verilator, Yosys, PPA),
+writes what should be kept into `ctx.work_dir` and returns a JSON-able summary. The stage
+modules are imported inside the functions so that a run which skips a stage never imports it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fixynn.errors import FixynnError
+from fixynn.hw.ir import HwGraph, graph_digest, load_graph, save_graph
+from fixynn.pipeline.runner import StepContext
+
+GRAPH_DIR = "graph"
+TASK_CHANNELS = 1  # fixynn.data.tasks yields 1 x size x size images for every task
+
+
+def _graph(ctx: StepContext, n: int) -> HwGraph:
+    return load_graph(ctx.inputs[f"graph/N{n}"].path / GRAPH_DIR)
+
+
+def _plain(obj: Any) -> Any:
+    """A JSON-able copy of a stage's result object (dataclasses, numpy scalars, paths)."""
+    for method in ("as_dict", "to_dict", "to_json"):
+        if hasattr(obj, method) and callable(getattr(obj, method)):
+            obj = getattr(obj, method)()
+            break
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = dataclasses.asdict(obj)
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------
+# transfer: pretrain, fix + fine-tune the front-end per N, transfer to every task, export graphs
+
+
+def transfer_config(params: dict[str, Any]) -> Any:
+    """The transfer stage's own config, from the run config slice in `params`."""
+    from fixynn.train.transfer import TransferConfig
+
+    base = TransferConfig.default()
+    known = {f.name for f in dataclasses.fields(base)}
+    wanted = {
+        "source": params["source"],
+        "targets": tuple(params["targets"]),
+        "n_list": tuple(params["n_list"]),
+        **params["model"],
+        **params["train"],
+    }
+    unknown = sorted(set(wanted) - known)
+    if unknown:  # a config key the transfer stage has no field for: say so, do not drop it
+        raise FixynnError(
+            f"config: {', '.join(unknown)}: not supported by fixynn.train.transfer.TransferConfig"
+        )
+    return dataclasses.replace(base, **wanted)
+
+
+def transfer_step(ctx: StepContext) -> dict[str, Any]:
+    from fixynn.train.transfer import run_transfer
+
+    cfg = transfer_config(dict(ctx.params))
+    # run_transfer keys its own checkpoints and per-(task, N) results by the config fields
+    # they depend on, in one work area: sharing that area across runs means a changed target
+    # task (or a new N) trains only what it adds.
+    area = ctx.out_dir / "work" / "transfer"
+    summary = run_transfer(cfg, area, progress=True)
+    for name in ("transfer.json", "transfer.md"):
+        shutil.copy2(area / name, ctx.work_dir / name)
+    graphs = {}
+    for n in ctx.params["n_list"]:
+        if n == 0:
+            continue
+        graph = load_graph(area / "hwgraph" / f"N{n}")
+        save_graph(graph, ctx.work_dir / "hwgraph" / f"N{n}")
+        graphs[str(n)] = graph_digest(graph)
+    return {"graphs": graphs, "largest_n_under_1pct": summary.get("largest_n_under_1pct"),
+            "seconds_this_run": summary.get("seconds_this_run")}
+
+
+def graph_step(ctx: StepContext) -> dict[str, Any]:
+    """Split out one N's HwGraph, so hardware steps depend on its content, not on the tasks."""
+    n = ctx.params["n"]
+    graph = load_graph(ctx.inputs["transfer"].path / "hwgraph" / f"N{n}")
+    save_graph(graph, ctx.work_dir / GRAPH_DIR)
+    return {"n": n, "graph_digest": graph_digest(graph), "layers": len(graph.layers)}
+
+
+# ---------------------------------------------------------------------------------------------
+# hardware
+
+
+def rtl_step(ctx: StepContext) -> dict[str, Any]:
+    from fixynn.hw.rtl.emit import graph_verilog
+
+    n = ctx.params["n"]
+    files = graph_verilog(_graph(ctx, n), style=ctx.params["style"])
+    for name, text in files.items():
+        (ctx.work_dir / "rtl" / name).parent.mkdir(parents=True, exist_ok=True)
+        (ctx.work_dir / "rtl" / name).write_text(text)
+    return {"n": n, "files": sorted(files), "lines": sum(t.count("\n") for t in files.values())}
+
+
+def verify_step(ctx: StepContext) -> dict[str, Any]:
+    from fixynn.data.tasks import task_images
+    from fixynn.hw.sim import verify_graph
+
+    n = ctx.params["n"]
+    images = task_images(ctx.params["task"], split="test", limit=ctx.params["images"])
+    # Verilator's build tree is large and disposable: keep only the summary
+    with tempfile.TemporaryDirectory(prefix="fixynn-verify-") as build:
+        result = verify_graph(_graph(ctx, n), images, Path(build), style=ctx.params["style"])
+    summary = _plain(result)
+    (ctx.work_dir / "verify.json").write_text(json.dumps(summary, indent=1, default=str))
+    return {
+        "n": n,
+        **{k: summary[k] for k in ("images", "outputs_compared", "mismatches")},
+        "build_s": summary.get("build_s"),
+        "sim_s": summary.get("sim_s"),
+    }
+
+
+def synth_step(ctx: StepContext) -> dict[str, Any]:
+    from fixynn.hw.synth import synth_graph_layers
+
+    n = ctx.params["n"]
+    graph = _graph(ctx, n)
+    # a representative subset at bounded Yosys time: the layers with the fewest weights
+    order = sorted(range(len(graph.layers)), key=lambda i: graph.layers[i].weight.size)
+    picked = sorted(order[: ctx.params["max_layers"]])
+    results = synth_graph_layers(graph, style=ctx.params["style"], layers=picked)
+    rows = [{"n": n, "layer": name, "cells": sum(res.cells.values()),
+             "gate_equivalents": res.ge, "flip_flops": res.flip_flops}
+            for name, res in results]
+    (ctx.work_dir / "synth.json").write_text(
+        json.dumps([{"layer": name, **res.to_dict()} for name, res in results], indent=1))
+    return {"n": n, "layers": rows}
+
+
+def task_classes(name: str) -> int:
+    """Number of classes of a task (the size of its classifier on the PCA)."""
+    from fixynn.data.registry import dataset_info
+    from fixynn.data.tasks import get_task
+
+    task = get_task(name)
+    count = dataset_info(task.dataset).num_classes if task.classes is None else len(task.classes)
+    if count is None:
+        raise FixynnError(f"task {name!r}: its class count is only known after loading it")
+    return count
+
+
+def ppa_step(ctx: StepContext) -> dict[str, Any]:
+    from fixynn.arch import mobilenet_v1_layers
+    from fixynn.hw.ppa.ffe import estimate_ffe
+    from fixynn.hw.ppa.pca import PcaConfig
+    from fixynn.hw.ppa.system import SystemResult, evaluate_split
+    from fixynn.hw.ppa.tech import load_tech
+
+    p = ctx.params
+    tech = load_tech(p["tech"])
+    pca = PcaConfig(rows=p["pca_rows"], cols=p["pca_cols"], freq_mhz=p["freq_mhz"])
+    # The trained model's own geometry (input channels, stride plan, classes); the system
+    # model's evaluate_system() covers only the paper's 224x224 ImageNet network.
+    layers = mobilenet_v1_layers(p["width"], p["input_size"], p["in_channels"],
+                                 p["num_classes"], p["stride_plan"])
+    ffe = None
+    if p["n"] > 0:
+        graph = _graph(ctx, p["n"])
+        ffe = estimate_ffe(graph, tech, freq_mhz=p["freq_mhz"], style=p["rtl_style"])
+    hybrid, programmable = evaluate_split(layers, p["n"], tech, pca, ffe)
+    system = SystemResult(width=p["width"], resolution=p["input_size"], n_fixed=p["n"],
+                          tech=tech.name, weights="trained", hybrid=hybrid,
+                          iso_area_programmable=programmable)
+    return {"n": p["n"], "system": _plain(system), "ffe": None if ffe is None else _plain(ffe)}

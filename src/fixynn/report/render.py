@@ -1,0 +1,321 @@
+"""report.md and report.html from one list of sections, so both always say the same thing.
+
+A section holds paragraphs, tables and plots; a section with no data says why in a
+paragraph, so no section is ever empty. The HTML embeds each PNG as a base64 data URI (one
+self-contained file); the Markdown links the PNGs under `plots/`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+from fixynn.report.plots import PLOTS
+from fixynn.report.results import PAPER_POINTS
+
+Results = dict[str, Any]
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
+class Section:
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)  # names in plots.PLOTS
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}g}"
+
+
+def build_sections(results: Results, plot_names: set[str]) -> list[Section]:
+    return [
+        _summary(results),
+        _accuracy(results, plot_names),
+        _hardware(results, plot_names),
+        _pareto(results, plot_names),
+        _verification(results),
+        _synthesis(results),
+        _environment(results),
+        _stages(results),
+    ]
+
+
+def _summary(results: Results) -> Section:
+    sec = Section("Recommended design")
+    rec, budget = results["recommended"], _pct(results["loss_budget"])
+    tasks = results["tasks"]
+    sec.paragraphs.append(
+        f"Source task `{tasks['source']}`; target tasks "
+        f"{', '.join(f'`{t}`' for t in tasks['targets'])}."
+    )
+    if rec is None:
+        sec.paragraphs.append(
+            f"No split point of the sweep keeps every task's loss below "
+            f"{budget} (or no accuracy was measured)."
+        )
+    else:
+        text = (
+            f"**N = {rec['n']}**: the largest split point whose every task loses less than "
+            f"{budget} (worst task: {_pct(rec['max_loss'])})."
+        )
+        if rec["hybrid"]:
+            hy, ratios = rec["hybrid"], rec["ratios"]
+            text += (
+                f" Hybrid: {_num(hy['tops_per_w'])} TOPS/W, {_num(hy['fps'])} fps, "
+                f"{_num(hy['area_mm2'])} mm², {_num(hy['energy_per_frame_uj'])} µJ/frame; "
+                f"{_num(ratios.get('tops_per_w'))}x the TOPS/W of the iso-area "
+                "programmable accelerator."
+            )
+        sec.paragraphs.append(text)
+    paper = "; ".join(
+        f"{p['label'].removeprefix('paper: ')}: {p['tops_per_w']} TOPS/W, "
+        f"{p['ratio_vs_iso_area']}x iso-area"
+        for p in PAPER_POINTS
+    )
+    sec.paragraphs.append(f"For reference, the paper (MobileNetV1, 224x224, 16 nm class): {paper}.")
+    if results["not_run"]:
+        sec.paragraphs.append("Not run: " + "; ".join(results["not_run"]) + ".")
+    return sec
+
+
+def _accuracy(results: Results, plot_names: set[str]) -> Section:
+    sec = Section("Accuracy per task and N")
+    rows = sorted(results["accuracy"], key=lambda r: (r["task"], r["n"]))
+    if not rows:
+        sec.paragraphs.append("No accuracy measured (the transfer stage did not run).")
+        return sec
+    sec.paragraphs.append(
+        "FixyNN accuracy is computed through the golden integer front-end "
+        "(what the chip computes). Loss = baseline - FixyNN."
+    )
+    sec.tables.append(
+        Table(
+            ["task", "N", "baseline acc", "FixyNN acc", "loss"],
+            [
+                [
+                    r["task"],
+                    str(r["n"]),
+                    _pct(r["baseline_acc"]),
+                    _pct(r["fixynn_acc"]),
+                    _pct(r["loss"]),
+                ]
+                for r in rows
+            ],
+        )
+    )
+    sec.plots += [p for p in ("accuracy_loss",) if p in plot_names]
+    return sec
+
+
+def _hardware(results: Results, plot_names: set[str]) -> Section:
+    sec = Section("Hardware per N")
+    rows = sorted(results["hardware"], key=lambda r: r["n"])
+    if not rows:
+        sec.paragraphs.append("No PPA figures (the ppa stage did not run).")
+        return sec
+    sec.tables.append(
+        Table(
+            [
+                "N",
+                "FFE area mm²",
+                "hybrid area mm²",
+                "energy/frame µJ",
+                "TOPS/W",
+                "fps",
+                "iso-area TOPS/W",
+                "iso-area fps",
+                "TOPS/W ratio",
+                "fps ratio",
+            ],
+            [
+                [
+                    str(r["n"]),
+                    _num(r["ffe"]["area_mm2"]) if r["ffe"] else "-",
+                    _num(r["hybrid"]["area_mm2"]),
+                    _num(r["hybrid"]["energy_per_frame_uj"]),
+                    _num(r["hybrid"]["tops_per_w"]),
+                    _num(r["hybrid"]["fps"]),
+                    _num(r["iso_area_programmable"]["tops_per_w"]),
+                    _num(r["iso_area_programmable"]["fps"]),
+                    _num(r["ratios"].get("tops_per_w")),
+                    _num(r["ratios"].get("fps")),
+                ]
+                for r in rows
+            ],
+        )
+    )
+    sec.plots += [p for p in ("efficiency", "area_breakdown") if p in plot_names]
+    return sec
+
+
+def _pareto(results: Results, plot_names: set[str]) -> Section:
+    sec = Section("Accuracy vs. efficiency")
+    if "pareto" in plot_names:
+        sec.paragraphs.append(
+            "Each point is one split point N: hybrid TOPS/W against the loss "
+            "of its worst task; the shaded band is the 1% loss budget."
+        )
+        sec.plots.append("pareto")
+    else:
+        sec.paragraphs.append("Needs both accuracy and PPA results; one of them did not run.")
+    return sec
+
+
+def _verification(results: Results) -> Section:
+    sec = Section("Bit-exact verification (Verilator vs. golden)")
+    rows = sorted(results["verification"], key=lambda r: r["n"])
+    if not rows:
+        sec.paragraphs.append("No RTL verified (the verify stage did not run).")
+        return sec
+    bad = sum(r["mismatches"] for r in rows)
+    sec.paragraphs.append(
+        "PASS: every compared output matches the golden executor."
+        if bad == 0
+        else f"FAIL: {bad} mismatching outputs."
+    )
+    sweep = results["config"].get("sweep", {}).get("n_list", [])
+    skipped = sorted(set(sweep) - {r["n"] for r in rows} - {0})
+    if skipped:
+        sec.paragraphs.append(f"Not verified in this run (see `verify.n_list`): N = "
+                              f"{', '.join(map(str, skipped))}.")
+    sec.tables.append(
+        Table(
+            ["N", "images", "outputs compared", "mismatches", "build s", "sim s"],
+            [
+                [
+                    str(r["n"]),
+                    str(r["images"]),
+                    str(r["outputs_compared"]),
+                    str(r["mismatches"]),
+                    _num(r.get("build_s")),
+                    _num(r.get("sim_s")),
+                ]
+                for r in rows
+            ],
+        )
+    )
+    return sec
+
+
+def _synthesis(results: Results) -> Section:
+    sec = Section("Synthesis (Yosys)")
+    rows = results["synthesis"]
+    if not rows:
+        sec.paragraphs.append("No layer synthesized (the synth stage did not run).")
+        return sec
+    sec.tables.append(
+        Table(
+            ["N", "layer", "cells", "gate equivalents"],
+            [
+                [str(r["n"]), r["layer"], str(r["cells"]), _num(r["gate_equivalents"], 6)]
+                for r in rows
+            ],
+        )
+    )
+    return sec
+
+
+def _environment(results: Results) -> Section:
+    env = results["environment"]
+    sec = Section("Environment")
+    sec.tables.append(Table(["item", "value"], [[k, str(env[k])] for k in sorted(env)]))
+    return sec
+
+
+def _stages(results: Results) -> Section:
+    sec = Section("Pipeline steps")
+    sec.paragraphs.append(
+        f"Run created {results['created_utc']}. 'cached' steps were reused "
+        "from an earlier run with the same inputs; seconds are those of the "
+        "run that computed them."
+    )
+    sec.tables.append(
+        Table(
+            ["step", "cached", "seconds", "key"],
+            [
+                [s["step"], "yes" if s["cached"] else "no", f"{s['seconds']:.1f}", s["key"][:12]]
+                for s in results["stages"]
+            ],
+        )
+    )
+    return sec
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def to_markdown(sections: list[Section]) -> str:
+    out = ["# FixyNN run report", ""]
+    for sec in sections:
+        out += [f"## {sec.title}", ""]
+        for p in sec.paragraphs:
+            out += [p, ""]
+        for table in sec.tables:
+            out.append("| " + " | ".join(table.headers) + " |")
+            out.append("|" + "---|" * len(table.headers))
+            out += [
+                "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in table.rows
+            ]
+            out.append("")
+        for name in sec.plots:
+            out += [f"![{PLOTS[name][0]}](plots/{name}.png)", ""]
+    return "\n".join(out)
+
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{border-bottom:2px solid #446}h2{margin-top:1.6em;color:#334}
+table{border-collapse:collapse;margin:0.8em 0;font-size:0.9em}
+th,td{border:1px solid #ccd;padding:0.25em 0.6em;text-align:right}
+th{background:#eef}td:first-child,th:first-child{text-align:left}
+img{max-width:100%;display:block;margin:0.8em 0}code{background:#f3f3f6;padding:0 0.2em}
+"""
+
+
+def _inline(text: str) -> str:
+    """HTML for a paragraph using only Markdown's **bold** and `code`."""
+    out, parts = [], html.escape(text).split("`")
+    for i, part in enumerate(parts):
+        if i % 2:
+            out.append(f"<code>{part}</code>")
+        else:
+            bold = part.split("**")
+            out.append("".join(f"<b>{b}</b>" if j % 2 else b for j, b in enumerate(bold)))
+    return "".join(out)
+
+
+def to_html(sections: list[Section], pngs: dict[str, bytes]) -> str:
+    body = []
+    for sec in sections:
+        body.append(f"<h2>{html.escape(sec.title)}</h2>")
+        body += [f"<p>{_inline(p)}</p>" for p in sec.paragraphs]
+        for table in sec.tables:
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in table.headers)
+            rows = "".join(
+                "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                for row in table.rows
+            )
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        for name in sec.plots:
+            data = base64.b64encode(pngs[name]).decode("ascii")
+            body.append(
+                f'<img alt="{html.escape(PLOTS[name][0])}" src="data:image/png;base64,{data}">'
+            )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>FixyNN run report</title><style>{CSS}</style></head>\n<body>"
+        "<h1>FixyNN run report</h1>\n" + "\n".join(body) + "\n</body></html>\n"
+    )

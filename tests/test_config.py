@@ -1,0 +1,126 @@
+"""Run configuration: defaults, --quick, TOML overlay and one-line validation errors."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from fixynn.config import (
+    STAGES,
+    config_from_dict,
+    config_to_toml,
+    default_config,
+    known_tasks,
+    load_config,
+)
+from fixynn.errors import FixynnError
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    return path
+
+
+def test_default_and_quick() -> None:
+    cfg, quick = default_config(), default_config(quick=True)
+    assert cfg.run.stages == STAGES
+    assert 0 in cfg.sweep.n_list and 14 in cfg.sweep.n_list
+    assert cfg.verify.images >= 100
+    assert cfg.verify_ns() == (1, 2, 4)
+    assert cfg.synth_n() == 14
+    # quick shrinks the job but keeps the tasks and the model
+    assert len(quick.sweep.n_list) < len(cfg.sweep.n_list)
+    assert quick.train.transfer_epochs <= cfg.train.transfer_epochs
+    assert quick.tasks.source == cfg.tasks.source and quick.model == cfg.model
+
+
+def test_empty_verify_list_means_every_fixed_n(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, "[sweep]\nn_list = [7, 0, 3]\n[verify]\nn_list = []\n"))
+    assert cfg.verify_ns() == (3, 7)
+
+
+def test_user_file_overrides_only_its_keys(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[model]\nw_bits = 6\n[hardware]\nfreq_mhz = 250\n")
+    cfg = load_config(path)
+    assert cfg.model.w_bits == 6 and cfg.hardware.freq_mhz == 250.0
+    assert isinstance(cfg.hardware.freq_mhz, float)
+    assert cfg.model.a_bits == default_config().model.a_bits
+    quick = load_config(path, quick=True)
+    assert quick.model.w_bits == 6 and quick.sweep == default_config(quick=True).sweep
+
+
+def test_toml_round_trip() -> None:
+    cfg = default_config(quick=True)
+    assert config_from_dict(tomllib.loads(config_to_toml(cfg)), "x") == cfg
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[model]\nwidht = 0.5\n", r"model\.widht: unknown key; known: width, "),
+    ("[modle]\nwidth = 0.5\n", r"unknown section \[modle\]"),
+    ("model = 3\n", r"model must be a table"),
+    ("[model]\nw_bits = \"8\"\n", r"model\.w_bits: expected int, got str '8'"),
+    ("[model]\nw_bits = 8.0\n", r"model\.w_bits: expected int, got float"),
+    ("[model]\nw_bits = true\n", r"model\.w_bits: expected int, got bool"),
+    ("[model]\nw_bits = 1\n", r"model\.w_bits: 1 is below the minimum 2"),
+    ("[model]\nwidth = 0\n", r"model\.width: must be > 0.0"),
+    ("[model]\nsparsity = 0.99\n", r"model\.sparsity: 0\.99 is above the maximum 0\.95"),
+    ("[model]\nstride_plan = \"tiny\"\n", r"model\.stride_plan: 'tiny' is not one of"),
+    ("[sweep]\nn_list = [0, 15]\n", r"sweep\.n_list\[1\]: 15 is above the maximum 14"),
+    ("[sweep]\nn_list = 4\n", r"sweep\.n_list: expected a list of int, got int"),
+    ("[sweep]\nn_list = []\n", r"sweep\.n_list: needs at least 1 item"),
+    ("[sweep]\nn_list = [1, 1]\n", r"sweep\.n_list: items must be unique"),
+    ("[run]\nstages = [\"rtl\", \"fly\"]\n", r"run\.stages\[1\]: 'fly' is not one of"),
+    ("[run]\nstages = [\"ppa\", \"rtl\"]\n", r"run\.stages: list them in pipeline order"),
+    ("[verify]\nn_list = [3]\n", r"verify\.n_list: \[3\] not in sweep\.n_list"),
+    ("[synth]\nn = 3\n", r"synth\.n: 3 is not in sweep\.n_list"),
+    ("[sweep]\nn_list = [0]\n[verify]\nn_list = []\n", r"synth\.n: N = 0 has no fixed layers"),
+    ("[tasks]\ntargets = [\"fashion-mnist-a\"]\n", r"source task 'fashion-mnist-a' cannot"),
+])
+def test_bad_values_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(FixynnError, match=message) as info:
+        load_config(path)
+    assert "\n" not in str(info.value)
+    assert str(info.value).startswith(str(path))
+
+
+def test_unknown_task_lists_known_ones(tmp_path: Path) -> None:
+    known = known_tasks()
+    if known is None:
+        pytest.skip("fixynn.data.tasks has no task registry yet")
+    path = _write(tmp_path, "[tasks]\ntargets = [\"opencv-digits\", \"nope\"]\n")
+    with pytest.raises(FixynnError, match=r"tasks\.targets\[1\]: unknown task 'nope'; known: "):
+        load_config(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(FixynnError, match=r"missing\.toml: config file not found"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_empty_file_means_all_defaults(tmp_path: Path) -> None:
+    assert load_config(_write(tmp_path, "")) == default_config()
+
+
+@pytest.mark.parametrize("text", ["[model\nwidth = 1", "width = = 2"])
+def test_bad_toml(tmp_path: Path, text: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(FixynnError, match="not valid TOML"):
+        load_config(path)
+
+
+def test_non_utf8_file(tmp_path: Path) -> None:
+    path = tmp_path / "bin.toml"
+    path.write_bytes(b"\xff\xfe[model]")
+    with pytest.raises(FixynnError, match="not valid TOML"):
+        load_config(path)
+
+
+def test_base_document_must_be_complete() -> None:
+    doc = tomllib.loads(config_to_toml(default_config()))
+    del doc["train"]["seed"]
+    with pytest.raises(FixynnError, match=r"train\.seed: missing key"):
+        config_from_dict(doc, "default.toml")

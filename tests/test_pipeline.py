@@ -1,0 +1,173 @@
+"""`run_pipeline` end to end with fake stage functions: which steps rerun when the config changes.
+
+The fakes stand in for training/Verilator/Yosys/PPA (that is what this file tests: the plan,
+the cache keys, the results assembly and the report), and record every call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixynn.arch import front_end_layers, mobilenet_v1_layers
+from fixynn.config import default_config
+from fixynn.hw.ir import save_graph
+from fixynn.hw.synthetic import random_graph_from_shapes
+from fixynn.pipeline import plan, run_pipeline, stages
+from fixynn.pipeline.runner import StepContext
+from fixynn.report.results import validate_results
+
+CALLS: list[str] = []
+
+
+def fake_transfer(ctx: StepContext) -> dict[str, Any]:
+    CALLS.append("transfer")
+    p = ctx.params
+    layers = mobilenet_v1_layers(p["model"]["width"], p["model"]["input_size"], 1, 10,
+                                 p["model"]["stride_plan"])
+    rows = []
+    for n in p["n_list"]:
+        if n:  # the graph depends on the source task and N only, as in the real stage
+            graph = random_graph_from_shapes(front_end_layers(layers, n), seed=n,
+                                             calibration_images=0, name=f"N{n}")
+            save_graph(graph, ctx.work_dir / "hwgraph" / f"N{n}")
+        rows += [{"task": t, "n": n, "baseline_acc": 90.0, "fixed_acc": 90.0 - 0.2 * n}
+                 for t in p["targets"]]  # percent, as fixynn.train.transfer writes them
+    (ctx.work_dir / "transfer.json").write_text(json.dumps({"results": rows}))
+    return {"tasks": p["targets"]}
+
+
+def fake_rtl(ctx: StepContext) -> dict[str, Any]:
+    CALLS.append(f"rtl/N{ctx.params['n']}")
+    return {"n": ctx.params["n"]}
+
+
+def fake_verify(ctx: StepContext) -> dict[str, Any]:
+    CALLS.append(f"verify/N{ctx.params['n']}")
+    return {"n": ctx.params["n"], "images": ctx.params["images"], "outputs_compared": 10,
+            "mismatches": 0, "build_s": 1.0, "sim_s": 1.0}
+
+
+def fake_synth(ctx: StepContext) -> dict[str, Any]:
+    CALLS.append(f"synth/N{ctx.params['n']}")
+    return {"n": ctx.params["n"], "layers": [{"n": ctx.params["n"], "layer": "b0_conv",
+                                              "cells": 100, "gate_equivalents": 150.0,
+                                              "flip_flops": 10}]}
+
+
+def fake_ppa(ctx: StepContext) -> dict[str, Any]:
+    n, f = ctx.params["n"], ctx.params["freq_mhz"]
+    CALLS.append(f"ppa/N{n}")
+
+    def metrics(k: float) -> dict[str, float]:
+        return {"tops_per_w": k, "fps": f, "area_mm2": 1.0, "energy_per_frame_uj": 1 / k}
+
+    areas = {"adders": 5e4, "registers": 1e4, "window": 2e3, "control": 1e2, "line_buffer": 3e4,
+             "output_select": 1e3}  # um2, the elements of fixynn.hw.ppa.ffe
+    ffe = None if n == 0 else {**metrics(10.0), "ops_per_frame": 1e6,
+                               "layers": [{"name": "b0_conv", "area_um2": areas}]}
+    system = {"hybrid": metrics(1.0 + n), "iso_area_programmable": metrics(1.0),
+              "ratios": {"tops_per_w": 1.0 + n}}
+    return {"n": n, "system": system, "ffe": ffe}
+
+
+@pytest.fixture
+def fakes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    monkeypatch.setattr(plan, "missing_needs", lambda stage: [])
+    monkeypatch.setattr(plan, "stage_code", lambda stage: ())  # the fakes live here
+    for name, fn in (("transfer", fake_transfer), ("rtl", fake_rtl), ("verify", fake_verify),
+                     ("synth", fake_synth), ("ppa", fake_ppa)):
+        monkeypatch.setattr(stages, f"{name}_step", fn)
+    CALLS.clear()
+    return CALLS
+
+
+def _cfg(**changes: dict[str, Any]):
+    cfg = default_config(quick=True)
+    cfg = dataclasses.replace(cfg, sweep=dataclasses.replace(cfg.sweep, n_list=(0, 1, 2)),
+                              verify=dataclasses.replace(cfg.verify, images=5, n_list=()))
+    for section, values in changes.items():
+        cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section),
+                                                                       **values)})
+    return cfg
+
+
+def test_first_run_runs_everything_and_reports(fakes: list[str], tmp_path: Path) -> None:
+    outcome = run_pipeline(_cfg(), tmp_path)
+    assert fakes == ["transfer", "rtl/N1", "rtl/N2", "verify/N1", "verify/N2", "synth/N2",
+                     "ppa/N0", "ppa/N1", "ppa/N2"]
+    doc = json.loads((tmp_path / "results.json").read_text())
+    validate_results(doc)
+    assert doc["recommended"]["n"] == 2  # loss 0.4% at N = 2
+    assert [r["n"] for r in doc["hardware"]] == [0, 1, 2]
+    area = doc["ffe_area_breakdown"][0]
+    assert area["n"] == 2 and area["registers_mm2"] == pytest.approx(0.0121)
+    assert area["adders_mm2"] == pytest.approx(0.05) and area["other_mm2"] == pytest.approx(1e-3)
+    assert len(doc["accuracy"]) == 3 * len(_cfg().tasks.targets)
+    assert outcome.report["html"] == tmp_path / "report.html"
+    assert (tmp_path / "config.toml").is_file()
+
+
+def test_second_run_does_no_work(fakes: list[str], tmp_path: Path) -> None:
+    first = run_pipeline(_cfg(), tmp_path)
+    fakes.clear()
+    outcome = run_pipeline(_cfg(), tmp_path)
+    assert fakes == []
+    assert all(a.cached for a in outcome.artifacts.values())
+    assert {k: a.digest for k, a in outcome.artifacts.items()} == {
+        k: a.digest for k, a in first.artifacts.items()
+    }
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert all(s["cached"] for s in doc["stages"])
+
+
+@pytest.mark.parametrize(("changes", "reran"), [
+    # a new target task retrains; the graphs come out the same, so no hardware step reruns
+    ({"tasks": {"targets": ("fashion-mnist-b", "sklearn-digits")}}, ["transfer"]),
+    ({"hardware": {"freq_mhz": 200.0}}, ["ppa/N0", "ppa/N1", "ppa/N2"]),
+    ({"verify": {"images": 7}}, ["verify/N1", "verify/N2"]),
+    ({"synth": {"max_layers": 2}}, ["synth/N2"]),
+])
+def test_a_change_reruns_only_its_dependents(fakes: list[str], tmp_path: Path,
+                                             changes: dict[str, Any], reran: list[str]) -> None:
+    no_report = {"stages": ("transfer", "rtl", "verify", "synth", "ppa")}  # faster
+    run_pipeline(_cfg(run=no_report), tmp_path)
+    fakes.clear()
+    run_pipeline(_cfg(run=no_report, **changes), tmp_path)
+    assert fakes == reran
+
+
+def test_unavailable_stage_is_reported_not_faked(monkeypatch: pytest.MonkeyPatch,
+                                                 fakes: list[str], tmp_path: Path) -> None:
+    monkeypatch.setattr(plan, "missing_needs",
+                        lambda stage: ["fixynn.hw.synth:synth_layer"] if stage == "synth" else [])
+    run_pipeline(_cfg(), tmp_path)
+    assert not any(c.startswith("synth") for c in fakes)
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["synthesis"] == []
+    assert doc["not_run"] == ["synth: not available (missing fixynn.hw.synth:synth_layer)"]
+    assert "Not run: synth: not available" in (tmp_path / "report.md").read_text()
+
+
+def test_left_out_stages_do_not_run(fakes: list[str], tmp_path: Path) -> None:
+    run_pipeline(_cfg(run={"stages": ("transfer", "ppa")}), tmp_path)
+    assert fakes == ["transfer", "ppa/N0", "ppa/N1", "ppa/N2"]
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_transfer_config_gets_every_model_and_train_key() -> None:
+    """The run config's model/train keys reach fixynn.train.transfer.TransferConfig unchanged."""
+    if plan.missing_needs("transfer"):
+        pytest.skip("the transfer stage is not available")
+    cfg = default_config()
+    step = next(s for s in plan.plan_steps(cfg).steps if s.name == "transfer")
+    tcfg = stages.transfer_config(dict(step.params))
+    assert (tcfg.source, tcfg.targets) == (cfg.tasks.source, cfg.tasks.targets)
+    assert tcfg.n_list == cfg.sweep.n_list
+    for section in (cfg.model, cfg.train):
+        for f in dataclasses.fields(section):
+            assert getattr(tcfg, f.name) == getattr(section, f.name), f.name

@@ -1,0 +1,182 @@
+"""The report: results schema, recommendation, plots, Markdown and HTML (in headless Chromium)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from fixynn.errors import FixynnError
+from fixynn.report import write_report
+from fixynn.report.plots import PLOTS, pareto_front
+from fixynn.report.results import SCHEMA, SCHEMA_VERSION, SPEC, recommend, validate_results
+
+NS = (0, 2, 7, 14)
+
+
+def _metrics(tops_per_w: float, fps: float, area: float) -> dict[str, float]:
+    return {"tops_per_w": tops_per_w, "fps": fps, "area_mm2": area,
+            "energy_per_frame_uj": 10.0 / tops_per_w}
+
+
+def sample_results() -> dict[str, Any]:
+    """A complete results document: loss grows with N; task 'b' crosses 1% at N = 14."""
+    losses = {"a": {0: 0.0, 2: 0.001, 7: 0.004, 14: 0.008},
+              "b": {0: 0.0, 2: 0.002, 7: 0.009, 14: 0.031}}
+    hardware = [{"n": n, "ffe": None if n == 0 else _metrics(40.0 + n, 900.0, 0.1 * n),
+                 "hybrid": _metrics(2.0 + n, 100.0 + 10 * n, 1.5),
+                 "iso_area_programmable": _metrics(2.0, 100.0, 1.5),
+                 "ratios": {"tops_per_w": (2.0 + n) / 2.0, "fps": (100.0 + 10 * n) / 100.0,
+                            "energy_per_frame": 2.0 / (2.0 + n)}} for n in NS]
+    accuracy = [{"task": t, "n": n, "baseline_acc": 0.9, "fixynn_acc": 0.9 - loss, "loss": loss}
+                for t, per_n in losses.items() for n, loss in per_n.items()]
+    return {
+        "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
+        "created_utc": "2026-01-01T00:00:00Z",
+        "config": {"sweep": {"n_list": list(NS)}},
+        "environment": {"python": "3.11", "fixynn": "0.1.0", "torch": "2.13.0", "numpy": "2.0",
+                        "verilator": "5.048", "yosys": None, "git_revision": "abc123",
+                        "platform": "linux", "seed": 0},
+        "tasks": {"source": "src", "targets": ["a", "b"]},
+        "accuracy": accuracy,
+        "hardware": hardware,
+        "ffe_area_breakdown": [{"n": 14, "layer": f"b{i}", "adders_mm2": 0.01 * (i + 1),
+                                "registers_mm2": 0.002, "line_buffers_mm2": 0.005,
+                                "other_mm2": 0.001}
+                               for i in range(5)],
+        "verification": [{"n": n, "images": 100, "outputs_compared": 1000 * n, "mismatches": 0,
+                          "build_s": 3.0, "sim_s": 1.0} for n in (2, 14)],
+        "synthesis": [{"n": 14, "layer": "b0_conv", "cells": 1234, "gate_equivalents": 2345.5,
+                       "flip_flops": 40}],
+        "recommended": recommend(accuracy, hardware),
+        "loss_budget": 0.01,
+        "paper_reference": [],
+        "stages": [{"step": "transfer", "stage": "transfer", "key": "f" * 64, "cached": True,
+                    "seconds": 12.5}],
+        "not_run": [],
+    }
+
+
+def test_recommend_picks_largest_n_within_budget() -> None:
+    rec = sample_results()["recommended"]
+    assert rec["n"] == 7  # N = 14 loses 3.1% on task b
+    assert rec["max_loss"] == pytest.approx(0.009)
+    assert rec["hybrid"]["tops_per_w"] == pytest.approx(9.0)
+    assert rec["ratios"]["tops_per_w"] == pytest.approx(4.5)
+
+
+def test_recommend_none_when_nothing_fits() -> None:
+    rows = [{"task": "a", "n": 1, "loss": 0.02}]
+    assert recommend(rows, []) is None
+    assert recommend([], []) is None
+
+
+def test_pareto_front_drops_dominated_points() -> None:
+    pts = [(1.0, 0.0), (2.0, 0.5), (1.5, 0.6), (3.0, 2.0), (2.5, 3.0)]
+    assert pareto_front(pts) == [(1.0, 0.0), (2.0, 0.5), (3.0, 2.0)]
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda d: d.pop("hardware"), r"results.json.hardware: missing"),
+    (lambda d: d["accuracy"][1].update(loss="x"), r"accuracy\[1\].loss: expected float"),
+    (lambda d: d["verification"][0].update(mismatches=True), r"mismatches: expected int"),
+    (lambda d: d.update(schema_version=99), "regenerate"),
+])
+def test_validate_results_names_the_bad_key(mutate, message: str) -> None:
+    doc = sample_results()
+    mutate(doc)
+    with pytest.raises(FixynnError, match=message):
+        validate_results(doc)
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report")
+    write_report(sample_results(), out)
+    return out
+
+
+def test_results_json_round_trips_with_every_schema_key(report_dir: Path) -> None:
+    doc = json.loads((report_dir / "results.json").read_text())
+    validate_results(doc)
+    assert set(doc) == set(SPEC)
+    assert doc["recommended"]["n"] == 7
+
+
+def test_plots_are_valid_pngs(report_dir: Path) -> None:
+    for name in PLOTS:
+        with Image.open(report_dir / "plots" / f"{name}.png") as img:
+            img.verify()
+            assert img.format == "PNG" and img.size[0] > 300 and img.size[1] > 200
+
+
+def test_markdown_has_no_empty_section(report_dir: Path) -> None:
+    md = (report_dir / "report.md").read_text()
+    sections = re.split(r"^## ", md, flags=re.M)[1:]
+    assert len(sections) == 8
+    for sec in sections:
+        title, _, body = sec.partition("\n")
+        assert body.strip(), f"section {title!r} is empty"
+    assert "Not verified in this run (see `verify.n_list`): N = 7." in md
+    assert "**N = 7**" in md and "| b | 14 | 90.00% | 86.90% | 3.10% |" in md
+    for name in PLOTS:
+        assert f"(plots/{name}.png)" in md
+
+
+def test_sections_say_why_when_stages_did_not_run(tmp_path: Path) -> None:
+    doc = sample_results()
+    for key in ("accuracy", "hardware", "ffe_area_breakdown", "verification", "synthesis"):
+        doc[key] = []
+    doc["recommended"] = None
+    doc["not_run"] = ["synth: disabled in run.stages"]
+    write_report(doc, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    for sec in re.split(r"^## ", md, flags=re.M)[1:]:
+        assert sec.partition("\n")[2].strip()
+    assert "did not run" in md and "Not run: synth: disabled in run.stages." in md
+    assert not (tmp_path / "plots").exists()
+
+
+def test_html_embeds_every_plot(report_dir: Path) -> None:
+    page = (report_dir / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == len(PLOTS)
+    assert "<b>N = 7</b>" in page and "src=\"plots/" not in page
+
+
+def test_bad_results_write_nothing(tmp_path: Path) -> None:
+    doc = copy.deepcopy(sample_results())
+    del doc["stages"]
+    with pytest.raises(FixynnError):
+        write_report(doc, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+CHECK_SCRIPT = """<script>
+window.addEventListener('load', () => {
+  const imgs = [...document.images];
+  const ok = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
+  document.body.setAttribute('data-img-check', ok + '/' + imgs.length);
+});
+</script></body>"""
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
+def test_html_images_load_in_headless_chromium(report_dir: Path, tmp_path: Path) -> None:
+    page = (report_dir / "report.html").read_text().replace("</body>", CHECK_SCRIPT)
+    probe = tmp_path / "probe.html"
+    probe.write_text(page)
+    cmd = ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+           "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    match = re.search(r'data-img-check="(\d+)/(\d+)"', dom)
+    assert match, "the check script did not run"
+    assert match.group(1) == match.group(2) == str(len(PLOTS))
