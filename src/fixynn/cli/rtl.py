@@ -1,0 +1,73 @@
+"""`fixynn rtl` (Verilog of a fixed front-end) and `fixynn verify` (bit-exact vs golden)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fixynn.errors import FixynnError
+from fixynn.hw.arith import STYLES
+from fixynn.hw.ir import load_graph
+
+
+def _style(value: str) -> str:
+    if value not in STYLES:
+        raise FixynnError(f"--style {value!r} is not one of {', '.join(STYLES)}")
+    return value
+
+
+def rtl(
+    graph: Annotated[Path, typer.Argument(help="HwGraph directory (graph.json + weights.npz)")],
+    out: Annotated[Path, typer.Option("--out", help="directory for the Verilog files")],
+    style: Annotated[str, typer.Option(help="csd | shared | naive (const * x)")] = "csd",
+    pipeline: Annotated[bool, typer.Option(help="registers every 2 adder-tree levels")] = False,
+) -> None:
+    """Generate the fixed-weight Verilog of GRAPH into --out."""
+    from fixynn.hw.rtl import generate_rtl
+
+    summary = generate_rtl(load_graph(graph), out, _style(style), pipeline)
+    typer.echo(f"wrote {len(summary.files)} Verilog files (top {summary.top}) to {out}; "
+               f"{summary.adders} adders, {summary.adder_bits} adder bits, input row gap "
+               f"{summary.row_gap} cycles")
+
+
+def verify(
+    graph: Annotated[Path, typer.Argument(help="HwGraph directory (graph.json + weights.npz)")],
+    images: Annotated[int, typer.Option("--images", help="test images to simulate")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
+    style: Annotated[str, typer.Option(help="csd | shared | naive")] = "csd",
+    pipeline: Annotated[bool, typer.Option(help="verify the pipelined variant")] = False,
+    work: Annotated[Path | None, typer.Option(help="work directory (default: GRAPH/verify)")]
+    = None,
+    build_timeout: Annotated[float, typer.Option(help="seconds for the Verilator build")]
+    = 1800.0,
+    run_timeout: Annotated[float, typer.Option(help="seconds for the simulation")] = 600.0,
+) -> None:
+    """Simulate GRAPH's RTL in Verilator on test images and compare with the golden model."""
+    from fixynn.hw.sim import verification_images, verify_graph
+
+    g = load_graph(graph)
+    data, source = verification_images(g, images)
+    result = verify_graph(g, data, work or graph / "verify", _style(style), pipeline,
+                          build_timeout_s=build_timeout, run_timeout_s=run_timeout)
+    if as_json:
+        typer.echo(json.dumps(result.to_json() | {"image_source": source}, indent=1))
+    else:
+        typer.echo(f"images: {result.images} ({source})")
+        for m in result.layers:
+            typer.echo(f"  {m.layer:<12} {m.outputs:>10} outputs  {m.mismatches} mismatches"
+                       + (f"  first: {m.first[0]}" if m.first else ""))
+        typer.echo(f"outputs compared: {result.outputs_compared}, mismatches: "
+                   f"{result.mismatches}; build {result.build_s:.1f} s"
+                   f"{' (cached)' if result.cached_build else ''}, simulation "
+                   f"{result.sim_s:.2f} s")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("rtl")(rtl)
+    app.command("verify")(verify)

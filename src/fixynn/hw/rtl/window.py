@@ -1,0 +1,196 @@
+"""Window unit of a streaming layer: K-1 line-buffer rows, a K x K register window, counters.
+
+Protocol (docs/rtl.md): one input pixel (all channels) per `in_valid`, raster order,
+`in_sof` on the first pixel of a frame. The unit scans a virtual grid of (H + EH) x (W + EW)
+positions: the real pixels, then EW zero-padding columns at the right end of every row and EH
+zero-padding rows at the bottom, which it walks by itself; so the producer leaves at least
+EW idle cycles between rows, and after each padding row the unit waits `gap` cycles to keep
+that row gap for the layers downstream. Top/left padding is masking: line-buffer rows above
+the frame read as zero and the window is cleared at the start of every row. A window is
+passed on (`win_valid`) when its bottom-right position is an output position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fixynn.hw.ir import HwLayer
+from fixynn.hw.rtl.names import bits_for, const
+
+ONE = "1'b1"
+
+
+@dataclass(frozen=True)
+class WindowGeometry:
+    """Where the window of one layer stands when each output pixel is complete."""
+
+    kernel: int
+    stride: int
+    padding: int
+    in_height: int
+    in_width: int
+    out_height: int
+    out_width: int
+
+    @classmethod
+    def of(cls, layer: HwLayer, in_height: int, in_width: int) -> WindowGeometry:
+        oh, ow = layer.out_size(in_height, in_width)
+        return cls(layer.kernel, layer.stride, layer.padding, in_height, in_width, oh, ow)
+
+    def _extra(self, size: int, out: int) -> int:
+        """Virtual positions past the input edge: the last window's far edge beyond it."""
+        return max(0, (out - 1) * self.stride - self.padding + self.kernel - size)
+
+    @property
+    def extra_rows(self) -> int:
+        return self._extra(self.in_height, self.out_height)
+
+    @property
+    def extra_cols(self) -> int:
+        return self._extra(self.in_width, self.out_width)
+
+    def _mask(self, out: int, length: int) -> list[bool]:
+        hits = {o * self.stride - self.padding + self.kernel - 1 for o in range(out)}
+        return [v in hits for v in range(length)]
+
+    def row_mask(self) -> list[bool]:
+        return self._mask(self.out_height, self.in_height + self.extra_rows)
+
+    def col_mask(self) -> list[bool]:
+        return self._mask(self.out_width, self.in_width + self.extra_cols)
+
+
+def window_verilog(geo: WindowGeometry, pixel_bits: int, gap: int) -> list[str]:
+    """Module-body lines declaring `win` (K*K*pixel_bits), `win_valid`, `win_sof`, `busy`.
+
+    Window cell p = i*K + j (i: row, 0 = oldest; j: column, 0 = oldest) sits at bits
+    [p*pixel_bits +: pixel_bits].
+    """
+    k, cw = geo.kernel, pixel_bits
+    h, w, eh, ew = geo.in_height, geo.in_width, geo.extra_rows, geo.extra_cols
+    hv, wv = h + eh, w + ew
+    rb, cb = bits_for(max(hv - 1, k - 1)), bits_for(wv - 1)
+    rowmask = _mask_literal(geo.row_mask(), rb)
+    colmask = _mask_literal(geo.col_mask(), cb)
+    lines = [
+        "  // ---- window unit: line buffer + K x K window (fixynn.hw.rtl.window) ----",
+        f"  localparam [{(1 << rb) - 1}:0] ROWMASK = {rowmask};",
+        f"  localparam [{(1 << cb) - 1}:0] COLMASK = {colmask};",
+        "  reg active;",
+        "  reg first_out;",
+        f"  reg [{rb - 1}:0] vr;",
+        f"  reg [{cb - 1}:0] vc;",
+        "  wire start = in_valid & in_sof;",
+        f"  wire [{rb - 1}:0] pr = start ? {const(0, rb)} : vr;",
+        f"  wire [{cb - 1}:0] pc = start ? {const(0, cb)} : vc;",
+        f"  wire row_real = {f'pr < {const(h, rb)}' if eh else ONE};",
+        f"  wire col_real = {f'pc < {const(w, cb)}' if ew else ONE};",
+        "  wire real_px = row_real & col_real;",
+    ]
+    gb = bits_for(gap)
+    if eh:
+        lines += [f"  reg [{gb - 1}:0] gap;",
+                  f"  wire pad_go = gap == {const(0, gb)};"]
+    else:
+        lines.append("  wire pad_go = 1'b1;")
+    lines += [
+        "  wire adv = start | (active & (real_px ? in_valid : pad_go));",
+        f"  wire [{cw - 1}:0] px = real_px ? in_data : {const(0, cw)};",
+        "  wire hit = adv & ROWMASK[pr] & COLMASK[pc];",
+        f"  wire last_col = pc == {const(wv - 1, cb)};",
+        f"  wire last_row = pr == {const(hv - 1, rb)};",
+    ]
+    # Line buffer: row g (1..K-1) holds frame row pr-g at column pc.
+    col = ["px"]
+    if k > 1:
+        ab = bits_for(w - 1)
+        addr = "pc" if ab == cb else f"pc[{ab - 1}:0]"
+        for g in range(1, k):
+            lines += [
+                f"  reg [{cw - 1}:0] line{g} [0:{w - 1}];",
+                f"  wire [{cw - 1}:0] rd{g} = line{g}[{addr}];",
+                f"  wire [{cw - 1}:0] col{g} = (col_real & (pr >= {const(g, rb)})) ? rd{g} : "
+                f"{const(0, cw)};",
+            ]
+            col.append(f"col{g}")
+        lines.append("  always @(posedge clk) begin")
+        lines.append("    if (adv & col_real) begin")
+        for g in range(1, k):
+            lines.append(f"      line{g}[{addr}] <= {'px' if g == 1 else f'rd{g - 1}'};")
+        lines += ["    end", "  end"]
+    # Window cells, concatenated from the highest cell (K*K-1) down to cell 0.
+    shifted, cleared = [], []
+    for p in reversed(range(k * k)):
+        i, j = divmod(p, k)
+        if j == k - 1:
+            src = col[k - 1 - i]
+            shifted.append(src)
+            cleared.append(src)
+        else:
+            shifted.append(f"win[{(p + 1) * cw + cw - 1}:{(p + 1) * cw}]")
+            cleared.append(const(0, cw))
+    lines += [
+        f"  reg [{k * k * cw - 1}:0] win;",
+        "  reg win_valid;",
+        "  reg win_sof;",
+        "  always @(posedge clk) begin",
+        "    if (adv) begin",
+    ]
+    if k > 1:
+        lines += [
+            f"      if (pc == {const(0, cb)}) win <= {{{', '.join(cleared)}}};",
+            f"      else win <= {{{', '.join(shifted)}}};",
+        ]
+    else:
+        lines.append("      win <= px;")
+    lines += [
+        "    end",
+        "  end",
+        "  always @(posedge clk) begin",
+        "    if (rst) begin",
+        "      active <= 1'b0;",
+        "      first_out <= 1'b0;",
+        f"      vr <= {const(0, rb)};",
+        f"      vc <= {const(0, cb)};",
+        "      win_valid <= 1'b0;",
+        "      win_sof <= 1'b0;",
+    ]
+    if eh:
+        lines.append(f"      gap <= {const(0, gb)};")
+    lines += [
+        "    end else begin",
+        "      win_valid <= hit;",
+        "      win_sof <= hit & (start | first_out);",
+        "      if (hit) first_out <= 1'b0;",
+        "      else if (start) first_out <= 1'b1;",
+    ]
+    if eh:
+        lines += [
+            f"      if (start) gap <= {const(0, gb)};",
+            f"      else if (!adv && !pad_go) gap <= gap - {const(1, gb)};",
+            f"      else if (adv & last_col & !last_row & (pr >= {const(h - 1, rb)})) "
+            f"gap <= {const(gap, gb)};",
+        ]
+    lines += [
+        "      if (adv) begin",
+        "        if (!last_col) begin",
+        "          active <= 1'b1;",
+        "          vr <= pr;",
+        f"          vc <= pc + {const(1, cb)};",
+        "        end else begin",
+        "          active <= !last_row;",
+        f"          vr <= pr + {const(1, rb)};",
+        f"          vc <= {const(0, cb)};",
+        "        end",
+        "      end",
+        "    end",
+        "  end",
+        "  assign busy = active;",
+    ]
+    return lines
+
+
+def _mask_literal(mask: list[bool], bits: int) -> str:
+    full = mask + [False] * ((1 << bits) - len(mask))
+    value = sum(1 << i for i, hit in enumerate(full) if hit)
+    return const(value, len(full))

