@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from pathlib import Path
 
@@ -27,14 +28,25 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_default_and_quick() -> None:
     cfg, quick = default_config(), default_config(quick=True)
     assert cfg.run.stages == STAGES
-    assert 0 in cfg.sweep.n_list and 14 in cfg.sweep.n_list
+    assert 14 in cfg.sweep.n_list
     assert cfg.verify.images >= 100
-    assert cfg.verify_ns() == (1, 2, 4)
+    assert cfg.verify_ns() == (2, 4)
     assert cfg.synth_n() == 14
     # quick shrinks the job but keeps the tasks and the model
     assert len(quick.sweep.n_list) < len(cfg.sweep.n_list)
     assert quick.train.transfer_epochs <= cfg.train.transfer_epochs
     assert quick.tasks.source == cfg.tasks.source and quick.model == cfg.model
+
+
+def test_default_run_trains_with_the_transfer_defaults() -> None:
+    """default.toml and TransferConfig.default() describe one recipe (docs/transfer.md)."""
+    from fixynn.train.transfer import TransferConfig
+
+    cfg, transfer = default_config(), TransferConfig.default()
+    assert cfg.sweep.n_list == transfer.n_list
+    assert cfg.tasks.targets == transfer.targets
+    for name in (f.name for f in dataclasses.fields(cfg.train)):
+        assert getattr(cfg.train, name) == getattr(transfer, name), name
 
 
 def test_empty_verify_list_means_every_fixed_n(tmp_path: Path) -> None:

@@ -14,15 +14,6 @@ from fixynn.nn.prune import magnitude_mask, sparsity_of
 from fixynn.train.loops import fit, scaled
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two OpenMP threads on a loaded 2-core machine spin-wait (measured 7x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
     """Non-trivial BN statistics, so folding has something to fold."""
     gen = torch.Generator().manual_seed(seed)
@@ -110,3 +101,14 @@ def test_fake_quant_forward_is_close_to_float_and_exact_path_agrees():
         ref = model.run_blocks(x.float() / 256, 0, 3)
     assert (fake.double() - exact).abs().max() <= 1 / 32  # at most one LSB apart
     assert (fake - ref).abs().mean() < 0.05
+
+
+def test_exact_with_precomputed_params_is_the_same():
+    torch.manual_seed(4)
+    fixed = FixedNet(randomize_bn(MobileNetV1(3)))
+    x = torch.randint(0, 256, (3, 1, 28, 28), dtype=torch.uint8)
+    params = fixed.int_params_of(0, 4)
+    assert len(params) == 7  # block 0 (one conv) + blocks 1..3 (dw + pw each)
+    assert torch.equal(fixed.exact(x, 0, 4, params), fixed.exact(x, 0, 4))
+    with pytest.raises(ValueError, match="IntParams"):
+        fixed.exact(x, 0, 5, params)

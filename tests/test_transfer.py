@@ -5,7 +5,6 @@ import json
 import sys
 
 import pytest
-import torch
 
 import fixynn.train.transfer as transfer
 from fixynn.cli import main
@@ -32,12 +31,7 @@ TINY = TransferConfig(
 def reference(tmp_path_factory):
     """One uninterrupted tiny sweep: (its directory, its summary)."""
     out = tmp_path_factory.mktemp("reference")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return out, run_transfer(TINY, out, progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    return out, run_transfer(TINY, out, progress=False)
 
 
 def test_sweep_outputs(reference):
@@ -94,6 +88,11 @@ def test_interrupted_sweep_resumes_to_the_same_result(reference, tmp_path, monke
 def test_stage_keys_follow_their_fields():
     more_epochs = dataclasses.replace(TINY, transfer_epochs=2)
     assert stage_key(more_epochs, FIX_FIELDS) == stage_key(TINY, FIX_FIELDS)
+    fewer_qat = dataclasses.replace(TINY, max_finetune_images=8)
+    assert stage_key(fewer_qat, PRETRAIN_FIELDS) == stage_key(TINY, PRETRAIN_FIELDS)
+    assert stage_key(fewer_qat, FIX_FIELDS) != stage_key(TINY, FIX_FIELDS)
+    other_recipe = dataclasses.replace(TINY, label_smoothing=0.0)
+    assert stage_key(other_recipe, PRETRAIN_FIELDS) != stage_key(TINY, PRETRAIN_FIELDS)
     other_bits = dataclasses.replace(TINY, w_bits=6)
     assert stage_key(other_bits, PRETRAIN_FIELDS) == stage_key(TINY, PRETRAIN_FIELDS)
     assert stage_key(other_bits, FIX_FIELDS) != stage_key(TINY, FIX_FIELDS)
@@ -113,6 +112,12 @@ def test_largest_safe_n():
     ("width = 'wide'\n", "width must be a float"),
     ("targets = ['cifar-11']\n", "cifar-11"),
     ("sparsity = 1.0\n", "sparsity"),
+    ("optimizer = 'rmsprop'\n", "optimizer"),
+    ("warmup = 1.0\n", "warmup"),
+    ("label_smoothing = -0.1\n", "label_smoothing"),
+    ("weight_decay = -1.0\n", "weight_decay"),
+    ("finetune_batch_size = 0\n", "finetune_batch_size"),
+    ("max_finetune_images = -1\n", "max_finetune_images"),
     ("seed = [\n", "not valid TOML"),
 ])
 def test_bad_config_files(tmp_path, text, match):
@@ -145,10 +150,3 @@ def test_cli_reports_a_bad_config_in_one_line(tmp_path, monkeypatch, capsys):
     assert err.strip().count("\n") == 0 and "unknown key 'batch'" in err
     assert not (tmp_path / "out").exists()
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

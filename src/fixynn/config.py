@@ -75,8 +75,20 @@ class TrainConfig:
     batch_size: int = _spec("training batch size", min=1, max=65536)
     max_train_images: int = _spec("cap on training images per task (0 = use all)", min=0)
     max_test_images: int = _spec("cap on test images per task (0 = the whole test set)", min=0)
-    lr: float = _spec("learning rate of pretraining and back-end training", gt=0.0, max=10.0)
+    max_source_images: int = _spec("cap on source-task pretraining images (0 = use all)", min=0)
+    optimizer: str = _spec("optimizer of pretraining and back-end training",
+                           choices=("sgd", "adam"))
+    lr: float = _spec("peak learning rate of pretraining and back-end training", gt=0.0,
+                      max=10.0)
+    warmup: float = _spec("fraction of steps with a linear learning-rate warm-up", min=0.0,
+                          max=1.0)
+    label_smoothing: float = _spec("label smoothing of the training loss", min=0.0, max=0.99)
+    weight_decay: float = _spec("weight decay of pretraining and back-end training", min=0.0,
+                                max=1.0)
     finetune_lr: float = _spec("learning rate of the front-end's fine-tuning", gt=0.0, max=10.0)
+    finetune_batch_size: int = _spec("batch size of the front-end's fine-tuning", min=1,
+                                     max=65536)
+    max_finetune_images: int = _spec("cap on source images for the fine-tuning (0 = all)", min=0)
     threads: int = _spec("torch intra-op threads", min=1, max=256)
 
 

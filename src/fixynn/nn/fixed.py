@@ -149,12 +149,23 @@ class FixedNet(nn.Module):
         return x
 
     @torch.no_grad()
-    def exact(self, x: torch.Tensor, start: int = 0, stop: int = NUM_BLOCKS) -> torch.Tensor:
+    def exact(self, x: torch.Tensor, start: int = 0, stop: int = NUM_BLOCKS,
+              params: list[IntParams] | None = None) -> torch.Tensor:
         """Integer blocks start..stop-1: x holds the integer input of block `start` (any
-        dtype); returns int64 NCHW (the integer output of block stop-1)."""
-        for layer in self.layers_of(start, stop):
-            x = layer.exact(x)
+        dtype); returns int64 NCHW (the integer output of block stop-1). `params`: the
+        layers' `int_params()` computed once (`int_params_of`), for repeated calls."""
+        layers = self.layers_of(start, stop)
+        if params is None:
+            params = [layer.int_params() for layer in layers]
+        if len(params) != len(layers):
+            raise ValueError(f"{len(params)} IntParams for {len(layers)} layers")
+        for layer, p in zip(layers, params, strict=True):
+            x = layer.exact(x, p)
         return x.long()
+
+    def int_params_of(self, start: int, stop: int) -> list[IntParams]:
+        """Integer parameters of the layers of blocks start..stop-1 (for `exact`)."""
+        return [layer.int_params() for layer in self.layers_of(start, stop)]
 
     def out_frac(self, n: int) -> int:
         """Fractional bits of the front-end output at split point n."""

@@ -109,14 +109,13 @@ def graph_step(ctx: StepContext) -> dict[str, Any]:
 
 
 def rtl_step(ctx: StepContext) -> dict[str, Any]:
-    from fixynn.hw.rtl.emit import graph_verilog
+    from fixynn.hw.rtl import generate_rtl
 
     n = ctx.params["n"]
-    files = graph_verilog(_graph(ctx, n), style=ctx.params["style"])
-    for name, text in files.items():
-        (ctx.work_dir / "rtl" / name).parent.mkdir(parents=True, exist_ok=True)
-        (ctx.work_dir / "rtl" / name).write_text(text)
-    return {"n": n, "files": sorted(files), "lines": sum(t.count("\n") for t in files.values())}
+    rtl = generate_rtl(_graph(ctx, n), ctx.work_dir / "rtl", style=ctx.params["style"])
+    lines = sum((rtl.out_dir / name).read_text().count("\n") for name in rtl.files)
+    return {"n": n, "files": rtl.files, "lines": lines, "adders": rtl.adders,
+            "adder_bits": rtl.adder_bits}
 
 
 def verify_step(ctx: StepContext) -> dict[str, Any]:

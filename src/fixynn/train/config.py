@@ -11,13 +11,14 @@ from typing import Any
 from fixynn.arch import NUM_BLOCKS, STRIDE_PLANS
 from fixynn.data.tasks import DEFAULT_SOURCE, DEFAULT_TARGETS, TASKS
 from fixynn.errors import FixynnError
+from fixynn.train.loops import OPTIMIZERS
 
 
 @dataclass(frozen=True)
 class TransferConfig:
     source: str = DEFAULT_SOURCE  # task the backbone is pretrained and fixed on
     targets: tuple[str, ...] = DEFAULT_TARGETS  # tasks each back-end is transferred to
-    n_list: tuple[int, ...] = (1, 3, 5, 7, 10, 13, 14)  # split points
+    n_list: tuple[int, ...] = (2, 4, 7, 10, 14)  # split points
     width: float = 0.25
     input_size: int = 28
     stride_plan: str = "small"
@@ -25,15 +26,21 @@ class TransferConfig:
     a_bits: int = 8
     sparsity: float = 0.0  # fraction of front-end weights pruned (per layer, by magnitude)
     seed: int = 0
-    pretrain_epochs: int = 3
+    pretrain_epochs: int = 2
     finetune_epochs: int = 1  # quantization-aware fine-tuning of the fixed network
-    transfer_epochs: int = 3  # back-end (and baseline) training per task and N
-    batch_size: int = 64
-    max_source_images: int = 4000  # source training images (seeded random subset); 0 = all
+    transfer_epochs: int = 4  # back-end (and baseline) training per task and N
+    batch_size: int = 16  # small batches: more steps for the same CPU (per-image cost ~flat)
+    max_source_images: int = 6000  # source training images (seeded random subset); 0 = all
     max_train_images: int = 1000  # training images per target task; 0 = all
     max_test_images: int = 0  # per task; 0 = the whole test set
-    lr: float = 3e-3
-    finetune_lr: float = 1e-4
+    optimizer: str = "sgd"  # pretraining and transfer: "sgd" (Nesterov 0.9) or "adam"
+    lr: float = 0.1  # peak learning rate of pretraining and transfer
+    warmup: float = 0.1  # fraction of the steps with a linear learning-rate warm-up
+    label_smoothing: float = 0.1
+    weight_decay: float = 5e-5
+    finetune_lr: float = 1e-4  # QAT: Adam (scale-free steps for the BN-free fixed network)
+    finetune_batch_size: int = 64  # QAT: fake quantization costs per step, so larger batches
+    max_finetune_images: int = 2000  # QAT on a seeded random subset of the source images; 0 = all
     threads: int = 1  # torch intra-op threads (see docs/transfer.md: 1 is fastest on 2 cores)
 
     @classmethod
@@ -44,7 +51,8 @@ class TransferConfig:
     def quick(cls) -> TransferConfig:
         """The same sweep at smoke-test scale (about a minute on 2 cores)."""
         return cls(n_list=(2, 7, 14), pretrain_epochs=1, transfer_epochs=1,
-                   max_source_images=600, max_train_images=300, max_test_images=300)
+                   max_source_images=600, max_finetune_images=300, max_train_images=300,
+                   max_test_images=300)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -79,15 +87,22 @@ class TransferConfig:
         if not 0.0 <= self.sparsity < 1.0:
             raise bad("sparsity", "must be in [0, 1)")
         for name in ("pretrain_epochs", "finetune_epochs", "max_source_images", "max_train_images",
-                     "max_test_images", "seed"):
+                     "max_test_images", "max_finetune_images", "seed"):
             if getattr(self, name) < 0:
                 raise bad(name, "must be >= 0")
-        for name in ("transfer_epochs", "batch_size", "threads"):
+        for name in ("transfer_epochs", "batch_size", "finetune_batch_size", "threads"):
             if getattr(self, name) < 1:
                 raise bad(name, "must be >= 1")
         for name in ("lr", "finetune_lr"):
             if not getattr(self, name) > 0:
                 raise bad(name, "must be > 0")
+        if self.optimizer not in OPTIMIZERS:
+            raise bad("optimizer", f"choose one of {', '.join(OPTIMIZERS)}")
+        for name in ("warmup", "label_smoothing"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise bad(name, "must be in [0, 1)")
+        if self.weight_decay < 0:
+            raise bad("weight_decay", "must be >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v

@@ -27,7 +27,8 @@ def front_end_features(fixed: FixedNet, x: torch.Tensor, start: int, stop: int) 
     """Integer output of blocks start..stop-1 for the integer input x of block `start`."""
     if start == stop:
         return x
-    parts = [fixed.exact(x[i:i + _BATCH], start, stop) for i in range(0, len(x), _BATCH)]
+    params = fixed.int_params_of(start, stop)
+    parts = [fixed.exact(x[i:i + _BATCH], start, stop, params) for i in range(0, len(x), _BATCH)]
     return compact(torch.cat(parts)) if parts else x
 
 

@@ -37,6 +37,9 @@ def progress_bar(desc: str, total: int, enabled: bool) -> Iterator[Callable[[flo
         yield lambda loss: bar.update(task, advance=1, loss=f"{loss:.3f}")
 
 
+OPTIMIZERS = ("sgd", "adam")
+
+
 def fit(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -47,23 +50,32 @@ def fit(
     batch_size: int,
     lr: float,
     seed: int,
+    optimizer: str = "adam",
+    warmup: float = 0.0,
+    label_smoothing: float = 0.0,
+    weight_decay: float = 0.0,
     desc: str = "train",
     progress: bool = False,
 ) -> float:
-    """Adam with a cosine-decayed learning rate; returns the mean loss of the last epoch.
+    """Train `model`; returns the mean loss of the last epoch.
 
-    Deterministic for a given seed (shuffling uses its own generator).
+    `optimizer` "sgd" (Nesterov momentum 0.9) or "adam"; the learning rate rises linearly over
+    the first `warmup` fraction of the steps, then decays to 0 on a cosine. Deterministic for
+    a given seed (shuffling uses its own generator).
     """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
     n = len(inputs)
     if n == 0 or epochs == 0:
         return float("nan")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    steps_per_epoch = math.ceil(n / batch_size)
-    total = epochs * steps_per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = (torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True,
+                           weight_decay=weight_decay) if optimizer == "sgd"
+           else torch.optim.Adam(params, lr=lr, weight_decay=weight_decay))
+    total = epochs * math.ceil(n / batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, total, warmup))
     model.train()
     last = float("nan")
     with progress_bar(desc, total, progress) as step:
@@ -72,7 +84,8 @@ def fit(
             running = 0.0
             for start in range(0, n, batch_size):
                 idx = order[start:start + batch_size]
-                loss = F.cross_entropy(model(transform(inputs[idx])), labels[idx])
+                loss = F.cross_entropy(model(transform(inputs[idx])), labels[idx],
+                                       label_smoothing=label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -80,13 +93,22 @@ def fit(
                 running += loss.item() * len(idx)
                 step(loss.item())
             last = running / n
-    recalibrate_bn(model, inputs, transform, batch_size)
+    recalibrate_bn(model, inputs, transform, batch_size=256)
     return last
+
+
+def lr_factor(step: int, total: int, warmup: float) -> float:
+    """Learning-rate multiplier at `step` of `total`: linear warm-up over the first `warmup`
+    fraction of the steps (from 1/warmup_steps), then a cosine decay from 1 towards 0."""
+    ramp = math.ceil(warmup * total)
+    if step < ramp:
+        return (step + 1) / ramp
+    return 0.5 * (1 + math.cos(math.pi * (step - ramp) / max(total - ramp, 1)))
 
 
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module, inputs: torch.Tensor, transform: Transform,
-                   batch_size: int, max_images: int = 2048) -> None:
+                   batch_size: int = 256, max_images: int = 2048) -> None:
     """Re-estimate BatchNorm statistics from the trained weights (exact averages over up to
     `max_images` training inputs). With a few hundred steps, BN's exponential running averages
     still carry the statistics of early training; evaluation would use stale ones.

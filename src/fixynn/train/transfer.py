@@ -49,9 +49,10 @@ __all__ = ["TransferConfig", "load_config", "load_networks", "run_transfer"]
 
 # Config fields each stage's artifacts depend on (a prefix chain: later stages add fields).
 PRETRAIN_FIELDS = ("source", "width", "input_size", "stride_plan", "seed", "pretrain_epochs",
-                   "batch_size", "max_source_images", "max_test_images", "lr")
+                   "batch_size", "max_source_images", "max_test_images", "optimizer", "lr",
+                   "warmup", "label_smoothing", "weight_decay")
 FIX_FIELDS = (*PRETRAIN_FIELDS, "w_bits", "a_bits", "sparsity", "finetune_epochs",
-              "finetune_lr")
+              "finetune_lr", "finetune_batch_size", "max_finetune_images")
 RESULT_FIELDS = (*FIX_FIELDS, "transfer_epochs", "max_train_images")
 
 
@@ -100,6 +101,13 @@ class _QatNet(nn.Module):
         return self.classifier(self.fixed(x).mean(dim=(2, 3)))
 
 
+def recipe(cfg: TransferConfig) -> dict[str, Any]:
+    """`fit` keywords of the float training runs (pretraining, baselines, back-ends)."""
+    return {"batch_size": cfg.batch_size, "optimizer": cfg.optimizer, "lr": cfg.lr,
+            "warmup": cfg.warmup, "label_smoothing": cfg.label_smoothing,
+            "weight_decay": cfg.weight_decay}
+
+
 def _timed(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """fn()'s result plus its wall and CPU seconds."""
     start, cpu = time.perf_counter(), time.process_time()
@@ -120,8 +128,7 @@ def pretrain(cfg: TransferConfig, src: Split, ckpt: Path,
 
     def run() -> dict[str, Any]:
         fit(model, src.x_train, src.y_train, scaled(INPUT_FRAC), epochs=cfg.pretrain_epochs,
-            batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, desc="pretrain",
-            progress=progress)
+            seed=cfg.seed, desc="pretrain", progress=progress, **recipe(cfg))
         acc, loss = evaluate(model, src.x_test, src.y_test, scaled(INPUT_FRAC))
         return {"float_acc": acc, "float_test_loss": loss, "seed": cfg.seed}
 
@@ -144,9 +151,11 @@ def fix_network(cfg: TransferConfig, pre: MobileNetV1, src: Split, ckpt: Path,
     def run() -> dict[str, Any]:
         seed = derived_seed(cfg.seed, "finetune")
         fixed.prune(cfg.sparsity)
-        fit(qat, src.x_train, src.y_train, scaled(INPUT_FRAC), epochs=cfg.finetune_epochs,
-            batch_size=cfg.batch_size, lr=cfg.finetune_lr, seed=seed, desc="fix (QAT)",
-            progress=progress)
+        pick = torch.randperm(len(src.x_train), generator=torch.Generator().manual_seed(seed))
+        pick = pick[:cfg.max_finetune_images or len(pick)]  # a seeded random QAT subset
+        fit(qat, src.x_train[pick], src.y_train[pick], scaled(INPUT_FRAC),
+            epochs=cfg.finetune_epochs, batch_size=cfg.finetune_batch_size, lr=cfg.finetune_lr,
+            seed=seed, desc="fix (QAT)", progress=progress)
         # Source accuracy of the fully fixed network, through the exact integer front-end.
         feats = dict(feature_sweep(fixed, src.x_test, [NUM_BLOCKS]))[NUM_BLOCKS]
         head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), qat.classifier)
@@ -188,8 +197,7 @@ def train_baseline(cfg: TransferConfig, pre: MobileNetV1, task: Split,
     model = copy.deepcopy(pre)
     model.new_classifier(task.num_classes)
     fit(model, task.x_train, task.y_train, scaled(INPUT_FRAC), epochs=cfg.transfer_epochs,
-        batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, desc=f"{task.name} baseline",
-        progress=progress)
+        seed=seed, desc=f"{task.name} baseline", progress=progress, **recipe(cfg))
     acc, loss = evaluate(model, task.x_test, task.y_test, scaled(INPUT_FRAC))
     return {"acc": acc, "test_loss": loss, "seed": seed}
 
@@ -204,8 +212,7 @@ def train_back_end(cfg: TransferConfig, pre: MobileNetV1, n: int, frac: int, tas
     model.new_classifier(task.num_classes)
     back = BackEnd(model, n)
     fit(back, feats_train, task.y_train, scaled(frac), epochs=cfg.transfer_epochs,
-        batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, desc=f"{task.name} N={n}",
-        progress=progress)
+        seed=seed, desc=f"{task.name} N={n}", progress=progress, **recipe(cfg))
     acc, loss = evaluate(back, feats_test, task.y_test, scaled(frac))
     return {"acc": acc, "test_loss": loss, "seed": seed}
 
