@@ -35,7 +35,8 @@ def fake_transfer(ctx: StepContext) -> dict[str, Any]:
             graph = random_graph_from_shapes(front_end_layers(layers, n), seed=n,
                                              calibration_images=0, name=f"N{n}")
             save_graph(graph, ctx.work_dir / "hwgraph" / f"N{n}")
-        rows += [{"task": t, "n": n, "baseline_acc": 90.0, "fixed_acc": 90.0 - 0.2 * n}
+        rows += [{"task": t, "n": n, "baseline_acc": 90.0, "fixed_acc": 90.0 - 0.2 * n,
+                  "acc_loss_se": 0.1, "fixed_accs": [90.1 - 0.2 * n, 89.9 - 0.2 * n]}
                  for t in p["targets"]]  # percent, as fixynn.train.transfer writes them
     (ctx.work_dir / "transfer.json").write_text(json.dumps({"results": rows}))
     return {"tasks": p["targets"]}

@@ -16,7 +16,14 @@ from PIL import Image
 from fixynn.errors import FixynnError
 from fixynn.report import write_report
 from fixynn.report.plots import PLOTS, pareto_front
-from fixynn.report.results import SCHEMA, SCHEMA_VERSION, SPEC, recommend, validate_results
+from fixynn.report.results import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    SPEC,
+    largest_n_per_task,
+    recommend,
+    validate_results,
+)
 
 NS = (0, 2, 7, 14)
 
@@ -35,7 +42,8 @@ def sample_results() -> dict[str, Any]:
                  "iso_area_programmable": _metrics(2.0, 100.0, 1.5),
                  "ratios": {"tops_per_w": (2.0 + n) / 2.0, "fps": (100.0 + 10 * n) / 100.0,
                             "energy_per_frame": 2.0 / (2.0 + n)}} for n in NS]
-    accuracy = [{"task": t, "n": n, "baseline_acc": 0.9, "fixynn_acc": 0.9 - loss, "loss": loss}
+    accuracy = [{"task": t, "n": n, "baseline_acc": 0.9, "fixynn_acc": 0.9 - loss, "loss": loss,
+                 "loss_se": 0.0015, "repeats": 3}
                 for t, per_n in losses.items() for n, loss in per_n.items()]
     return {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
@@ -76,6 +84,12 @@ def test_recommend_none_when_nothing_fits() -> None:
     rows = [{"task": "a", "n": 1, "loss": 0.02}]
     assert recommend(rows, []) is None
     assert recommend([], []) is None
+
+
+def test_largest_n_per_task() -> None:
+    rows = [{"task": t, "n": n, "loss": loss} for t, n, loss in [
+        ("a", 7, 0.004), ("a", 2, 0.0), ("a", 14, 0.02), ("b", 2, 0.011), ("b", 7, 0.03)]]
+    assert largest_n_per_task(rows) == {"a": 7, "b": None}
 
 
 def test_pareto_front_drops_dominated_points() -> None:
@@ -125,7 +139,9 @@ def test_markdown_has_no_empty_section(report_dir: Path) -> None:
         title, _, body = sec.partition("\n")
         assert body.strip(), f"section {title!r} is empty"
     assert "Not verified in this run (see `verify.n_list`): N = 7." in md
-    assert "**N = 7**" in md and "| b | 14 | 90.00% | 86.90% | 3.10% |" in md
+    assert "**N = 7**" in md and "| b | 14 | 90.00% | 86.90% | 3.10% ± 0.15% |" in md
+    assert "means of 3 independently seeded trainings" in md
+    assert "Per task, the largest N that loses less than 1.00%: `a` N = 14; `b` N = 7." in md
     for name in PLOTS:
         assert f"(plots/{name}.png)" in md
 

@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import math
+import shutil
 import sys
 
 import pytest
@@ -13,17 +15,20 @@ from fixynn.hw.ir import load_graph
 from fixynn.train.transfer import (
     FIX_FIELDS,
     PRETRAIN_FIELDS,
+    RESULT_FIELDS,
     TransferConfig,
     largest_safe_n,
     load_config,
+    loss_standard_error,
     run_transfer,
     stage_key,
 )
+from fixynn.train.workers import run_workers
 
 TINY = TransferConfig(
     targets=("opencv-digits",), n_list=(0, 3, 14), pretrain_epochs=1, finetune_epochs=1,
     transfer_epochs=1, batch_size=16, max_source_images=48, max_train_images=48,
-    max_test_images=32, sparsity=0.25, seed=5,
+    max_test_images=32, sparsity=0.25, seed=5, repeats=2, workers=1,
 )
 
 
@@ -39,10 +44,15 @@ def test_sweep_outputs(reference):
     assert json.loads((tmp_path / "transfer.json").read_text()) == summary
     assert [(r["task"], r["n"]) for r in summary["results"]] == [
         ("opencv-digits", 0), ("opencv-digits", 3), ("opencv-digits", 14)]
+    baseline = summary["baselines"]["opencv-digits"]
+    assert baseline["acc"] == pytest.approx(sum(baseline["accs"]) / 2)
     for row in summary["results"]:
-        assert 0 <= row["fixed_acc"] <= 100
+        assert len(row["fixed_accs"]) == 2 and 0 <= row["fixed_acc"] <= 100
+        assert row["fixed_acc"] == pytest.approx(sum(row["fixed_accs"]) / 2)
         assert row["acc_loss"] == pytest.approx(row["baseline_acc"] - row["fixed_acc"])
-        assert row["seed"] != TINY.seed  # a derived, recorded seed
+        assert row["acc_loss_se"] == loss_standard_error(baseline["accs"], row["fixed_accs"])
+        seeds = row["seeds"]
+        assert len(set(seeds)) == 2 and TINY.seed not in seeds  # derived, recorded seeds
     assert summary["baselines"]["opencv-digits"]["test_images"] == 32
     assert summary["source"]["fix"]["weight_sparsity"] >= 0.25 - 0.01
     assert summary["config"]["seed"] == 5
@@ -61,7 +71,7 @@ def test_interrupted_sweep_resumes_to_the_same_result(reference, tmp_path, monke
 
     def interrupted(*args, **kwargs):
         calls.append(args[2])
-        if len(calls) == 2:
+        if len(calls) == 2:  # the second training of N = 0
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
@@ -78,7 +88,7 @@ def test_interrupted_sweep_resumes_to_the_same_result(reference, tmp_path, monke
     monkeypatch.setattr(transfer, "train_back_end", lambda *a, **k: (calls.append(a[2]),
                                                                      real(*a, **k))[1])
     resumed = run_transfer(TINY, tmp_path / "run", progress=False)
-    assert calls == [3, 14]  # N = 0 was done before the interruption
+    assert calls == [0, 3, 3, 14, 14]  # N = 0's first training was done before
     assert [p.stat().st_mtime_ns for p in ckpts] == stamps  # pretrain and QAT not rerun
     strip = lambda s: [{k: v for k, v in r.items() if "seconds" not in k} for r in s["results"]]  # noqa: E731
     assert strip(resumed) == strip(reference)  # deterministic: resuming changes nothing
@@ -93,6 +103,9 @@ def test_stage_keys_follow_their_fields():
     assert stage_key(fewer_qat, FIX_FIELDS) != stage_key(TINY, FIX_FIELDS)
     other_recipe = dataclasses.replace(TINY, label_smoothing=0.0)
     assert stage_key(other_recipe, PRETRAIN_FIELDS) != stage_key(TINY, PRETRAIN_FIELDS)
+    augmented = dataclasses.replace(TINY, source_augment=("invert", "shift"))
+    assert stage_key(augmented, PRETRAIN_FIELDS) != stage_key(TINY, PRETRAIN_FIELDS)
+    assert augmented.source_augment == ("shift", "invert")  # one spelling, one key
     other_bits = dataclasses.replace(TINY, w_bits=6)
     assert stage_key(other_bits, PRETRAIN_FIELDS) == stage_key(TINY, PRETRAIN_FIELDS)
     assert stage_key(other_bits, FIX_FIELDS) != stage_key(TINY, FIX_FIELDS)
@@ -103,6 +116,61 @@ def test_largest_safe_n():
         ("a", 2, 0.1), ("b", 2, 0.9), ("a", 7, 0.2), ("b", 7, 1.0), ("a", 14, -3), ("b", 14, 5)]]
     assert largest_safe_n(rows, ("a", "b")) == 2
     assert largest_safe_n(rows, ("a",)) is None  # task b's rows do not belong to this suite
+
+
+def test_loss_standard_error():
+    assert loss_standard_error([90.0], [89.0]) is None  # one repeat: no spread to measure
+    # sample variances 2 and 8 over 2 repeats each: sqrt(2/2 + 8/2)
+    assert loss_standard_error([89.0, 91.0], [86.0, 90.0]) == pytest.approx(math.sqrt(5.0),
+                                                                           abs=1e-4)
+
+
+def test_more_repeats_only_add_trainings(reference, tmp_path, monkeypatch):
+    """Repeat 0 keeps the seeds of a single-repeat run, so raising `repeats` reuses it."""
+    one = run_transfer(dataclasses.replace(TINY, repeats=1, n_list=(3,)), tmp_path,
+                       progress=False)
+    row = next(r for r in reference[1]["results"] if r["n"] == 3)
+    assert one["results"][0]["fixed_accs"] == row["fixed_accs"][:1]
+    assert one["results"][0]["acc_loss_se"] is None
+    trained = []
+    for name in ("train_baseline", "train_back_end"):
+        real = getattr(transfer, name)
+        monkeypatch.setattr(transfer, name, lambda *a, real=real, **k: (
+            trained.append(a[-2]), real(*a, **k))[1])  # a[-2] is the repeat
+    two = run_transfer(dataclasses.replace(TINY, n_list=(3,)), tmp_path, progress=False)
+    assert trained == [1, 1]  # the second baseline and back-end only
+    assert two["results"][0]["fixed_accs"] == row["fixed_accs"]
+
+
+def test_run_settings_leave_the_result_keys_alone():
+    for change in ({"repeats": 5}, {"workers": 3}, {"threads": 2}):
+        assert stage_key(dataclasses.replace(TINY, **change), RESULT_FIELDS) == stage_key(
+            TINY, RESULT_FIELDS)
+
+
+def test_parallel_workers_give_the_same_results(tmp_path, monkeypatch):
+    cfg = dataclasses.replace(TINY, targets=("opencv-digits", "sklearn-digits"), n_list=(2,),
+                              repeats=1)
+    serial = run_transfer(dataclasses.replace(cfg, workers=1), tmp_path / "serial",
+                          progress=False)
+    shutil.copytree(tmp_path / "serial" / "ckpt", tmp_path / "parallel" / "ckpt")
+    for name in ("train_baseline", "train_back_end"):  # every training is the workers' job
+        monkeypatch.setattr(transfer, name, lambda *a, **k: pytest.fail("the parent trained"))
+    parallel = run_transfer(dataclasses.replace(cfg, workers=2), tmp_path / "parallel",
+                            progress=False)
+    assert parallel["workers"] == 2 and serial["workers"] == 1
+    strip = lambda s: [{k: v for k, v in r.items() if "seconds" not in k} for r in s["results"]]  # noqa: E731
+    assert strip(parallel) == strip(serial)
+    assert {t: b["accs"] for t, b in parallel["baselines"].items()} == {
+        t: b["accs"] for t, b in serial["baselines"].items()}
+    assert (tmp_path / "parallel" / "logs" / "sklearn-digits.log").is_file()
+
+
+def test_a_failing_worker_is_one_clear_error(tmp_path):
+    cfg = dataclasses.replace(TINY, targets=("opencv-digits", "sklearn-digits"), workers=2)
+    with pytest.raises(FixynnError, match=r"task '(opencv|sklearn)-digits' failed \(exit 2\): "
+                                          r"error: .*pretrained-.*\.pt: missing"):
+        run_workers(cfg, tmp_path, 2, progress=False)  # no checkpoints to start from
 
 
 @pytest.mark.parametrize(("text", "match"), [

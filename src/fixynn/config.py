@@ -89,7 +89,14 @@ class TrainConfig:
     finetune_batch_size: int = _spec("batch size of the front-end's fine-tuning", min=1,
                                      max=65536)
     max_finetune_images: int = _spec("cap on source images for the fine-tuning (0 = all)", min=0)
-    threads: int = _spec("torch intra-op threads", min=1, max=256)
+    source_augment: tuple[str, ...] = _spec(
+        "augmentations of the source task's training (pretraining and fine-tuning)",
+        choices=("shift", "invert"), unique=True)
+    threads: int = _spec("torch intra-op threads per process", min=1, max=256)
+    repeats: int = _spec("seeded trainings of each baseline and back-end (mean reported)",
+                         min=1, max=100)
+    workers: int = _spec("processes training target tasks in parallel (0 = one per core)",
+                         min=0, max=256)
 
 
 @dataclass(frozen=True)

@@ -60,12 +60,16 @@ def environment(cfg: Config) -> dict[str, Any]:
 
 
 def accuracy_rows(transfer_json: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per (task, N) rows from transfer.json (whose accuracies are in percent)."""
+    """Per (task, N) rows from transfer.json (whose accuracies are in percent); accuracies
+    are means over the repeats, `loss_se` the standard error of the loss (None for one)."""
     rows = []
     for r in transfer_json["results"]:
         base, fixed = float(r["baseline_acc"]) / 100, float(r["fixed_acc"]) / 100
+        se = r["acc_loss_se"]
         rows.append({"task": r["task"], "n": int(r["n"]), "baseline_acc": base,
-                     "fixynn_acc": fixed, "loss": base - fixed})
+                     "fixynn_acc": fixed, "loss": base - fixed,
+                     "loss_se": None if se is None else float(se) / 100,
+                     "repeats": len(r["fixed_accs"])})
     return rows
 
 

@@ -71,7 +71,9 @@ def transfer_config(params: dict[str, Any]) -> Any:
         raise FixynnError(
             f"config: {', '.join(unknown)}: not supported by fixynn.train.transfer.TransferConfig"
         )
-    return dataclasses.replace(base, **wanted)
+    # TOML lists arrive as lists; the frozen config holds tuples
+    return dataclasses.replace(
+        base, **{k: tuple(v) if isinstance(v, list) else v for k, v in wanted.items()})
 
 
 def transfer_step(ctx: StepContext) -> dict[str, Any]:

@@ -32,8 +32,10 @@ def accuracy_loss(results: Results) -> bytes | None:
     fig = Figure(figsize=(6.4, 3.8))
     ax = fig.add_subplot()
     for task in sorted({r["task"] for r in rows}):
-        pts = sorted((r["n"], 100 * r["loss"]) for r in rows if r["task"] == task)
-        ax.plot(*zip(*pts, strict=True), marker="o", label=task)
+        pts = sorted((r["n"], 100 * r["loss"], 100 * (r["loss_se"] or 0.0))
+                     for r in rows if r["task"] == task)
+        n, loss, se = zip(*pts, strict=True)
+        ax.errorbar(n, loss, yerr=se, marker="o", capsize=3, label=task)
     ax.axhline(100 * results["loss_budget"], **BUDGET_STYLE, label="1% loss budget")
     ax.axhline(0, color="0.7", linewidth=0.8)
     ax.set(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fixynn.report.plots import PLOTS
-from fixynn.report.results import PAPER_POINTS
+from fixynn.report.results import PAPER_POINTS, largest_n_per_task
 
 Results = dict[str, Any]
 
@@ -80,6 +80,13 @@ def _summary(results: Results) -> Section:
                 "programmable accelerator."
             )
         sec.paragraphs.append(text)
+    if per_task := largest_n_per_task(results["accuracy"], results["loss_budget"]):
+        sec.paragraphs.append(
+            f"Per task, the largest N that loses less than {budget}: "
+            + "; ".join(f"`{t}` {'none' if n is None else f'N = {n}'}"
+                        for t, n in per_task.items())
+            + "."
+        )
     paper = "; ".join(
         f"{p['label'].removeprefix('paper: ')}: {p['tops_per_w']} TOPS/W, "
         f"{p['ratio_vs_iso_area']}x iso-area"
@@ -97,9 +104,17 @@ def _accuracy(results: Results, plot_names: set[str]) -> Section:
     if not rows:
         sec.paragraphs.append("No accuracy measured (the transfer stage did not run).")
         return sec
+    repeats = max(r["repeats"] for r in rows)
     sec.paragraphs.append(
         "FixyNN accuracy is computed through the golden integer front-end "
         "(what the chip computes). Loss = baseline - FixyNN."
+        + (
+            f" Accuracies are means of {repeats} independently seeded trainings; ± is the "
+            "standard error of the loss over them (training noise only: every training is "
+            "scored on the same test images)."
+            if repeats > 1
+            else " One training each: no error bar."
+        )
     )
     sec.tables.append(
         Table(
@@ -110,7 +125,7 @@ def _accuracy(results: Results, plot_names: set[str]) -> Section:
                     str(r["n"]),
                     _pct(r["baseline_acc"]),
                     _pct(r["fixynn_acc"]),
-                    _pct(r["loss"]),
+                    _pct(r["loss"]) + ("" if r["loss_se"] is None else f" ± {_pct(r['loss_se'])}"),
                 ]
                 for r in rows
             ],

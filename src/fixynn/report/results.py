@@ -12,7 +12,7 @@ from typing import Any
 from fixynn.errors import FixynnError
 
 SCHEMA = "fixynn-results"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 LOSS_BUDGET = 0.01
 
 # Headline results of the paper (Whatmough et al., "FixyNN: Efficient Hardware for Mobile
@@ -54,7 +54,15 @@ SPEC: dict[str, Any] = {
     },
     "tasks": {"source": str, "targets": list},
     "accuracy": [
-        {"task": str, "n": int, "baseline_acc": float, "fixynn_acc": float, "loss": float}
+        {
+            "task": str,
+            "n": int,
+            "baseline_acc": float,
+            "fixynn_acc": float,
+            "loss": float,
+            "loss_se": (float, type(None)),
+            "repeats": int,
+        }
     ],
     "hardware": [
         {
@@ -85,6 +93,18 @@ SPEC: dict[str, Any] = {
     "stages": [{"step": str, "stage": str, "key": str, "cached": bool, "seconds": float}],
     "not_run": list,
 }
+
+
+def largest_n_per_task(
+    accuracy: list[dict[str, Any]], budget: float = LOSS_BUDGET
+) -> dict[str, int | None]:
+    """Task -> the largest N at which that task alone loses < `budget` (None if no N does)."""
+    out: dict[str, int | None] = {}
+    for row in sorted(accuracy, key=lambda r: r["n"]):
+        out.setdefault(row["task"], None)
+        if row["loss"] < budget:
+            out[row["task"]] = row["n"]
+    return out
 
 
 def recommend(

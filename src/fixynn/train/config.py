@@ -11,6 +11,7 @@ from typing import Any
 from fixynn.arch import NUM_BLOCKS, STRIDE_PLANS
 from fixynn.data.tasks import DEFAULT_SOURCE, DEFAULT_TARGETS, TASKS
 from fixynn.errors import FixynnError
+from fixynn.train.augment import AUGMENTS
 from fixynn.train.loops import OPTIMIZERS
 
 
@@ -41,7 +42,10 @@ class TransferConfig:
     finetune_lr: float = 1e-4  # QAT: Adam (scale-free steps for the BN-free fixed network)
     finetune_batch_size: int = 64  # QAT: fake quantization costs per step, so larger batches
     max_finetune_images: int = 2000  # QAT on a seeded random subset of the source images; 0 = all
-    threads: int = 1  # torch intra-op threads (see docs/transfer.md: 1 is fastest on 2 cores)
+    source_augment: tuple[str, ...] = ()  # augmentations of the source task (pretraining, QAT)
+    threads: int = 1  # torch intra-op threads per process (docs/transfer.md: 1 is fastest)
+    repeats: int = 3  # seeded trainings of each baseline and back-end (their mean is reported)
+    workers: int = 0  # processes training target tasks in parallel; 0 = one per core
 
     @classmethod
     def default(cls) -> TransferConfig:
@@ -52,7 +56,7 @@ class TransferConfig:
         """The same sweep at smoke-test scale (about a minute on 2 cores)."""
         return cls(n_list=(2, 7, 14), pretrain_epochs=1, transfer_epochs=1,
                    max_source_images=600, max_finetune_images=300, max_train_images=300,
-                   max_test_images=300)
+                   max_test_images=300, repeats=1)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -87,10 +91,11 @@ class TransferConfig:
         if not 0.0 <= self.sparsity < 1.0:
             raise bad("sparsity", "must be in [0, 1)")
         for name in ("pretrain_epochs", "finetune_epochs", "max_source_images", "max_train_images",
-                     "max_test_images", "max_finetune_images", "seed"):
+                     "max_test_images", "max_finetune_images", "seed", "workers"):
             if getattr(self, name) < 0:
                 raise bad(name, "must be >= 0")
-        for name in ("transfer_epochs", "batch_size", "finetune_batch_size", "threads"):
+        for name in ("transfer_epochs", "batch_size", "finetune_batch_size", "threads",
+                     "repeats"):
             if getattr(self, name) < 1:
                 raise bad(name, "must be >= 1")
         for name in ("lr", "finetune_lr"):
@@ -103,6 +108,19 @@ class TransferConfig:
                 raise bad(name, "must be in [0, 1)")
         if self.weight_decay < 0:
             raise bad("weight_decay", "must be >= 0")
+        if unknown := sorted(set(self.source_augment) - set(AUGMENTS)):
+            raise bad("source_augment", f"unknown {', '.join(unknown)}; choose from "
+                      f"{', '.join(AUGMENTS)}")
+        if len(set(self.source_augment)) != len(self.source_augment):
+            raise bad("source_augment", "an augmentation is listed twice")
+        # one spelling per set of augmentations (they apply in AUGMENTS order), so one cache key
+        object.__setattr__(self, "source_augment",
+                           tuple(a for a in AUGMENTS if a in self.source_augment))
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> TransferConfig:
+        """The inverse of `to_dict` (lists back to tuples)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()})
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
+from fixynn.train.augment import Augment
+
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -54,6 +56,7 @@ def fit(
     warmup: float = 0.0,
     label_smoothing: float = 0.0,
     weight_decay: float = 0.0,
+    augment: Augment | None = None,
     desc: str = "train",
     progress: bool = False,
 ) -> float:
@@ -61,7 +64,8 @@ def fit(
 
     `optimizer` "sgd" (Nesterov momentum 0.9) or "adam"; the learning rate rises linearly over
     the first `warmup` fraction of the steps, then decays to 0 on a cosine. Deterministic for
-    a given seed (shuffling uses its own generator).
+    a given seed (shuffling and `augment`, applied to each raw input batch, use their own
+    generator).
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
@@ -84,7 +88,8 @@ def fit(
             running = 0.0
             for start in range(0, n, batch_size):
                 idx = order[start:start + batch_size]
-                loss = F.cross_entropy(model(transform(inputs[idx])), labels[idx],
+                batch = inputs[idx] if augment is None else augment(inputs[idx], gen)
+                loss = F.cross_entropy(model(transform(batch)), labels[idx],
                                        label_smoothing=label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

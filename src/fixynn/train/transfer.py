@@ -8,7 +8,10 @@ Stages, each persisted as it finishes so an interrupted sweep resumes where it s
    features at each N are exact and shared across N;
 3. per target task: a float baseline (all layers fine-tuned from the pretrained weights) and,
    for each N, a back-end (blocks N..13 from the pretrained weights + a new classifier)
-   trained on the cached integer features of blocks 0..N-1 (one JSON result each).
+   trained on the cached integer features of blocks 0..N-1 (one JSON result each), each
+   trained `repeats` times with different seeds. Target tasks run in parallel worker
+   processes (one thread each): small-batch training does not scale over threads, but
+   independent tasks scale over cores.
 
 Artifacts are content-addressed by the config fields they depend on, so a changed config
 recomputes only what it changes. Accuracies of the fixed model are computed through the exact
@@ -20,6 +23,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
+import os
 import time
 import zlib
 from collections.abc import Callable
@@ -40,30 +45,47 @@ from fixynn.hw.ir import graph_digest, save_graph
 from fixynn.nn.fixed import INPUT_FRAC, FixedNet
 from fixynn.nn.model import BackEnd, MobileNetV1
 from fixynn.nn.prune import sparsity_of
+from fixynn.train.augment import augmenter
 from fixynn.train.checkpoint import load_checkpoint, save_checkpoint
 from fixynn.train.config import TransferConfig, load_config
 from fixynn.train.features import feature_sweep
 from fixynn.train.loops import evaluate, fit, scaled
+from fixynn.train.workers import run_workers
 
 __all__ = ["TransferConfig", "load_config", "load_networks", "run_transfer"]
 
 # Config fields each stage's artifacts depend on (a prefix chain: later stages add fields).
 PRETRAIN_FIELDS = ("source", "width", "input_size", "stride_plan", "seed", "pretrain_epochs",
                    "batch_size", "max_source_images", "max_test_images", "optimizer", "lr",
-                   "warmup", "label_smoothing", "weight_decay")
+                   "warmup", "label_smoothing", "weight_decay", "source_augment")
 FIX_FIELDS = (*PRETRAIN_FIELDS, "w_bits", "a_bits", "sparsity", "finetune_epochs",
               "finetune_lr", "finetune_batch_size", "max_finetune_images")
 RESULT_FIELDS = (*FIX_FIELDS, "transfer_epochs", "max_train_images")
 
 
+# Fields added after artifacts existed: keyed only when set, so that older caches stay valid.
+KEYED_WHEN_SET = ("source_augment",)
+
+
 def stage_key(cfg: TransferConfig, names: tuple[str, ...]) -> str:
-    doc = {k: cfg.to_dict()[k] for k in names}
+    doc = {k: v for k, v in cfg.to_dict().items()
+           if k in names and (v or k not in KEYED_WHEN_SET)}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def derived_seed(seed: int, *parts: object) -> int:
     """A stable per-run seed (same on resume, different per task and N)."""
     return zlib.crc32("/".join(map(str, (seed, *parts))).encode())
+
+
+def repeat_tag(repeat: int) -> tuple[str, ...]:
+    """Seed parts and file-name suffix of a repeat (none for repeat 0, so a run with more
+    repeats reuses the results of one with fewer)."""
+    return () if repeat == 0 else (f"r{repeat}",)
+
+
+def result_path(result_dir: Path, stem: str, repeat: int) -> Path:
+    return result_dir / ("-".join((stem, *repeat_tag(repeat))) + ".json")
 
 
 class Split:
@@ -116,6 +138,12 @@ def _timed(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
                   "cpu_seconds": round(time.process_time() - cpu, 2)}
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished (waited-for) worker processes."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def pretrain(cfg: TransferConfig, src: Split, ckpt: Path,
              progress: bool) -> tuple[MobileNetV1, dict[str, Any]]:
     """The float backbone trained on the source task (loaded if already checkpointed)."""
@@ -128,7 +156,8 @@ def pretrain(cfg: TransferConfig, src: Split, ckpt: Path,
 
     def run() -> dict[str, Any]:
         fit(model, src.x_train, src.y_train, scaled(INPUT_FRAC), epochs=cfg.pretrain_epochs,
-            seed=cfg.seed, desc="pretrain", progress=progress, **recipe(cfg))
+            seed=cfg.seed, augment=augmenter(cfg.source_augment), desc="pretrain",
+            progress=progress, **recipe(cfg))
         acc, loss = evaluate(model, src.x_test, src.y_test, scaled(INPUT_FRAC))
         return {"float_acc": acc, "float_test_loss": loss, "seed": cfg.seed}
 
@@ -155,7 +184,8 @@ def fix_network(cfg: TransferConfig, pre: MobileNetV1, src: Split, ckpt: Path,
         pick = pick[:cfg.max_finetune_images or len(pick)]  # a seeded random QAT subset
         fit(qat, src.x_train[pick], src.y_train[pick], scaled(INPUT_FRAC),
             epochs=cfg.finetune_epochs, batch_size=cfg.finetune_batch_size, lr=cfg.finetune_lr,
-            seed=seed, desc="fix (QAT)", progress=progress)
+            seed=seed, augment=augmenter(cfg.source_augment), desc="fix (QAT)",
+            progress=progress)
         # Source accuracy of the fully fixed network, through the exact integer front-end.
         feats = dict(feature_sweep(fixed, src.x_test, [NUM_BLOCKS]))[NUM_BLOCKS]
         head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), qat.classifier)
@@ -173,15 +203,15 @@ def fix_network(cfg: TransferConfig, pre: MobileNetV1, src: Split, ckpt: Path,
 
 def load_networks(cfg: TransferConfig, out_dir: Path) -> tuple[MobileNetV1, FixedNet]:
     """The pretrained float network and the fixed network of a (finished) run in `out_dir`."""
-    num_classes = len(load_task(cfg.source, cfg.input_size).class_names)
     paths = [Path(out_dir) / "ckpt" / f"{stage}-{stage_key(cfg, fields)}.pt"
              for stage, fields in (("pretrained", PRETRAIN_FIELDS), ("fixed", FIX_FIELDS))]
     for path in paths:
         if not path.is_file():
             raise FixynnError(f"{path}: missing; run `fixynn transfer --out {out_dir}` with "
                               "this config first")
-    pre = _new_model(cfg, num_classes)
-    pre.load_state_dict(load_checkpoint(paths[0])["model"])
+    state = load_checkpoint(paths[0])["model"]
+    pre = _new_model(cfg, num_classes=state["classifier.weight"].shape[0])
+    pre.load_state_dict(state)
     pre.eval()
     fixed = FixedNet(pre, cfg.w_bits, cfg.a_bits)
     _QatNet(fixed, copy.deepcopy(pre.classifier)).load_state_dict(
@@ -189,10 +219,10 @@ def load_networks(cfg: TransferConfig, out_dir: Path) -> tuple[MobileNetV1, Fixe
     return pre, fixed
 
 
-def train_baseline(cfg: TransferConfig, pre: MobileNetV1, task: Split,
+def train_baseline(cfg: TransferConfig, pre: MobileNetV1, task: Split, repeat: int,
                    progress: bool) -> dict[str, Any]:
     """Float fine-tuning of every layer from the pretrained weights, same budget as a back-end."""
-    seed = derived_seed(cfg.seed, task.name, "baseline")
+    seed = derived_seed(cfg.seed, task.name, "baseline", *repeat_tag(repeat))
     torch.manual_seed(seed)
     model = copy.deepcopy(pre)
     model.new_classifier(task.num_classes)
@@ -203,10 +233,10 @@ def train_baseline(cfg: TransferConfig, pre: MobileNetV1, task: Split,
 
 
 def train_back_end(cfg: TransferConfig, pre: MobileNetV1, n: int, frac: int, task: Split,
-                   feats_train: torch.Tensor, feats_test: torch.Tensor,
+                   feats_train: torch.Tensor, feats_test: torch.Tensor, repeat: int,
                    progress: bool) -> dict[str, Any]:
     """Blocks N..13 (pretrained, float) + a new classifier on cached integer features."""
-    seed = derived_seed(cfg.seed, task.name, n)
+    seed = derived_seed(cfg.seed, task.name, n, *repeat_tag(repeat))
     torch.manual_seed(seed)
     model = copy.deepcopy(pre)
     model.new_classifier(task.num_classes)
@@ -231,25 +261,87 @@ def _cached(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]
 
 def run_task(cfg: TransferConfig, pre: MobileNetV1, fixed: FixedNet, task: Split,
              result_dir: Path, progress: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Baseline and every N of one target task; features computed only if a result is due."""
-    baseline = _cached(result_dir / "baseline.json",
-                       lambda: train_baseline(cfg, pre, task, progress))
-    todo = [n for n in cfg.n_list if not (result_dir / f"N{n}.json").is_file()]
+    """Baseline and every N of one target task, each `cfg.repeats` times; the features are
+    computed (once, for every repeat) only if a result is due."""
+    repeats = range(cfg.repeats)
+    baselines = [_cached(result_path(result_dir, "baseline", r),
+                         lambda r=r: train_baseline(cfg, pre, task, r, progress))
+                 for r in repeats]
+    todo = [n for n in cfg.n_list
+            if not all(result_path(result_dir, f"N{n}", r).is_file() for r in repeats)]
     if todo:
         sweep_train = feature_sweep(fixed, task.x_train, todo)
         sweep_test = feature_sweep(fixed, task.x_test, todo)
         for (n, f_train), (_, f_test) in zip(sweep_train, sweep_test, strict=True):
-            _cached(result_dir / f"N{n}.json", lambda n=n, a=f_train, b=f_test: train_back_end(
-                cfg, pre, n, fixed.out_frac(n), task, a, b, progress))
+            for r in repeats:
+                _cached(result_path(result_dir, f"N{n}", r),
+                        lambda n=n, a=f_train, b=f_test, r=r: train_back_end(
+                            cfg, pre, n, fixed.out_frac(n), task, a, b, r, progress))
+    baseline_accs = [b["acc"] for b in baselines]
+    summary = {"acc": _mean(baseline_accs), "accs": baseline_accs,
+               "test_loss": _mean([b["test_loss"] for b in baselines]),
+               "seeds": [b["seed"] for b in baselines],
+               "train_images": len(task.x_train), "test_images": len(task.x_test)}
     rows = []
     for n in sorted(cfg.n_list):
-        res = json.loads((result_dir / f"N{n}.json").read_text())
-        rows.append({"task": task.name, "n": n, "fixed_acc": res["acc"],
-                     "baseline_acc": baseline["acc"],
-                     "acc_loss": round(baseline["acc"] - res["acc"], 4),
-                     "fixed_test_loss": res["test_loss"], "seed": res["seed"],
-                     "seconds": res["seconds"]})
-    return baseline, rows
+        runs = [json.loads(result_path(result_dir, f"N{n}", r).read_text()) for r in repeats]
+        fixed_accs = [run["acc"] for run in runs]
+        rows.append({"task": task.name, "n": n, "fixed_acc": _mean(fixed_accs),
+                     "baseline_acc": summary["acc"],
+                     "acc_loss": round(summary["acc"] - _mean(fixed_accs), 4),
+                     "acc_loss_se": loss_standard_error(baseline_accs, fixed_accs),
+                     "fixed_accs": fixed_accs, "seeds": [run["seed"] for run in runs],
+                     "fixed_test_loss": _mean([run["test_loss"] for run in runs]),
+                     "seconds": round(sum(run["seconds"] for run in runs), 2)})
+    return summary, rows
+
+
+def _mean(values: list[float]) -> float:
+    return round(sum(values) / len(values), 4)
+
+
+def loss_standard_error(baseline_accs: list[float], fixed_accs: list[float]) -> float | None:
+    """Standard error of mean(baseline) - mean(fixed) over independently seeded repeats
+    (sample variances); None with a single repeat. It measures the training noise only:
+    every repeat is scored on the same test images."""
+    if len(baseline_accs) < 2 or len(fixed_accs) < 2:
+        return None
+    var = sum(np.var(accs, ddof=1) / len(accs) for accs in (baseline_accs, fixed_accs))
+    return round(math.sqrt(var), 4)
+
+
+def transfer_target(cfg: TransferConfig, pre: MobileNetV1, fixed: FixedNet, name: str,
+                    results_root: Path, progress: bool
+                    ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """(task name, baseline summary, rows) of one target task."""
+    task = Split(load_task(name, cfg.input_size), cfg, cfg.max_train_images)
+    return (name, *run_task(cfg, pre, fixed, task, results_root / name, progress))
+
+
+def worker_count(cfg: TransferConfig) -> int:
+    """Processes for the target tasks: `cfg.workers`, or (0) one per usable core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    wanted = cfg.workers or max((cores or 1) // cfg.threads, 1)
+    return max(min(wanted, len(cfg.targets)), 1)
+
+
+def results_root(cfg: TransferConfig, out_dir: Path) -> Path:
+    return out_dir / "results" / stage_key(cfg, RESULT_FIELDS)
+
+
+def transfer_all(cfg: TransferConfig, out_dir: Path, pre: MobileNetV1, fixed: FixedNet,
+                 progress: bool) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Every target task: name -> (baseline summary, rows).
+
+    With more than one worker, `fixynn.train.worker` processes train the tasks first (each
+    result written as it finishes); the pass here then only reads their results.
+    """
+    workers = worker_count(cfg)
+    if workers > 1:
+        run_workers(cfg, out_dir, workers, progress)
+    done = [transfer_target(cfg, pre, fixed, name, results_root(cfg, out_dir), progress)
+            for name in cfg.targets]
+    return {name: (baseline, rows) for name, baseline, rows in done}
 
 
 def largest_safe_n(rows: list[dict[str, Any]], targets: tuple[str, ...],
@@ -276,7 +368,7 @@ def run_transfer(cfg: TransferConfig, out_dir: Path, progress: bool = True) -> d
 
 
 def _run(cfg: TransferConfig, out_dir: Path, progress: bool) -> dict[str, Any]:
-    started, cpu_started = time.perf_counter(), time.process_time()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     src = Split(load_task(cfg.source, cfg.input_size), cfg, cfg.max_source_images)
     ckpt = out_dir / "ckpt"
     pre, pre_info = pretrain(cfg, src, ckpt / f"pretrained-{stage_key(cfg, PRETRAIN_FIELDS)}.pt",
@@ -292,14 +384,9 @@ def _run(cfg: TransferConfig, out_dir: Path, progress: bool) -> dict[str, Any]:
         save_graph(graph, out_dir / "hwgraph" / f"N{n}")
         graphs[str(n)] = graph_digest(graph)
 
-    results_root = out_dir / "results" / stage_key(cfg, RESULT_FIELDS)
-    baselines, rows = {}, []
-    for name in cfg.targets:
-        task = Split(load_task(name, cfg.input_size), cfg, cfg.max_train_images)
-        baselines[name], task_rows = run_task(cfg, pre, fixed, task, results_root / name,
-                                              progress)
-        baselines[name] |= {"train_images": len(task.x_train), "test_images": len(task.x_test)}
-        rows += task_rows
+    done = transfer_all(cfg, out_dir, pre, fixed, progress)
+    baselines = {name: done[name][0] for name in cfg.targets}
+    rows = [row for name in cfg.targets for row in done[name][1]]
     summary = {
         "config": cfg.to_dict(),
         "source": {"task": cfg.source, "train_images": len(src.x_train),
@@ -309,8 +396,9 @@ def _run(cfg: TransferConfig, out_dir: Path, progress: bool) -> dict[str, Any]:
         "largest_n_under_1pct": largest_safe_n(rows, cfg.targets),
         "hwgraphs": graphs,
         "seconds_this_run": round(time.perf_counter() - started, 1),
-        # CPU time is what a loaded shared machine cannot inflate (wall time it can).
-        "cpu_seconds_this_run": round(time.process_time() - cpu_started, 1),
+        # CPU time (workers included) is what a loaded shared machine cannot inflate.
+        "cpu_seconds_this_run": round(cpu_seconds() - cpu_started, 1),
+        "workers": worker_count(cfg),
     }
     atomic_write_json(out_dir / "transfer.json", summary)
     atomic_write_text(out_dir / "transfer.md", markdown_table(summary))
@@ -319,17 +407,21 @@ def _run(cfg: TransferConfig, out_dir: Path, progress: bool) -> dict[str, Any]:
 
 def markdown_table(summary: dict[str, Any]) -> str:
     """The sweep as a Markdown table: fixed accuracy (loss vs baseline) per N and task."""
-    targets = summary["config"]["targets"]
+    cfg = summary["config"]
+    targets, repeats = cfg["targets"], cfg["repeats"]
     src = summary["source"]
     lines = [
         "# Transfer sweep",
         "",
         f"Source task `{src['task']}`: float {src['pretrain']['float_acc']:.2f}%, fully fixed "
         f"(N=14, integer front-end) {src['fix']['fixed_acc_n14']:.2f}%; front-end weight "
-        f"sparsity {100 * src['fix']['weight_sparsity']:.1f}%. Seed {summary['config']['seed']}.",
+        f"sparsity {100 * src['fix']['weight_sparsity']:.1f}%. Seed {cfg['seed']}.",
         "",
         "Accuracy (%) of each target task through the fixed integer front-end at split point N; "
-        "in brackets the loss versus the float baseline (all layers fine-tuned, same budget).",
+        "in brackets the loss versus the float baseline (all layers fine-tuned, same budget)"
+        + (f". Means of {repeats} independently seeded trainings; ± is the standard error "
+           "of the loss over them (training noise; all are scored on the same test images)."
+           if repeats > 1 else ", one training each."),
         "",
         "| N | " + " | ".join(targets) + " |",
         "|---|" + "---|" * len(targets),
@@ -338,9 +430,15 @@ def markdown_table(summary: dict[str, Any]) -> str:
     ]
     for n in sorted({r["n"] for r in summary["results"]}):
         by_task = {r["task"]: r for r in summary["results"] if r["n"] == n}
-        cells = [f"{by_task[t]['fixed_acc']:.2f} ({by_task[t]['acc_loss']:+.2f})" for t in targets]
-        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+        lines.append(f"| {n} | " + " | ".join(_cell(by_task[t]) for t in targets) + " |")
     safe = summary["largest_n_under_1pct"]
-    lines += ["", "Largest N at which every target loses < 1%: "
+    lines += ["", "Largest N at which every target loses < 1%"
+              + (" (mean loss)" if repeats > 1 else "") + ": "
               + (str(safe) if safe is not None else "none") + "."]
     return "\n".join(lines) + "\n"
+
+
+def _cell(row: dict[str, Any]) -> str:
+    se = row["acc_loss_se"]
+    spread = f" ± {se:.2f}" if se is not None else ""
+    return f"{row['fixed_acc']:.2f} ({row['acc_loss']:+.2f}{spread})"
