@@ -148,7 +148,7 @@ def test_run_settings_leave_the_result_keys_alone():
             TINY, RESULT_FIELDS)
 
 
-def test_parallel_workers_give_the_same_results(tmp_path, monkeypatch):
+def test_parallel_workers_give_the_same_results(tmp_path, monkeypatch, capsys):
     cfg = dataclasses.replace(TINY, targets=("opencv-digits", "sklearn-digits"), n_list=(2,),
                               repeats=1)
     serial = run_transfer(dataclasses.replace(cfg, workers=1), tmp_path / "serial",
@@ -157,8 +157,9 @@ def test_parallel_workers_give_the_same_results(tmp_path, monkeypatch):
     for name in ("train_baseline", "train_back_end"):  # every training is the workers' job
         monkeypatch.setattr(transfer, name, lambda *a, **k: pytest.fail("the parent trained"))
     parallel = run_transfer(dataclasses.replace(cfg, workers=2), tmp_path / "parallel",
-                            progress=False)
+                            progress=True)
     assert parallel["workers"] == 2 and serial["workers"] == 1
+    assert "transfer: sklearn-digits done" in capsys.readouterr().out
     strip = lambda s: [{k: v for k, v in r.items() if "seconds" not in k} for r in s["results"]]  # noqa: E731
     assert strip(parallel) == strip(serial)
     assert {t: b["accs"] for t, b in parallel["baselines"].items()} == {
@@ -170,7 +171,7 @@ def test_a_failing_worker_is_one_clear_error(tmp_path):
     cfg = dataclasses.replace(TINY, targets=("opencv-digits", "sklearn-digits"), workers=2)
     with pytest.raises(FixynnError, match=r"task '(opencv|sklearn)-digits' failed \(exit 2\): "
                                           r"error: .*pretrained-.*\.pt: missing"):
-        run_workers(cfg, tmp_path, 2, progress=False)  # no checkpoints to start from
+        run_workers(cfg, tmp_path, 2, progress=False, results=[])  # no checkpoints to start from
 
 
 @pytest.mark.parametrize(("text", "match"), [

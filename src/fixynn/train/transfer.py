@@ -338,7 +338,10 @@ def transfer_all(cfg: TransferConfig, out_dir: Path, pre: MobileNetV1, fixed: Fi
     """
     workers = worker_count(cfg)
     if workers > 1:
-        run_workers(cfg, out_dir, workers, progress)
+        stems = ("baseline", *(f"N{n}" for n in cfg.n_list))
+        results = [result_path(results_root(cfg, out_dir) / name, stem, r)
+                   for name in cfg.targets for stem in stems for r in range(cfg.repeats)]
+        run_workers(cfg, out_dir, workers, progress, results)
     done = [transfer_target(cfg, pre, fixed, name, results_root(cfg, out_dir), progress)
             for name in cfg.targets]
     return {name: (baseline, rows) for name, baseline, rows in done}

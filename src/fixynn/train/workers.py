@@ -18,8 +18,12 @@ import site
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import fixynn
 from fixynn.errors import FixynnError
@@ -55,8 +59,41 @@ def _last_line(log: Path) -> str:
     return lines[-1] if lines else "no message"
 
 
-def run_workers(cfg: TransferConfig, out_dir: Path, workers: int, progress: bool) -> None:
-    """Train every target task of `cfg` in worker processes; raise FixynnError if one fails."""
+@contextmanager
+def _results_bar(results: list[Path], workers: int,
+                 enabled: bool) -> Iterator[Callable[[str], None]]:
+    """Yield `update(message)`: redraws a bar of the result files present (a no-op if
+    disabled) and prints `message` above it when one is given."""
+    if not enabled:
+        yield lambda message: None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task(f"transfer ({workers} worker processes): trainings", total=len(results))
+
+        def update(message: str) -> None:
+            if message:
+                bar.console.print(message)
+            bar.update(task, completed=sum(path.is_file() for path in results))
+
+        yield update
+
+
+def run_workers(cfg: TransferConfig, out_dir: Path, workers: int, progress: bool,
+                results: list[Path]) -> None:
+    """Train every target task of `cfg` in worker processes; raise FixynnError if one fails.
+
+    `results` are the files the workers will write (the progress bar counts them).
+    """
+    with _results_bar(results, workers, progress) as update:
+        _supervise(cfg, out_dir, workers, update)
+
+
+def _supervise(cfg: TransferConfig, out_dir: Path, workers: int,
+               update: Callable[[str], None]) -> None:
+    """Keep `workers` worker processes busy until every task is done; stop them all on an
+    error or Ctrl-C (their finished results are kept)."""
     pending = list(cfg.targets)
     running: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
     finished = 0
@@ -66,6 +103,7 @@ def run_workers(cfg: TransferConfig, out_dir: Path, workers: int, progress: bool
                 task = pending.pop(0)
                 running[task] = _start(cfg, out_dir, task)
             time.sleep(_POLL_SECONDS)
+            update("")
             for task, (proc, log) in list(running.items()):
                 if proc.poll() is None:
                     continue
@@ -76,10 +114,8 @@ def run_workers(cfg: TransferConfig, out_dir: Path, workers: int, progress: bool
                     raise FixynnError(f"transfer worker for task {task!r} failed (exit "
                                       f"{proc.returncode}): {_last_line(log)} (log: {log})")
                 finished += 1
-                if progress:
-                    print(f"transfer: {task} done ({finished}/{len(cfg.targets)} tasks, "
-                          f"{workers} worker processes)", file=sys.stderr)
-    finally:  # an error or Ctrl-C: stop the others (their finished results are kept)
+                update(f"transfer: {task} done ({finished}/{len(cfg.targets)} tasks)")
+    finally:
         for proc, _ in running.values():
             proc.terminate()
         for proc, _ in running.values():
