@@ -40,7 +40,8 @@ def accuracy_loss(results: Results) -> bytes | None:
     ax.axhline(0, color="0.7", linewidth=0.8)
     ax.set(
         xlabel="N (blocks fixed in silicon)",
-        ylabel="accuracy loss (percentage points)",
+        ylabel="accuracy loss (percentage points)"
+        + (", mean ± s.e." if any(r["loss_se"] is not None for r in rows) else ""),
         title="Accuracy loss vs. split point, per task",
     )
     ax.legend(fontsize=8)
