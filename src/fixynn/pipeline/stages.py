@@ -61,8 +61,8 @@ def transfer_config(params: dict[str, Any]) -> Any:
     known = {f.name for f in dataclasses.fields(base)}
     wanted = {
         "source": params["source"],
-        "targets": tuple(params["targets"]),
-        "n_list": tuple(params["n_list"]),
+        "targets": params["targets"],
+        "n_list": params["n_list"],
         **params["model"],
         **params["train"],
     }
@@ -71,9 +71,7 @@ def transfer_config(params: dict[str, Any]) -> Any:
         raise FixynnError(
             f"config: {', '.join(unknown)}: not supported by fixynn.train.transfer.TransferConfig"
         )
-    # TOML lists arrive as lists; the frozen config holds tuples
-    return dataclasses.replace(
-        base, **{k: tuple(v) if isinstance(v, list) else v for k, v in wanted.items()})
+    return TransferConfig.from_dict(base.to_dict() | wanted)  # TOML lists become tuples
 
 
 def transfer_step(ctx: StepContext) -> dict[str, Any]:

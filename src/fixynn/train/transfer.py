@@ -312,10 +312,10 @@ def loss_standard_error(baseline_accs: list[float], fixed_accs: list[float]) -> 
 
 def transfer_target(cfg: TransferConfig, pre: MobileNetV1, fixed: FixedNet, name: str,
                     results_root: Path, progress: bool
-                    ) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
-    """(task name, baseline summary, rows) of one target task."""
+                    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(baseline summary, rows) of one target task."""
     task = Split(load_task(name, cfg.input_size), cfg, cfg.max_train_images)
-    return (name, *run_task(cfg, pre, fixed, task, results_root / name, progress))
+    return run_task(cfg, pre, fixed, task, results_root / name, progress)
 
 
 def worker_count(cfg: TransferConfig) -> int:
@@ -342,9 +342,8 @@ def transfer_all(cfg: TransferConfig, out_dir: Path, pre: MobileNetV1, fixed: Fi
         results = [result_path(results_root(cfg, out_dir) / name, stem, r)
                    for name in cfg.targets for stem in stems for r in range(cfg.repeats)]
         run_workers(cfg, out_dir, workers, progress, results)
-    done = [transfer_target(cfg, pre, fixed, name, results_root(cfg, out_dir), progress)
-            for name in cfg.targets]
-    return {name: (baseline, rows) for name, baseline, rows in done}
+    return {name: transfer_target(cfg, pre, fixed, name, results_root(cfg, out_dir), progress)
+            for name in cfg.targets}
 
 
 def largest_safe_n(rows: list[dict[str, Any]], targets: tuple[str, ...],
