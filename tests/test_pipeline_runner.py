@@ -102,9 +102,12 @@ def test_second_runner_on_same_dir_is_refused(tmp_path: Path) -> None:
 
 # A pipeline of fake stages in a child process: step "slow" sleeps so that we can kill it.
 CHILD = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
     from pathlib import Path
     from fixynn.pipeline.runner import Runner, Step
+
+    # a shell starts background jobs with SIGINT ignored; restore Ctrl-C's KeyboardInterrupt
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def fast(ctx):
         (ctx.work_dir / "data.bin").write_bytes(bytes(range(256)) * 400)
