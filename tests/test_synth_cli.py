@@ -50,8 +50,12 @@ def test_synth_bad_input(tmp_path: Path) -> None:
     assert isinstance(missing.exception, FixynnError) and "graph.json" in str(missing.exception)
 
 
-def test_parse_layers() -> None:
-    assert parse_layers(None) is None
-    assert parse_layers("3,0-1, 1") == [0, 1, 3]
-    with pytest.raises(FixynnError, match="--layers"):
-        parse_layers("a")
+def test_parse_layers_by_name_and_index() -> None:
+    names = ["b0_conv", "b1_dw", "b1_pw", "b2_dw"]
+    assert parse_layers(None, names) is None
+    assert parse_layers("3,0-1, 1", names) == [0, 1, 3]
+    assert parse_layers("b1_pw, 0", names) == [0, 2]
+    assert parse_layers("b2_dw,1-2", names) == [1, 2, 3]
+    with pytest.raises(FixynnError, match=r"--layers.*'b9' is neither a layer name nor an "
+                                          r"index.*b0_conv, b1_dw, b1_pw, \.\.\."):
+        parse_layers("b9", names)

@@ -189,7 +189,19 @@ def load_config(path: str | Path | None = None, quick: bool = False) -> Config:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise FixynnError(f"{path}: not valid TOML ({exc}); fix the syntax") from exc
-    return config_from_dict(doc, str(path), base=cfg)
+    return _relative_to(config_from_dict(doc, str(path), base=cfg), path.parent)
+
+
+def _relative_to(cfg: Config, base_dir: Path) -> Config:
+    """A relative table path in a config file means relative to that file, wherever the
+    command runs from; made absolute here so no later stage depends on the working directory."""
+    from fixynn.hw.ppa.tech import builtin_tables
+
+    tech = cfg.hardware.tech
+    if tech in builtin_tables() or Path(tech).is_absolute():
+        return cfg
+    hardware = dataclasses.replace(cfg.hardware, tech=str((base_dir / tech).resolve()))
+    return dataclasses.replace(cfg, hardware=hardware)
 
 
 def config_from_dict(doc: dict[str, Any], origin: str, base: Config | None = None) -> Config:

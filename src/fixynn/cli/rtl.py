@@ -40,18 +40,19 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
     style: Annotated[str, typer.Option(help="csd | shared | naive")] = "csd",
     pipeline: Annotated[bool, typer.Option(help="verify the pipelined variant")] = False,
-    work: Annotated[Path | None, typer.Option(help="work directory (default: GRAPH/verify)")]
-    = None,
+    work: Annotated[Path | None, typer.Option(
+        help="work directory for the simulation files (default: a folder per graph under "
+             "$FIXYNN_CACHE or ~/.cache/fixynn/verify)")] = None,
     build_timeout: Annotated[float, typer.Option(help="seconds for the Verilator build")]
     = 1800.0,
     run_timeout: Annotated[float, typer.Option(help="seconds for the simulation")] = 600.0,
 ) -> None:
     """Simulate GRAPH's RTL in Verilator on test images and compare with the golden model."""
-    from fixynn.hw.sim import verification_images, verify_graph
+    from fixynn.hw.sim import default_work_dir, verification_images, verify_graph
 
     g = load_graph(graph)
     data, source = verification_images(g, images)
-    result = verify_graph(g, data, work or graph / "verify", _style(style), pipeline,
+    result = verify_graph(g, data, work or default_work_dir(g), _style(style), pipeline,
                           build_timeout_s=build_timeout, run_timeout_s=run_timeout)
     if as_json:
         typer.echo(json.dumps(result.to_json() | {"image_source": source}, indent=1))

@@ -18,17 +18,25 @@ from fixynn.hw.ppa.tech import load_tech
 from fixynn.hw.synth import DEFAULT_TIMEOUT_S, synth_graph_layers
 
 
-def parse_layers(text: str | None) -> list[int] | None:
-    """"0,2,5" or "1-3" (inclusive ranges may be mixed) -> indices; None -> all layers."""
+def parse_layers(text: str | None, names: list[str]) -> list[int] | None:
+    """"b0_conv,2" or "1-3": layer names, indices and inclusive index ranges, mixed ->
+    sorted indices; None -> all layers. `names` are the graph's layer names, in order."""
     if text is None:
         return None
+    index = {name: i for i, name in enumerate(names)}
     out: list[int] = []
-    try:
-        for part in text.split(","):
-            lo, _, hi = part.strip().partition("-")
+    for part in (p.strip() for p in text.split(",")):
+        if part in index:
+            out.append(index[part])
+            continue
+        lo, _, hi = part.partition("-")
+        try:
             out.extend(range(int(lo), int(hi or lo) + 1))
-    except ValueError as exc:
-        raise FixynnError(f"--layers {text!r}: give layer indices like 0,2 or 1-3") from exc
+        except ValueError as exc:
+            raise FixynnError(
+                f"--layers {text!r}: {part!r} is neither a layer name nor an index; give names "
+                f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}) or indices like "
+                "0,2 or 1-3") from exc
     if not out:
         raise FixynnError(f"--layers {text!r}: no layer selected")
     return sorted(set(out))
@@ -37,7 +45,9 @@ def parse_layers(text: str | None) -> list[int] | None:
 def synth_command(
     graph_dir: Annotated[Path, typer.Argument(help="HwGraph directory (graph.json + weights.npz)")],
     layers: Annotated[
-        str | None, typer.Option("--layers", help="layer indices, e.g. 0,2 or 1-3 (default all)")
+        str | None, typer.Option(
+            "--layers", help="layer names or indices, e.g. b0_conv,b1_dw or 0,2 or 1-3 "
+                             "(default all)")
     ] = None,
     style: Annotated[
         str, typer.Option(help="constant-multiplier style: csd, shared or naive (no model)")
@@ -51,7 +61,7 @@ def synth_command(
 ) -> None:
     """Synthesize each layer with Yosys (generic gates) and report cells and GE per layer."""
     graph = load_graph(graph_dir)
-    picked = parse_layers(layers)
+    picked = parse_layers(layers, [layer.name for layer in graph.layers])
     table_tech = load_tech(tech)  # fail before the (slow) synthesis on a bad --tech
     results = synth_graph_layers(graph, style=style, pipeline=pipeline, layers=picked,
                                  timeout_s=timeout_s)

@@ -22,7 +22,7 @@ import numpy as np
 
 from fixynn.errors import FixynnError
 from fixynn.hw.golden import run_graph
-from fixynn.hw.ir import HwGraph
+from fixynn.hw.ir import HwGraph, graph_digest
 from fixynn.hw.rtl.emit import graph_verilog, multi_top_module, row_gap, top_name
 from fixynn.hw.rtl.testbench import cpp_testbench
 
@@ -117,9 +117,19 @@ def lint(files: dict[str, str], top: str, timeout_s: float = 300.0) -> str:
     return (proc.stdout + proc.stderr).strip() if proc.returncode else ""
 
 
-def default_cache_dir() -> Path:
+def _cache_base() -> Path:
     base = os.environ.get("FIXYNN_CACHE") or os.environ.get("XDG_CACHE_HOME")
-    return (Path(base) if base else Path.home() / ".cache") / "fixynn" / "verilator"
+    return (Path(base) if base else Path.home() / ".cache") / "fixynn"
+
+
+def default_cache_dir() -> Path:
+    return _cache_base() / "verilator"
+
+
+def default_work_dir(graph: HwGraph) -> Path:
+    """Where `fixynn verify` simulates when given no --work: the user cache, one folder per
+    graph content, never the graph directory (which may be read-only or under version control)."""
+    return _cache_base() / "verify" / f"{graph.name}-{graph_digest(graph)[:12]}"
 
 
 def build(
@@ -128,7 +138,8 @@ def build(
 ) -> tuple[Path, bool]:
     """Verilate and compile; returns (executable, was_cached). Cached by content hash."""
     tool = find_verilator()
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    # Absolute: the executable is later run from the simulation's own work directory.
+    cache_dir = (Path(cache_dir) if cache_dir is not None else default_cache_dir()).resolve()
     jobs = jobs or max(1, min(os.cpu_count() or 1, 8))
     flags = ["--cc", "--exe", "--top-module", top,
              "--output-split", "20000", "--x-assign", "fast", "--x-initial", "fast",
@@ -145,7 +156,7 @@ def build(
     # The runtime objects depend only on Verilator and the flags: one copy per user cache.
     runtime = default_cache_dir() / ("runtime-" + hashlib.sha256(
         f"{tool.command}{CXX_OPT}".encode()).hexdigest()[:16])
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=cache_dir))
+    tmp = _scratch_dir(cache_dir)
     try:
         for name, text in files.items():
             (tmp / name).write_text(text)
@@ -160,11 +171,12 @@ def build(
             keep = cache_dir / f"failed-{target.name}"
             log.write_text(proc.stdout + proc.stderr)
             shutil.rmtree(keep, ignore_errors=True)
-            os.replace(tmp, keep)
+            shutil.move(tmp, keep)
             raise FixynnError(f"Verilator build of {top} failed ({_first_error(proc)}); "
                               f"full log: {keep / 'build.log'}")
         _save_runtime(tmp / "obj", runtime)
         _keep_only(tmp, tmp / "obj" / EXE)  # the C++ and objects of big designs are large
+        tmp = _stage_in(tmp, cache_dir)
         try:
             os.replace(tmp, target)
         except OSError:  # a concurrent build of the same design won the race
@@ -174,6 +186,24 @@ def build(
             shutil.rmtree(tmp, ignore_errors=True)
         raise
     return exe, False
+
+
+def _scratch_dir(cache_dir: Path) -> Path:
+    """A fresh build folder inside the cache, so that the finished build is renamed into place;
+    in the system temp folder when the cache path has a space, since GNU Make cannot build
+    there (Verilator's verilated.mk refuses such directories)."""
+    inside = " " not in str(cache_dir)
+    return Path(tempfile.mkdtemp(prefix=".build-", dir=cache_dir if inside else None))
+
+
+def _stage_in(build_dir: Path, cache_dir: Path) -> Path:
+    """The build folder, copied into the cache first if it was built elsewhere."""
+    if build_dir.parent == cache_dir:
+        return build_dir
+    staged = Path(tempfile.mkdtemp(prefix=".build-", dir=cache_dir))
+    shutil.copytree(build_dir, staged, dirs_exist_ok=True)
+    shutil.rmtree(build_dir, ignore_errors=True)
+    return staged
 
 
 def _first_error(proc: subprocess.CompletedProcess) -> str:
@@ -216,7 +246,7 @@ def simulate(
     timeout_s: float = RUN_TIMEOUT_S, max_cycles: int | None = None,
 ) -> list[list[np.ndarray]]:
     """Run the testbench: per design, every layer's output (B, C, H, W) on its images."""
-    work_dir = Path(work_dir)
+    work_dir = Path(work_dir).resolve()  # the testbench runs with cwd=work_dir and opens it
     work_dir.mkdir(parents=True, exist_ok=True)
     n = len(images[0])
     budget = 1000
