@@ -187,15 +187,27 @@ def find_layout(name: str, root: Path) -> tuple[str, Path] | None:
     return None
 
 
-def load_cifar(name: str, root: Path) -> Dataset:
-    """Official train/test split of `name` ("cifar10" or "cifar100") from `root`."""
+def located_layout(name: str, root: Path) -> tuple[str, Path]:
+    """`find_layout`, or a FixynnError saying how to get the files."""
     found = find_layout(name, root)
     if found is None:
         raise FixynnError(
             f"{root}: no {name} files (python pickle batches or binary .bin) found; run "
             f"`fixynn data get {name}` or pass --root to the extracted official archive"
         )
-    kind, directory = found
+    return found
+
+
+def cifar_files(name: str, root: Path) -> list[Path]:
+    """The batch and meta files `load_cifar` reads (missing ones are reported by it)."""
+    kind, directory = located_layout(name, root)
+    layout = LAYOUTS[(name, kind)]
+    return sorted(directory / file for file in (*layout.train, layout.test, layout.meta))
+
+
+def load_cifar(name: str, root: Path) -> Dataset:
+    """Official train/test split of `name` ("cifar10" or "cifar100") from `root`."""
+    kind, directory = located_layout(name, root)
     layout = LAYOUTS[(name, kind)]
     read = read_pickle_batch if kind == "pickle" else read_binary_batch
     train = [read(directory / file, layout) for file in layout.train]

@@ -78,14 +78,29 @@ def normalise_size(image_size: int | tuple[int, int]) -> tuple[int, int]:
     return size  # type: ignore[return-value]
 
 
+def split_dirs(root: Path) -> dict[str, dict[str, Path]]:
+    """{"train": class dirs, "test": class dirs} of a DIR/train + DIR/test folder, else
+    {"all": class dirs}."""
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        return {"train": class_dirs(root / "train"), "test": class_dirs(root / "test")}
+    return {"all": class_dirs(root)}
+
+
+def folder_files(root: Path) -> list[Path]:
+    """Every image file the loader reads, in its order (an empty class folder is an error)."""
+    return [path for dirs in split_dirs(root).values() for directory in dirs.values()
+            for path in image_files(directory)]
+
+
 def load_image_folder(root: Path, image_size: int | tuple[int, int], channels: int) -> Dataset:
     size = normalise_size(image_size)
     if channels not in MODES:
         raise FixynnError(f"channels={channels!r}: image folders load as 1 (gray) or 3 (RGB)")
     mode = MODES[channels]
     name = f"folder:{root}"
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        train_dirs, test_dirs = class_dirs(root / "train"), class_dirs(root / "test")
+    parts = split_dirs(root)
+    if "all" not in parts:
+        train_dirs, test_dirs = parts["train"], parts["test"]
         unknown = sorted(set(test_dirs) - set(train_dirs))
         if unknown:
             raise FixynnError(
@@ -96,7 +111,7 @@ def load_image_folder(root: Path, image_size: int | tuple[int, int], channels: i
         train_x, train_y = read_split(train_dirs, class_names, size, mode)
         test_x, test_y = read_split(test_dirs, class_names, size, mode)
         return Dataset(name, train_x, train_y, test_x, test_y, class_names)
-    dirs = class_dirs(root)
+    dirs = parts["all"]
     class_names = tuple(dirs)
     images, labels = read_split(dirs, class_names, size, mode)
     train, test = stratified_split(labels)

@@ -22,8 +22,8 @@ OPENCV_DIGITS_FILE = Path("/usr/share/doc/opencv-doc/examples/data/digits.png")
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 
 
-def fashion_mnist_files(root: Path) -> dict[str, Path | None]:
-    """The four IDX files under `root` (gzipped or raw); None where one is missing."""
+def idx_files(root: Path) -> dict[str, Path | None]:
+    """The four MNIST-named IDX files under `root` (gzipped or raw); None where one is missing."""
     stems = {
         "train_images": "train-images-idx3-ubyte",
         "train_labels": "train-labels-idx1-ubyte",
@@ -62,20 +62,41 @@ def read_idx_split(
     return images[:, None, :, :], labels.astype(np.int64)
 
 
+def present_idx_files(root: Path, fix: str) -> dict[str, Path]:
+    """`idx_files(root)`, or a FixynnError naming the missing ones and `fix`."""
+    if not root.is_dir():
+        raise FixynnError(f"{root}: not a directory; {fix}")
+    files = idx_files(root)
+    missing = [part for part, path in files.items() if path is None]
+    if missing:
+        raise FixynnError(f"{root}: IDX files missing ({', '.join(missing)}); {fix}")
+    return {part: path for part, path in files.items() if path is not None}
+
+
+def load_idx_dir(name: str, root: Path, class_names: tuple[str, ...] | None, fix: str
+                 ) -> Dataset:
+    """The train/test split of an MNIST-style IDX directory; classes named by their label
+    ("0", "1", ...) unless `class_names` are given."""
+    files = present_idx_files(root, fix)
+    limit = 256 if class_names is None else len(class_names)  # uint8 labels
+    train_x, train_y = read_idx_split(files["train_images"], files["train_labels"], limit)
+    test_x, test_y = read_idx_split(files["test_images"], files["test_labels"], limit)
+    if class_names is None:
+        count = int(max(train_y.max(initial=0), test_y.max(initial=0))) + 1
+        class_names = tuple(str(label) for label in range(count))
+    return Dataset(name, train_x, train_y, test_x, test_y, class_names)
+
+
+FASHION_MNIST_FIX = ("run `apt-get install dataset-fashion-mnist` or pass a root holding the "
+                     "4 IDX files")
+IDX_FIX = ("expected train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+           "t10k-labels-idx1-ubyte (each optionally .gz)")
+
+
 def load_fashion_mnist(root: Path | None) -> Dataset:
     """The official 60k/10k split from the four IDX files (gzipped or raw)."""
     root = FASHION_MNIST_DIR if root is None else root
-    files = fashion_mnist_files(root)
-    missing = [part for part, path in files.items() if path is None]
-    if missing:
-        raise FixynnError(
-            f"{root}: Fashion-MNIST IDX files missing ({', '.join(missing)}); run "
-            "`apt-get install dataset-fashion-mnist` or pass a root holding the 4 IDX files"
-        )
-    n = len(FASHION_MNIST_CLASSES)
-    train_x, train_y = read_idx_split(files["train_images"], files["train_labels"], n)
-    test_x, test_y = read_idx_split(files["test_images"], files["test_labels"], n)
-    return Dataset("fashion-mnist", train_x, train_y, test_x, test_y, FASHION_MNIST_CLASSES)
+    return load_idx_dir("fashion-mnist", root, FASHION_MNIST_CLASSES, FASHION_MNIST_FIX)
 
 
 def split_dataset(
@@ -94,6 +115,13 @@ def load_opencv_digits(root: Path | None) -> Dataset:
         )
     images, labels = read_digit_grid(path, cell=20, num_classes=10)
     return split_dataset("opencv-digits", images, labels, DIGIT_CLASSES)
+
+
+def sklearn_digits_file() -> Path:
+    """The data file scikit-learn's `load_digits` reads (bundled in its wheel)."""
+    from importlib import resources
+
+    return Path(str(resources.files("sklearn.datasets.data") / "digits.csv.gz"))
 
 
 def load_sklearn_digits(root: Path | None) -> Dataset:

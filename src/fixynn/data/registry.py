@@ -11,6 +11,7 @@ from fixynn.data.types import Dataset, DatasetInfo
 from fixynn.errors import FixynnError
 
 FOLDER_PREFIX = "folder:"
+IDX_PREFIX = "idx:"
 EVERY_FIFTH = "fixed stratified: in each class, every 5th sample (in file order) is test"
 
 INFOS: dict[str, DatasetInfo] = {
@@ -92,6 +93,18 @@ INFOS: dict[str, DatasetInfo] = {
             image_shape=None,
             split="DIR/train + DIR/test if present, else " + EVERY_FIFTH,
         ),
+        DatasetInfo(
+            name="idx",
+            description="your MNIST-style IDX files (MNIST, EMNIST, KMNIST...), classes 0..K-1",
+            source="your directory: root=DIR or the name idx:DIR",
+            license="that of your files",
+            obtain="put the 4 MNIST-named IDX files (optionally .gz) in DIR",
+            num_classes=None,
+            num_train=None,
+            num_test=None,
+            image_shape=None,
+            split="the IDX files' own train (train-*) / test (t10k-*)",
+        ),
     )
 }
 
@@ -123,9 +136,11 @@ def list_datasets() -> list[DatasetInfo]:
 def dataset_info(name: str) -> DatasetInfo:
     if name.startswith(FOLDER_PREFIX):
         return INFOS["image-folder"]
+    if name.startswith(IDX_PREFIX):
+        return INFOS["idx"]
     if name not in INFOS:
         raise FixynnError(
-            f"unknown dataset {name!r}; valid names: {', '.join(INFOS)} (or folder:DIR)"
+            f"unknown dataset {name!r}; valid names: {', '.join(INFOS)} (or folder:DIR, idx:DIR)"
         )
     return INFOS[name]
 
@@ -154,6 +169,9 @@ def load_dataset(
         raise FixynnError(
             f"{name}: image_size/channels apply only to image folders; resize in your task"
         )
+    if is_idx(name):
+        directory = prefixed_root(name, IDX_PREFIX, "idx", root)
+        return offline.load_idx_dir(f"idx:{directory}", directory, None, offline.IDX_FIX)
     return LOADERS[name](None if root is None else Path(root).expanduser())
 
 
@@ -161,15 +179,50 @@ def is_folder(name: str) -> bool:
     return name == "image-folder" or name.startswith(FOLDER_PREFIX)
 
 
+def is_idx(name: str) -> bool:
+    return name == "idx" or name.startswith(IDX_PREFIX)
+
+
 def folder_root(name: str, root: str | Path | None) -> Path:
     """The directory of an image-folder dataset, given as folder:DIR or as root."""
-    if name.startswith(FOLDER_PREFIX):
+    return prefixed_root(name, FOLDER_PREFIX, "image-folder", root)
+
+
+def prefixed_root(name: str, prefix: str, plain: str, root: str | Path | None) -> Path:
+    """The directory of a dataset named `prefix`DIR, or `plain` with root=DIR."""
+    if name.startswith(prefix):
         if root is not None:
-            raise FixynnError(f"{name}: give the folder either as folder:DIR or as root, not both")
-        root = name[len(FOLDER_PREFIX) :]
+            raise FixynnError(f"{name}: give the directory either as {prefix}DIR or as root, "
+                              "not both")
+        root = name[len(prefix) :]
     if not root:
-        raise FixynnError("image-folder: no directory given; pass root=DIR or folder:DIR")
+        raise FixynnError(f"{plain}: no directory given; pass root=DIR or {prefix}DIR")
     return Path(root).expanduser()
+
+
+def source_files(name: str, root: str | Path | None = None) -> list[Path]:
+    """Every file the loader of `name` reads, sorted (nothing is decoded): what a dataset's
+    content digest covers. A missing directory or file, or an empty class folder, is a
+    FixynnError naming it, as the loader would raise."""
+    dataset_info(name)
+    if is_folder(name):
+        return folder.folder_files(folder_root(name, root))
+    root_path = None if root is None else Path(root).expanduser()
+    if is_idx(name):
+        directory = prefixed_root(name, IDX_PREFIX, "idx", root)
+        return sorted(offline.present_idx_files(directory, offline.IDX_FIX).values())
+    if name == "fashion-mnist":
+        directory = root_path or offline.FASHION_MNIST_DIR
+        return sorted(offline.present_idx_files(directory, offline.FASHION_MNIST_FIX).values())
+    if name == "opencv-digits":
+        path = (root_path or offline.OPENCV_DIGITS_FILE.parent) / offline.OPENCV_DIGITS_FILE.name
+        if not path.is_file():
+            raise FixynnError(f"{path}: not found; run `apt-get install opencv-doc` or pass a "
+                              "root holding digits.png")
+        return [path]
+    if name == "sklearn-digits":
+        return [offline.sklearn_digits_file()]
+    return cifar.cifar_files(name, resolve_root(name, root))
 
 
 def is_available(name: str, root: str | Path | None = None) -> bool:
@@ -177,9 +230,12 @@ def is_available(name: str, root: str | Path | None = None) -> bool:
     dataset_info(name)
     if is_folder(name):
         return (name != "image-folder" or root is not None) and folder_root(name, root).is_dir()
+    if is_idx(name):
+        directory = prefixed_root(name, IDX_PREFIX, "idx", root)
+        return all(path is not None for path in offline.idx_files(directory).values())
     root_path = None if root is None else Path(root).expanduser()
     if name == "fashion-mnist":
-        files = offline.fashion_mnist_files(root_path or offline.FASHION_MNIST_DIR)
+        files = offline.idx_files(root_path or offline.FASHION_MNIST_DIR)
         return all(path is not None for path in files.values())
     if name == "opencv-digits":
         directory = root_path or offline.OPENCV_DIGITS_FILE.parent

@@ -25,6 +25,7 @@ from fixynn.hw.golden import run_graph
 from fixynn.hw.ir import HwGraph, graph_digest
 from fixynn.hw.rtl.emit import graph_verilog, multi_top_module, row_gap, top_name
 from fixynn.hw.rtl.testbench import cpp_testbench
+from fixynn.paths import cache_home
 
 BUILD_TIMEOUT_S = 1800.0
 RUN_TIMEOUT_S = 600.0
@@ -117,19 +118,14 @@ def lint(files: dict[str, str], top: str, timeout_s: float = 300.0) -> str:
     return (proc.stdout + proc.stderr).strip() if proc.returncode else ""
 
 
-def _cache_base() -> Path:
-    base = os.environ.get("FIXYNN_CACHE") or os.environ.get("XDG_CACHE_HOME")
-    return (Path(base) if base else Path.home() / ".cache") / "fixynn"
-
-
 def default_cache_dir() -> Path:
-    return _cache_base() / "verilator"
+    return cache_home() / "verilator"
 
 
 def default_work_dir(graph: HwGraph) -> Path:
     """Where `fixynn verify` simulates when given no --work: the user cache, one folder per
     graph content, never the graph directory (which may be read-only or under version control)."""
-    return _cache_base() / "verify" / f"{graph.name}-{graph_digest(graph)[:12]}"
+    return cache_home() / "verify" / f"{graph.name}-{graph_digest(graph)[:12]}"
 
 
 def build(
