@@ -35,21 +35,36 @@ def _spec(help: str, **rules: Any) -> Any:
     return field(metadata={"help": help, **rules})
 
 
+def _parse_task_defs(where: str, value: Any, base_dir: Path | None) -> tuple[Any, ...]:
+    from fixynn.data.taskspec import parse_tasks
+
+    return parse_tasks(value, where, base_dir)
+
+
 @dataclass(frozen=True)
 class TasksConfig:
-    source: str = _spec("task the backbone is pretrained on", task=True)
+    source: str = _spec("task the backbone is pretrained on")
     targets: tuple[str, ...] = _spec(
         "tasks the back-end is transferred to (one FFE shared by all)",
-        task=True,
         min_len=1,
         unique=True,
     )
+    # [[tasks.define]] tables: fixynn.data.taskspec.TaskSpec, checked by its own parser
+    define: tuple[Any, ...] = _spec("your own tasks (docs/config.md)", parse=_parse_task_defs)
+
+    def spec(self, name: str) -> Any:
+        """The TaskSpec of task `name` (defined here or built in)."""
+        from fixynn.data.taskspec import resolve_task
+
+        return resolve_task(name, self.define)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     width: float = _spec("MobileNetV1 width multiplier", gt=0.0, max=1.0)
     input_size: int = _spec("input image side in pixels", min=8, max=512)
+    in_channels: int = _spec("input channels: 1 (grey) or 3 (RGB); every task is converted",
+                             choices=(1, 3))
     stride_plan: str = _spec("stride plan (see fixynn.arch.STRIDE_PLANS)", choices=STRIDE_PLANS)
     w_bits: int = _spec("front-end weight bits (signed)", min=2, max=16)
     # >= 4: ReLU6 needs 3 integer bits plus at least one fractional bit
@@ -189,7 +204,8 @@ def load_config(path: str | Path | None = None, quick: bool = False) -> Config:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise FixynnError(f"{path}: not valid TOML ({exc}); fix the syntax") from exc
-    return _relative_to(config_from_dict(doc, str(path), base=cfg), path.parent)
+    base_dir = path.parent.resolve()
+    return _relative_to(config_from_dict(doc, str(path), base=cfg, base_dir=base_dir), base_dir)
 
 
 def _relative_to(cfg: Config, base_dir: Path) -> Config:
@@ -204,9 +220,11 @@ def _relative_to(cfg: Config, base_dir: Path) -> Config:
     return dataclasses.replace(cfg, hardware=hardware)
 
 
-def config_from_dict(doc: dict[str, Any], origin: str, base: Config | None = None) -> Config:
+def config_from_dict(doc: dict[str, Any], origin: str, base: Config | None = None,
+                     base_dir: Path | None = None) -> Config:
     """Overlay `doc` (parsed TOML) on `base` and validate it; without a base, `doc` must set
-    every key (that is how `default.toml` is read)."""
+    every key (that is how `default.toml` is read). Relative data directories of task
+    definitions are taken from `base_dir` (the config file's folder)."""
     sections: dict[str, Any] = {}
     for key in doc:
         if key not in SECTIONS:
@@ -220,7 +238,7 @@ def config_from_dict(doc: dict[str, Any], origin: str, base: Config | None = Non
         for key, value in table.items():
             if key not in known:
                 raise FixynnError(f"{origin}: {name}.{key}: unknown key; known: {', '.join(known)}")
-            values[key] = _check(f"{origin}: {name}.{key}", value, known[key], cls)
+            values[key] = _check(f"{origin}: {name}.{key}", value, known[key], cls, base_dir)
         if base is not None:
             sections[name] = dataclasses.replace(getattr(base, name), **values)
             continue
@@ -233,9 +251,12 @@ def config_from_dict(doc: dict[str, Any], origin: str, base: Config | None = Non
     return cfg
 
 
-def _check(where: str, value: Any, fld: dataclasses.Field, cls: type) -> Any:
+def _check(where: str, value: Any, fld: dataclasses.Field, cls: type,
+           base_dir: Path | None = None) -> Any:
     hint = typing.get_type_hints(cls)[fld.name]
     rules = fld.metadata
+    if "parse" in rules:  # a structured value with its own parser
+        return rules["parse"](where, value, base_dir)
     if typing.get_origin(hint) is tuple:
         (item_type, _ellipsis) = typing.get_args(hint)
         if not isinstance(value, list):
@@ -270,14 +291,22 @@ def _check_scalar(where: str, value: Any, kind: type, rules: typing.Mapping[str,
         raise FixynnError(f"{where}: must be > {rules['gt']}, got {value}")
     if "choices" in rules and value not in rules["choices"]:
         raise FixynnError(f"{where}: {value!r} is not one of {', '.join(rules['choices'])}")
-    if rules.get("task"):
-        known = known_tasks()
-        if known is not None and value not in known:
-            raise FixynnError(f"{where}: unknown task {value!r}; known: {', '.join(known)}")
     return value
 
 
+def _check_task_names(cfg: Config, origin: str) -> None:
+    """Source and targets name built-in or defined tasks (definitions are read first)."""
+    for key, names in (("source", [cfg.tasks.source]), ("targets", list(cfg.tasks.targets))):
+        for i, name in enumerate(names):
+            try:
+                cfg.tasks.spec(name)
+            except FixynnError as exc:
+                index = "" if key == "source" else f"[{i}]"
+                raise FixynnError(f"{origin}: tasks.{key}{index}: {exc}") from None
+
+
 def _check_cross(cfg: Config, origin: str) -> None:
+    _check_task_names(cfg, origin)
     if cfg.tasks.source in cfg.tasks.targets:
         raise FixynnError(
             f"{origin}: tasks.targets: the source task {cfg.tasks.source!r} cannot also be a target"
@@ -302,13 +331,11 @@ def _check_cross(cfg: Config, origin: str) -> None:
         )
 
 
-def known_tasks() -> list[str] | None:
-    """Names in the task registry, or None while the data package has no registry."""
-    try:
-        from fixynn.data import tasks
-    except ImportError:
-        return None
-    return sorted(tasks.TASKS) if hasattr(tasks, "TASKS") else None
+def known_tasks() -> list[str]:
+    """Names of the built-in tasks."""
+    from fixynn.data.taskspec import BUILTIN_TASKS
+
+    return sorted(BUILTIN_TASKS)
 
 
 def _read_toml_resource(name: str) -> dict[str, Any]:
@@ -319,11 +346,14 @@ def _read_toml_resource(name: str) -> dict[str, Any]:
 # Writing (the config values are flat scalars and lists, so a tiny serializer suffices)
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value.to_dict() if hasattr(value, "to_dict") else value
+
+
 def _section_dict(section: Any) -> dict[str, Any]:
-    return {
-        f.name: (list(v) if isinstance(v := getattr(section, f.name), tuple) else v)
-        for f in fields(section)
-    }
+    return {f.name: _plain(getattr(section, f.name)) for f in fields(section)}
 
 
 def config_to_toml(cfg: Config) -> str:
@@ -342,4 +372,6 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value)  # JSON ints, floats and escaped strings are valid TOML
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table (task definitions)
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"cannot write {type(value).__name__} as TOML")

@@ -10,7 +10,10 @@ hardware side uses it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -174,22 +177,41 @@ def prepare_task(task: str | TaskSpec, size: int = INPUT_SIZE, channels: int = I
     its provenance. Any problem with its data is one FixynnError naming where the task was
     defined and the file."""
     spec = task if isinstance(task, TaskSpec) else get_task(task, defined)
-    try:
-        files = source_files(spec.dataset, spec.root)
-        content = taskcache.content_digest(files)
-        key = taskcache.task_key(spec.identity(), content, (channels, size, size))
+    with _named(spec):
+        files, content, key = _content_key(spec, size, channels)
         data = taskcache.load_cached(key, spec.name)
         if data is None:
             data = _build(spec, channels, size)
             taskcache.store(key, data)
+    return TaskData(data, provenance(spec, data, files, content, key))
+
+
+@contextmanager
+def _named(spec: TaskSpec) -> Iterator[None]:
+    """Prefix a data error with where the task was defined (once)."""
+    try:
+        yield
     except FixynnError as exc:
         if str(exc).startswith(spec.origin):
             raise
         raise FixynnError(f"{spec.origin}: {exc}") from None
-    return TaskData(data, provenance(spec, data, files, content, key))
 
 
-def provenance(spec: TaskSpec, data: Dataset, files: list[Any], content: str,
+def _content_key(spec: TaskSpec, size: int, channels: int) -> tuple[list[Path], str, str]:
+    files = source_files(spec.dataset, spec.root)
+    content = taskcache.content_digest(files)
+    return files, content, taskcache.task_key(spec.identity(), content, (channels, size, size))
+
+
+def task_data_key(task: str | TaskSpec, size: int = INPUT_SIZE,
+                  channels: int = INPUT_CHANNELS, defined: tuple[TaskSpec, ...] = ()) -> str:
+    """The cache key of a task's arrays: its files are hashed, nothing is decoded."""
+    spec = task if isinstance(task, TaskSpec) else get_task(task, defined)
+    with _named(spec):
+        return _content_key(spec, size, channels)[2]
+
+
+def provenance(spec: TaskSpec, data: Dataset, files: list[Path], content: str,
                key: str) -> dict[str, Any]:
     train = np.bincount(data.train_labels, minlength=data.num_classes)
     test = np.bincount(data.test_labels, minlength=data.num_classes)

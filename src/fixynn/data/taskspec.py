@@ -53,6 +53,12 @@ class TaskSpec:
 
 
 # TOML key -> (accepted Python types, check of the value or None)
+def task_from_dict(doc: dict[str, Any]) -> TaskSpec:
+    """The inverse of `TaskSpec.to_dict` (plus "origin"), for specs already checked once."""
+    classes = doc.get("classes")
+    return TaskSpec(**(doc | {"classes": None if classes is None else tuple(classes)}))
+
+
 def _positive_fraction(value: float) -> str | None:
     return None if 0 < value < 1 else "must lie strictly between 0 and 1"
 

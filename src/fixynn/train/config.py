@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from fixynn.arch import NUM_BLOCKS, STRIDE_PLANS
-from fixynn.data.tasks import DEFAULT_SOURCE, DEFAULT_TARGETS, TASKS
+from fixynn.data.tasks import DEFAULT_SOURCE, DEFAULT_TARGETS
+from fixynn.data.taskspec import TaskSpec, resolve_task, task_from_dict
 from fixynn.errors import FixynnError
 from fixynn.train.augment import AUGMENTS
 from fixynn.train.loops import OPTIMIZERS
@@ -22,6 +23,7 @@ class TransferConfig:
     n_list: tuple[int, ...] = (2, 4, 7, 10, 14)  # split points
     width: float = 0.25
     input_size: int = 28
+    in_channels: int = 1  # every task is converted to this many channels (1 grey, 3 RGB)
     stride_plan: str = "small"
     w_bits: int = 8
     a_bits: int = 8
@@ -46,6 +48,7 @@ class TransferConfig:
     threads: int = 1  # torch intra-op threads per process (docs/transfer.md: 1 is fastest)
     repeats: int = 3  # seeded trainings of each baseline and back-end (their mean is reported)
     workers: int = 0  # processes training target tasks in parallel; 0 = one per core
+    task_defs: tuple[TaskSpec, ...] = ()  # user-defined tasks (the built-in ones need none)
 
     @classmethod
     def default(cls) -> TransferConfig:
@@ -67,9 +70,7 @@ class TransferConfig:
             return FixynnError(f"config field {name!r} = {getattr(self, name)!r}: {why}")
 
         for name in (self.source, *self.targets):
-            if name not in TASKS:
-                raise FixynnError(f"config task {name!r} is unknown; choose from "
-                                  f"{', '.join(TASKS)}")
+            self.spec(name)  # unknown names fail here, with the list of known ones
         if not self.targets:
             raise bad("targets", "name at least one target task")
         if len(set(self.targets)) != len(self.targets):
@@ -84,6 +85,8 @@ class TransferConfig:
             raise bad("width", "must be in (0, 4]")
         if self.input_size < 8:
             raise bad("input_size", "must be >= 8")
+        if self.in_channels not in (1, 3):
+            raise bad("in_channels", "must be 1 (grey) or 3 (RGB)")
         if not 2 <= self.w_bits <= 16:
             raise bad("w_bits", "must be in 2..16")
         if not 4 <= self.a_bits <= 16:
@@ -117,14 +120,23 @@ class TransferConfig:
         object.__setattr__(self, "source_augment",
                            tuple(a for a in AUGMENTS if a in self.source_augment))
 
+    def spec(self, name: str) -> TaskSpec:
+        """The definition of task `name` (one of `task_defs` or built in)."""
+        return resolve_task(name, self.task_defs)
+
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> TransferConfig:
-        """The inverse of `to_dict` (lists back to tuples)."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()})
+        """The inverse of `to_dict` (lists back to tuples, task tables back to TaskSpecs)."""
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
+        values["task_defs"] = tuple(
+            d if isinstance(d, TaskSpec) else task_from_dict(d)
+            for d in values.get("task_defs", ()))
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(self).items()}
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["task_defs"] = [spec.to_dict() | {"origin": spec.origin} for spec in self.task_defs]
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
 
 def _coerce(path: Path, name: str, value: Any, like: Any) -> Any:

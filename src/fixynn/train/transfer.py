@@ -38,7 +38,7 @@ from torch import nn
 from fixynn.arch import NUM_BLOCKS
 from fixynn.atomic import atomic_write_json, atomic_write_text
 from fixynn.data import Dataset
-from fixynn.data.tasks import load_task
+from fixynn.data.tasks import load_task, task_data_key
 from fixynn.errors import FixynnError
 from fixynn.hw.export import export_front_end
 from fixynn.hw.ir import graph_digest, save_graph
@@ -55,7 +55,7 @@ from fixynn.train.workers import run_workers
 __all__ = ["TransferConfig", "load_config", "load_networks", "run_transfer"]
 
 # Config fields each stage's artifacts depend on (a prefix chain: later stages add fields).
-PRETRAIN_FIELDS = ("source", "width", "input_size", "stride_plan", "seed", "pretrain_epochs",
+PRETRAIN_FIELDS = ("source", "width", "input_size", "in_channels", "stride_plan", "seed", "pretrain_epochs",
                    "batch_size", "max_source_images", "max_test_images", "optimizer", "lr",
                    "warmup", "label_smoothing", "weight_decay", "source_augment")
 FIX_FIELDS = (*PRETRAIN_FIELDS, "w_bits", "a_bits", "sparsity", "finetune_epochs",
@@ -63,14 +63,27 @@ FIX_FIELDS = (*PRETRAIN_FIELDS, "w_bits", "a_bits", "sparsity", "finetune_epochs
 RESULT_FIELDS = (*FIX_FIELDS, "transfer_epochs", "max_train_images")
 
 
-# Fields added after artifacts existed: keyed only when set, so that older caches stay valid.
-KEYED_WHEN_SET = ("source_augment",)
+# Fields added after artifacts existed: keyed only when not at this value, so that older
+# caches stay valid.
+KEYED_UNLESS: dict[str, Any] = {"source_augment": [], "in_channels": 1}
 
 
 def stage_key(cfg: TransferConfig, names: tuple[str, ...]) -> str:
+    """Key of the artifacts that depend on `names`, and on the source task's data (its
+    content and preprocessing: a changed source image retrains everything)."""
     doc = {k: v for k, v in cfg.to_dict().items()
-           if k in names and (v or k not in KEYED_WHEN_SET)}
+           if k in names and (k not in KEYED_UNLESS or v != KEYED_UNLESS[k])}
+    doc["source_data"] = data_key(cfg, cfg.source)
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def data_key(cfg: TransferConfig, name: str) -> str:
+    """Content-and-preprocessing key of a task's arrays (files hashed, nothing decoded)."""
+    return task_data_key(cfg.spec(name), cfg.input_size, cfg.in_channels)
+
+
+def load_split(cfg: TransferConfig, name: str, cap: int) -> Split:
+    return Split(load_task(cfg.spec(name), cfg.input_size, cfg.in_channels), cfg, cap)
 
 
 def derived_seed(seed: int, *parts: object) -> int:
@@ -109,7 +122,7 @@ def _capped(images: np.ndarray, labels: np.ndarray, cap: int,
 
 
 def _new_model(cfg: TransferConfig, num_classes: int) -> MobileNetV1:
-    return MobileNetV1(num_classes, cfg.width, cfg.input_size, 1, cfg.stride_plan)
+    return MobileNetV1(num_classes, cfg.width, cfg.input_size, cfg.in_channels, cfg.stride_plan)
 
 
 class _QatNet(nn.Module):
@@ -314,8 +327,13 @@ def transfer_target(cfg: TransferConfig, pre: MobileNetV1, fixed: FixedNet, name
                     results_root: Path, progress: bool
                     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(baseline summary, rows) of one target task."""
-    task = Split(load_task(name, cfg.input_size), cfg, cfg.max_train_images)
-    return run_task(cfg, pre, fixed, task, results_root / name, progress)
+    task = load_split(cfg, name, cfg.max_train_images)
+    return run_task(cfg, pre, fixed, task, task_dir(cfg, results_root, name), progress)
+
+
+def task_dir(cfg: TransferConfig, results_root: Path, name: str) -> Path:
+    """A target's results, keyed by its data: a changed image retrains just that task."""
+    return results_root / f"{name}-{data_key(cfg, name)[:16]}"
 
 
 def worker_count(cfg: TransferConfig) -> int:
@@ -339,7 +357,7 @@ def transfer_all(cfg: TransferConfig, out_dir: Path, pre: MobileNetV1, fixed: Fi
     workers = worker_count(cfg)
     if workers > 1:
         stems = ("baseline", *(f"N{n}" for n in cfg.n_list))
-        results = [result_path(results_root(cfg, out_dir) / name, stem, r)
+        results = [result_path(task_dir(cfg, results_root(cfg, out_dir), name), stem, r)
                    for name in cfg.targets for stem in stems for r in range(cfg.repeats)]
         run_workers(cfg, out_dir, workers, progress, results)
     return {name: transfer_target(cfg, pre, fixed, name, results_root(cfg, out_dir), progress)
@@ -371,7 +389,7 @@ def run_transfer(cfg: TransferConfig, out_dir: Path, progress: bool = True) -> d
 
 def _run(cfg: TransferConfig, out_dir: Path, progress: bool) -> dict[str, Any]:
     started, cpu_started = time.perf_counter(), cpu_seconds()
-    src = Split(load_task(cfg.source, cfg.input_size), cfg, cfg.max_source_images)
+    src = load_split(cfg, cfg.source, cfg.max_source_images)
     ckpt = out_dir / "ckpt"
     pre, pre_info = pretrain(cfg, src, ckpt / f"pretrained-{stage_key(cfg, PRETRAIN_FIELDS)}.pt",
                              progress)
@@ -397,6 +415,7 @@ def _run(cfg: TransferConfig, out_dir: Path, progress: bool) -> dict[str, Any]:
         "results": rows,
         "largest_n_under_1pct": largest_safe_n(rows, cfg.targets),
         "hwgraphs": graphs,
+        "data_keys": {name: data_key(cfg, name) for name in (cfg.source, *cfg.targets)},
         "seconds_this_run": round(time.perf_counter() - started, 1),
         # CPU time (workers included) is what a loaded shared machine cannot inflate.
         "cpu_seconds_this_run": round(cpu_seconds() - cpu_started, 1),
