@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ppa",
     "rtl",
     "synth",
+    "tasks",
     "transfer",
 )
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fixynn.config import Config
+from fixynn.data.tasks import TaskData, prepare_task
 from fixynn.pipeline import stages
 from fixynn.pipeline.runner import Step
 
@@ -28,7 +29,7 @@ STAGE_NEEDS: dict[str, tuple[str, ...]] = {
                "fixynn.data.tasks:task_images"),
     "synth": ("fixynn.hw.synth:synth_graph_layers", "fixynn.hw.rtl"),
     "ppa": ("fixynn.hw.ppa.system:evaluate_split", "fixynn.hw.ppa.ffe:estimate_ffe",
-            "fixynn.hw.ppa", "fixynn.hw.rtl", "fixynn.arch", "fixynn.data.tasks:get_task"),
+            "fixynn.hw.ppa", "fixynn.hw.rtl", "fixynn.arch"),
 }
 
 
@@ -36,6 +37,15 @@ STAGE_NEEDS: dict[str, tuple[str, ...]] = {
 class Plan:
     steps: list[Step]
     not_run: list[str]  # "stage: reason" for every requested stage that cannot run
+    tasks: dict[str, TaskData] = field(default_factory=dict)  # source and targets, loaded
+
+
+def prepare_tasks(cfg: Config) -> dict[str, TaskData]:
+    """Load (from the content-keyed cache when there) and check the source and every target
+    before any training: a bad dataset, class or split stops the run here, in one line."""
+    return {name: prepare_task(cfg.tasks.spec(name), cfg.model.input_size,
+                               cfg.model.in_channels)
+            for name in (cfg.tasks.source, *cfg.tasks.targets)}
 
 
 def stage_code(stage: str) -> tuple[str, ...]:
@@ -72,13 +82,20 @@ def plan_steps(cfg: Config) -> Plan:
         not_run += [f"{s}: needs the transfer stage's graphs" for s in sorted(available)]
         return Plan([], not_run)
 
+    tasks = prepare_tasks(cfg)
     model = {
         k: getattr(cfg.model, k)
-        for k in ("width", "input_size", "stride_plan", "w_bits", "a_bits", "sparsity")
+        for k in ("width", "input_size", "in_channels", "stride_plan", "w_bits", "a_bits",
+                  "sparsity")
     }
     params: dict[str, Any] = {
         "source": cfg.tasks.source,
         "targets": list(cfg.tasks.targets),
+        # the definitions of the user's tasks this run uses, and every task's data key
+        # (content + preprocessing): a changed image changes this step's key
+        "task_defs": [cfg.tasks.spec(name).to_dict() for name in tasks
+                      if name in {spec.name for spec in cfg.tasks.define}],
+        "data": {name: task.provenance["data_key"] for name, task in tasks.items()},
         "n_list": list(cfg.sweep.n_list),
         "model": model,
         "train": cfg.to_dict()["train"],
@@ -111,7 +128,9 @@ def plan_steps(cfg: Config) -> Plan:
     if "verify" in available:
         # real test images of the source task: the task the fixed front-end was trained on,
         # and one that does not change when the target tasks do
-        verify = {"images": cfg.verify.images, "task": cfg.tasks.source,
+        source = cfg.tasks.source
+        verify = {"images": cfg.verify.images, "task": cfg.tasks.spec(source).to_dict(),
+                  "data": tasks[source].provenance["data_key"],
                   "style": cfg.hardware.rtl_style}
         steps += [hw("verify", n, verify) for n in cfg.verify_ns()]
     if "synth" in available:
@@ -123,9 +142,9 @@ def plan_steps(cfg: Config) -> Plan:
             "width": cfg.model.width,
             "input_size": cfg.model.input_size,
             "stride_plan": cfg.model.stride_plan,
-            "in_channels": stages.TASK_CHANNELS,
+            "in_channels": cfg.model.in_channels,
             # the largest classifier of the target tasks runs on the PCA
-            "num_classes": max(stages.task_classes(t) for t in cfg.tasks.targets),
+            "num_classes": max(tasks[t].data.num_classes for t in cfg.tasks.targets),
         }
         steps += [hw("ppa", n, hw_params) for n in cfg.sweep.n_list]
-    return Plan(steps, not_run)
+    return Plan(steps, not_run, tasks)

@@ -21,7 +21,6 @@ from fixynn.hw.ir import HwGraph, graph_digest, load_graph, save_graph
 from fixynn.pipeline.runner import StepContext
 
 GRAPH_DIR = "graph"
-TASK_CHANNELS = 1  # fixynn.data.tasks yields 1 x size x size images for every task
 
 
 def _graph(ctx: StepContext, n: int) -> HwGraph:
@@ -62,6 +61,7 @@ def transfer_config(params: dict[str, Any]) -> Any:
     wanted = {
         "source": params["source"],
         "targets": params["targets"],
+        "task_defs": params["task_defs"],
         "n_list": params["n_list"],
         **params["model"],
         **params["train"],
@@ -120,13 +120,17 @@ def rtl_step(ctx: StepContext) -> dict[str, Any]:
 
 def verify_step(ctx: StepContext) -> dict[str, Any]:
     from fixynn.data.tasks import task_images
+    from fixynn.data.taskspec import task_from_dict
     from fixynn.hw.sim import verify_graph
 
     n = ctx.params["n"]
-    images = task_images(ctx.params["task"], split="test", limit=ctx.params["images"])
+    graph = _graph(ctx, n)
+    images = task_images(task_from_dict(ctx.params["task"]), split="test",
+                         limit=ctx.params["images"], size=graph.input_height,
+                         channels=graph.input_channels)
     # Verilator's build tree is large and disposable: keep only the summary
     with tempfile.TemporaryDirectory(prefix="fixynn-verify-") as build:
-        result = verify_graph(_graph(ctx, n), images, Path(build), style=ctx.params["style"])
+        result = verify_graph(graph, images, Path(build), style=ctx.params["style"])
     summary = _plain(result)
     (ctx.work_dir / "verify.json").write_text(json.dumps(summary, indent=1, default=str))
     return {
@@ -152,18 +156,6 @@ def synth_step(ctx: StepContext) -> dict[str, Any]:
     (ctx.work_dir / "synth.json").write_text(
         json.dumps([{"layer": name, **res.to_dict()} for name, res in results], indent=1))
     return {"n": n, "layers": rows}
-
-
-def task_classes(name: str) -> int:
-    """Number of classes of a task (the size of its classifier on the PCA)."""
-    from fixynn.data.registry import dataset_info
-    from fixynn.data.tasks import get_task
-
-    task = get_task(name)
-    count = dataset_info(task.dataset).num_classes if task.classes is None else len(task.classes)
-    if count is None:
-        raise FixynnError(f"task {name!r}: its class count is only known after loading it")
-    return count
 
 
 def ppa_step(ctx: StepContext) -> dict[str, Any]:
