@@ -10,9 +10,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
+from fixynn.data.preview import contact_sheet
+from fixynn.data.types import Dataset
 from fixynn.errors import FixynnError
 from fixynn.report import write_report
 from fixynn.report.plots import PLOTS, pareto_front
@@ -53,6 +56,13 @@ def sample_results() -> dict[str, Any]:
                         "verilator": "5.048", "yosys": None, "git_revision": "abc123",
                         "platform": "linux", "seed": 0},
         "tasks": {"source": "src", "targets": ["a", "b"]},
+        "task_data": [{"task": t, "dataset": f"folder:/data/{t}", "root": None,
+                       "definition": {"name": t, "dataset": f"folder:/data/{t}"}, "files": 12,
+                       "content_digest": "c0ffee" * 10 + t * 4, "data_key": "d" * 64,
+                       "split": "the dataset's own", "input_shape": [3, 32, 32],
+                       "classes": ["cat", "dog"], "train_images": 10, "test_images": 2,
+                       "train_per_class": [5, 5], "test_per_class": [1, 1]}
+                      for t in ("src", "a", "b")],
         "accuracy": accuracy,
         "hardware": hardware,
         "ffe_area_breakdown": [{"n": 14, "layer": f"b{i}", "adders_mm2": 0.01 * (i + 1),
@@ -113,8 +123,18 @@ def test_validate_results_names_the_bad_key(mutate, message: str) -> None:
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report")
-    write_report(sample_results(), out)
+    write_report(sample_results(), out, SHEETS)
     return out
+
+
+def _sheet(seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (4, 3, 32, 32), dtype=np.uint8)
+    labels = np.array([0, 1, 0, 1], dtype=np.int64)
+    return contact_sheet(Dataset("t", images, labels, images, labels, ("cat", "dog")))
+
+
+SHEETS = {f"task-{t}": _sheet(i) for i, t in enumerate(("src", "a", "b"))}
 
 
 def test_results_json_round_trips_with_every_schema_key(report_dir: Path) -> None:
@@ -134,7 +154,7 @@ def test_plots_are_valid_pngs(report_dir: Path) -> None:
 def test_markdown_has_no_empty_section(report_dir: Path) -> None:
     md = (report_dir / "report.md").read_text()
     sections = re.split(r"^## ", md, flags=re.M)[1:]
-    assert len(sections) == 8
+    assert len(sections) == 9
     for sec in sections:
         title, _, body = sec.partition("\n")
         assert body.strip(), f"section {title!r} is empty"
@@ -142,13 +162,16 @@ def test_markdown_has_no_empty_section(report_dir: Path) -> None:
     assert "**N = 7**" in md and "| b | 14 | 90.00% | 86.90% | 3.10% ± 0.15% |" in md
     assert "means of 3 independently seeded trainings" in md
     assert "Per task, the largest N that loses less than 1.00%: `a` N = 14; `b` N = 7." in md
-    for name in PLOTS:
+    for name in (*PLOTS, *SHEETS):
         assert f"(plots/{name}.png)" in md
+    assert ("| a | folder:/data/a | 12 | c0ffeec0ffeec0ff | 2 | 10 | 2 | 3x32x32 | the "
+            "dataset's own |") in md
 
 
 def test_sections_say_why_when_stages_did_not_run(tmp_path: Path) -> None:
     doc = sample_results()
-    for key in ("accuracy", "hardware", "ffe_area_breakdown", "verification", "synthesis"):
+    for key in ("accuracy", "hardware", "ffe_area_breakdown", "verification", "synthesis",
+                "task_data"):
         doc[key] = []
     doc["recommended"] = None
     doc["not_run"] = ["synth: disabled in run.stages"]
@@ -162,7 +185,8 @@ def test_sections_say_why_when_stages_did_not_run(tmp_path: Path) -> None:
 
 def test_html_embeds_every_plot(report_dir: Path) -> None:
     page = (report_dir / "report.html").read_text()
-    assert page.count('src="data:image/png;base64,') == len(PLOTS)
+    assert page.count('src="data:image/png;base64,') == len(PLOTS) + len(SHEETS)
+    assert 'alt="task a: first training images per class, as fed"' in page
     assert "<b>N = 7</b>" in page and "src=\"plots/" not in page
 
 
@@ -195,4 +219,4 @@ def test_html_images_load_in_headless_chromium(report_dir: Path, tmp_path: Path)
     dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
     match = re.search(r'data-img-check="(\d+)/(\d+)"', dom)
     assert match, "the check script did not run"
-    assert match.group(1) == match.group(2) == str(len(PLOTS))
+    assert match.group(1) == match.group(2) == str(len(PLOTS) + len(SHEETS))

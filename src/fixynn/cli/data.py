@@ -13,7 +13,7 @@ from rich.table import Table
 
 from fixynn.data import dataset_info, is_available, list_datasets, load_dataset
 from fixynn.data.fetch import apt_install, fetch_cifar
-from fixynn.data.registry import resolve_root
+from fixynn.data.registry import YOUR_DIRECTORY, resolve_root
 from fixynn.errors import FixynnError
 
 RootOption = Annotated[
@@ -35,7 +35,7 @@ def list_command() -> None:
     for info in list_datasets():
         shape = "x".join(map(str, info.image_shape)) if info.image_shape else "your choice"
         here = (
-            "n/a" if info.name == "image-folder" else ("yes" if is_available(info.name) else "no")
+            "n/a" if info.name in YOUR_DIRECTORY else ("yes" if is_available(info.name) else "no")
         )
         table.add_row(
             info.name,

@@ -12,6 +12,7 @@ from fixynn.errors import FixynnError
 
 FOLDER_PREFIX = "folder:"
 IDX_PREFIX = "idx:"
+YOUR_DIRECTORY = ("image-folder", "idx")  # datasets that are wherever the user points
 EVERY_FIFTH = "fixed stratified: in each class, every 5th sample (in file order) is test"
 
 INFOS: dict[str, DatasetInfo] = {
@@ -231,6 +232,8 @@ def is_available(name: str, root: str | Path | None = None) -> bool:
     if is_folder(name):
         return (name != "image-folder" or root is not None) and folder_root(name, root).is_dir()
     if is_idx(name):
+        if name == "idx" and root is None:
+            return False
         directory = prefixed_root(name, IDX_PREFIX, "idx", root)
         return all(path is not None for path in offline.idx_files(directory).values())
     root_path = None if root is None else Path(root).expanduser()

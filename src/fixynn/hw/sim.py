@@ -390,17 +390,21 @@ def _check_images(graph: HwGraph, images: np.ndarray) -> np.ndarray:
 def verification_images(graph: HwGraph, n: int, seed: int = 0) -> tuple[np.ndarray, str]:
     """`n` real test images for the graph input, and where they came from.
 
-    A graph exported for a task (meta "input_task") gets that task's test images; any other
-    graph gets Fashion-MNIST test images resized to its input (channels replicated); seeded
+    A graph exported for a built-in task (meta "input_task") gets that task's test images
+    (`fixynn run` passes a user-defined task's images itself); any other graph gets Fashion-MNIST test images resized to its input (channels replicated); seeded
     random images only when neither is available.
     """
     if n < 1:
         raise FixynnError(f"--images must be >= 1, got {n}")
     task = graph.meta.get("input_task")
-    if task:
+    from fixynn.data.taskspec import BUILTIN_TASKS
+
+    if task in BUILTIN_TASKS and graph.input_height == graph.input_width:
         from fixynn.data.tasks import task_images
 
-        images = np.asarray(task_images(str(task), split="test", limit=n))
+        images = np.asarray(task_images(str(task), split="test", limit=n,
+                                        size=graph.input_height,
+                                        channels=graph.input_channels))
         return _fit_images(images, graph), f"task {task!r} test split"
     from fixynn.data import load_dataset
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fixynn.atomic import atomic_write_text
 from fixynn.config import Config, config_to_toml
+from fixynn.data.preview import contact_sheet
 from fixynn.pipeline.collect import collect_results
 from fixynn.pipeline.plan import plan_steps
 from fixynn.pipeline.runner import Artifact, Events, Runner
@@ -30,5 +31,8 @@ def run_pipeline(cfg: Config, out_dir: str | Path, events: Events | None = None)
         artifacts = runner.run(plan.steps)
         atomic_write_text(out_dir / "config.toml", config_to_toml(cfg))  # what this run ran
         if "report" in cfg.run.stages:
-            report = write_report(collect_results(cfg, artifacts, plan.not_run), out_dir)
+            provenance = [task.provenance for task in plan.tasks.values()]
+            sheets = {f"task-{name}": contact_sheet(task.data) for name, task in plan.tasks.items()}
+            report = write_report(collect_results(cfg, artifacts, plan.not_run, provenance),
+                                  out_dir, sheets)
     return RunOutcome(artifacts, plan.not_run, report)

@@ -115,8 +115,10 @@ def area_rows(ppa: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def collect_results(
-    cfg: Config, artifacts: dict[str, Artifact], not_run: list[str]
+    cfg: Config, artifacts: dict[str, Artifact], not_run: list[str],
+    task_data: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """`task_data`: the provenance of each task's data (fixynn.data.tasks.provenance)."""
     by_stage: dict[str, list[Artifact]] = {}
     for art in artifacts.values():
         by_stage.setdefault(art.step.split("/")[0], []).append(art)
@@ -134,6 +136,7 @@ def collect_results(
         "config": cfg.to_dict(),
         "environment": environment(cfg),
         "tasks": {"source": cfg.tasks.source, "targets": list(cfg.tasks.targets)},
+        "task_data": list(task_data or []),
         "accuracy": accuracy,
         "hardware": hardware,
         "ffe_area_breakdown": area_rows(with_ffe[-1]) if with_ffe else [],

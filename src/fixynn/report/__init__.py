@@ -13,15 +13,17 @@ from fixynn.report.results import validate_results
 REPORT_HTML, REPORT_MD, RESULTS_JSON = "report.html", "report.md", "results.json"
 
 
-def write_report(results: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
+def write_report(results: dict[str, Any], out_dir: str | Path,
+                 sheets: dict[str, bytes] | None = None) -> dict[str, Path]:
     """Validate `results`, then write results.json, plots/*.png, report.md, report.html.
 
+    `sheets`: PNGs of the tasks' images, "task-<name>" -> bytes (shown with each task).
     Each file is written atomically; report.html comes last, so its presence means the
     others are there too.
     """
     validate_results(results)
     out_dir = Path(out_dir)
-    pngs = render_plots(results)
+    pngs = render_plots(results) | (sheets or {})
     sections = build_sections(results, set(pngs))
     paths = {"results": atomic_write_json(out_dir / RESULTS_JSON, results)}
     for name, png in pngs.items():

@@ -29,7 +29,7 @@ class Section:
     title: str
     paragraphs: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
-    plots: list[str] = field(default_factory=list)  # names in plots.PLOTS
+    plots: list[str] = field(default_factory=list)  # names in plots.PLOTS, or task-<name>
 
 
 def _pct(x: float | None) -> str:
@@ -43,6 +43,7 @@ def _num(x: float | None, digits: int = 3) -> str:
 def build_sections(results: Results, plot_names: set[str]) -> list[Section]:
     return [
         _summary(results),
+        _tasks(results, plot_names),
         _accuracy(results, plot_names),
         _hardware(results, plot_names),
         _pareto(results, plot_names),
@@ -96,6 +97,35 @@ def _summary(results: Results) -> Section:
     if results["not_run"]:
         sec.paragraphs.append("Not run: " + "; ".join(results["not_run"]) + ".")
     return sec
+
+
+def _tasks(results: Results, plot_names: set[str]) -> Section:
+    sec = Section("Tasks and their data")
+    rows = results["task_data"]
+    if not rows:
+        sec.paragraphs.append("No task data recorded (the transfer stage did not run).")
+        return sec
+    sec.paragraphs.append(
+        "Where each task's images come from. The content digest hashes every file the loader "
+        "reads (name, size, bytes); the images below are the first training images of each "
+        "class exactly as the front-end is fed them (preprocessed, magnified without "
+        "smoothing).")
+    sec.tables.append(Table(
+        ["task", "dataset", "files", "content digest", "classes", "train", "test", "input",
+         "split"],
+        [[r["task"], r["dataset"] + (f" (root {r['root']})" if r["root"] else ""),
+          str(r["files"]), r["content_digest"][:16], str(len(r["classes"])),
+          str(r["train_images"]), str(r["test_images"]), "x".join(map(str, r["input_shape"])),
+          r["split"]] for r in rows]))
+    sec.plots += [f"task-{r['task']}" for r in rows if f"task-{r['task']}" in plot_names]
+    return sec
+
+
+def image_title(name: str) -> str:
+    """The alt text of a plot or of a task's contact sheet ("task-<name>")."""
+    if name in PLOTS:
+        return PLOTS[name][0]
+    return f"task {name.removeprefix('task-')}: first training images per class, as fed"
 
 
 def _accuracy(results: Results, plot_names: set[str]) -> Section:
@@ -286,7 +316,7 @@ def to_markdown(sections: list[Section]) -> str:
             ]
             out.append("")
         for name in sec.plots:
-            out += [f"![{PLOTS[name][0]}](plots/{name}.png)", ""]
+            out += [f"![{image_title(name)}](plots/{name}.png)", ""]
     return "\n".join(out)
 
 
@@ -327,7 +357,7 @@ def to_html(sections: list[Section], pngs: dict[str, bytes]) -> str:
         for name in sec.plots:
             data = base64.b64encode(pngs[name]).decode("ascii")
             body.append(
-                f'<img alt="{html.escape(PLOTS[name][0])}" src="data:image/png;base64,{data}">'
+                f'<img alt="{html.escape(image_title(name))}" src="data:image/png;base64,{data}">'
             )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -12,7 +12,7 @@ from typing import Any
 from fixynn.errors import FixynnError
 
 SCHEMA = "fixynn-results"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 LOSS_BUDGET = 0.01
 
 # Headline results of the paper (Whatmough et al., "FixyNN: Efficient Hardware for Mobile
@@ -53,6 +53,24 @@ SPEC: dict[str, Any] = {
         "seed": int,
     },
     "tasks": {"source": str, "targets": list},
+    "task_data": [
+        {
+            "task": str,
+            "dataset": str,
+            "root": (str, type(None)),
+            "definition": dict,
+            "files": int,
+            "content_digest": str,
+            "data_key": str,
+            "split": str,
+            "input_shape": list,
+            "classes": list,
+            "train_images": int,
+            "test_images": int,
+            "train_per_class": list,
+            "test_per_class": list,
+        }
+    ],
     "accuracy": [
         {
             "task": str,
