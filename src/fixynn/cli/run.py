@@ -92,8 +92,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train -> fix -> RTL -> verify -> synthesize -> PPA -> report, resumable."""
         from fixynn.pipeline import run_pipeline  # heavy imports only when the command runs
+        from fixynn.pipeline.plan import prepare_tasks
 
         cfg = load_config(config, quick=quick)
+        # every task's data is loaded and checked before anything is written or trained
+        tasks = prepare_tasks(cfg) if "transfer" in cfg.run.stages else None
         console = Console()
         handler = _log_to(out / LOG_NAME)
         logging.getLogger("fixynn").info(
@@ -101,7 +104,7 @@ def register(app: typer.Typer) -> None:
         )
         try:
             with RichEvents(console) as events:
-                outcome = run_pipeline(cfg, out, events)
+                outcome = run_pipeline(cfg, out, events, tasks)
         finally:
             logging.getLogger("fixynn").removeHandler(handler)
             handler.close()

@@ -57,7 +57,7 @@ def show_command(
     console = _console()
     console.print(f"{task}: {prov['dataset']} ({prov['files']} files, content "
                   f"{prov['content_digest'][:12]}), input {'x'.join(map(str, data.image_shape))}, "
-                  f"split: {prov['split']}")
+                  f"split: {prov['split']}", soft_wrap=True)
     table = Table()
     for column in ("label", "class", "train", "test"):
         table.add_column(column, justify="right" if column in ("train", "test") else "left")
@@ -67,7 +67,7 @@ def show_command(
     table.add_row("", "total", str(sum(c[1] for c in counts)), str(sum(c[2] for c in counts)))
     console.print(table)
     path = atomic_write_bytes(sheet or Path(f"{task}.png"), contact_sheet(data, per_class))
-    console.print(f"contact sheet: {path}")
+    console.print(f"contact sheet: {path}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

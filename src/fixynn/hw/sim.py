@@ -399,7 +399,8 @@ def verification_images(graph: HwGraph, n: int, seed: int = 0) -> tuple[np.ndarr
     task = graph.meta.get("input_task")
     from fixynn.data.taskspec import BUILTIN_TASKS
 
-    if task in BUILTIN_TASKS and graph.input_height == graph.input_width:
+    if (task in BUILTIN_TASKS and graph.input_height == graph.input_width
+            and graph.input_channels in (1, 3)):
         from fixynn.data.tasks import task_images
 
         images = np.asarray(task_images(str(task), split="test", limit=n,

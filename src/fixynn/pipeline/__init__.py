@@ -8,6 +8,7 @@ from pathlib import Path
 from fixynn.atomic import atomic_write_text
 from fixynn.config import Config, config_to_toml
 from fixynn.data.preview import contact_sheet
+from fixynn.data.tasks import TaskData
 from fixynn.pipeline.collect import collect_results
 from fixynn.pipeline.plan import plan_steps
 from fixynn.pipeline.runner import Artifact, Events, Runner
@@ -21,10 +22,12 @@ class RunOutcome:
     report: dict[str, Path]  # empty when the report stage is left out
 
 
-def run_pipeline(cfg: Config, out_dir: str | Path, events: Events | None = None) -> RunOutcome:
-    """Run (or reuse from the cache) every step of `cfg`, then write the report."""
+def run_pipeline(cfg: Config, out_dir: str | Path, events: Events | None = None,
+                 tasks: dict[str, TaskData] | None = None) -> RunOutcome:
+    """Run (or reuse from the cache) every step of `cfg`, then write the report. `tasks`:
+    the config's tasks if already prepared (`plan.prepare_tasks`)."""
     out_dir = Path(out_dir)
-    plan = plan_steps(cfg)
+    plan = plan_steps(cfg, tasks)
     runner = Runner(out_dir, events)
     report: dict[str, Path] = {}
     with runner.locked():

@@ -66,7 +66,8 @@ def _available(need: str) -> bool:
         return False
 
 
-def plan_steps(cfg: Config) -> Plan:
+def plan_steps(cfg: Config, tasks: dict[str, TaskData] | None = None) -> Plan:
+    """The steps of `cfg`; `tasks` are its prepared tasks (prepared here when not given)."""
     wanted = set(cfg.run.stages)
     not_run: list[str] = []
     available = set()
@@ -82,7 +83,7 @@ def plan_steps(cfg: Config) -> Plan:
         not_run += [f"{s}: needs the transfer stage's graphs" for s in sorted(available)]
         return Plan([], not_run)
 
-    tasks = prepare_tasks(cfg)
+    tasks = prepare_tasks(cfg) if tasks is None else tasks
     model = {
         k: getattr(cfg.model, k)
         for k in ("width", "input_size", "in_channels", "stride_plan", "w_bits", "a_bits",
