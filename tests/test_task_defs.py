@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from userdata import CIFAR_NAMES, FOLDER_CLASSES, write_cifar10_bin, write_image_folder
 
 from fixynn.config import config_to_toml, load_config
 from fixynn.data import load_dataset, taskcache, tasks
@@ -19,6 +18,7 @@ from fixynn.errors import FixynnError
 from fixynn.pipeline.plan import prepare_tasks
 from fixynn.train.config import TransferConfig
 from fixynn.train.transfer import task_dir
+from userdata import CIFAR_NAMES, FOLDER_CLASSES, write_cifar10_bin, write_image_folder
 
 FIXYNN = Path(sys.executable).parent / "fixynn"
 

@@ -391,8 +391,9 @@ def verification_images(graph: HwGraph, n: int, seed: int = 0) -> tuple[np.ndarr
     """`n` real test images for the graph input, and where they came from.
 
     A graph exported for a built-in task (meta "input_task") gets that task's test images
-    (`fixynn run` passes a user-defined task's images itself); any other graph gets Fashion-MNIST test images resized to its input (channels replicated); seeded
-    random images only when neither is available.
+    (`fixynn run` passes a user-defined task's images itself); any other graph gets
+    Fashion-MNIST test images resized to its input (channels replicated); seeded random
+    images only when neither is available.
     """
     if n < 1:
         raise FixynnError(f"--images must be >= 1, got {n}")

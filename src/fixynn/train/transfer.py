@@ -55,9 +55,9 @@ from fixynn.train.workers import run_workers
 __all__ = ["TransferConfig", "load_config", "load_networks", "run_transfer"]
 
 # Config fields each stage's artifacts depend on (a prefix chain: later stages add fields).
-PRETRAIN_FIELDS = ("source", "width", "input_size", "in_channels", "stride_plan", "seed", "pretrain_epochs",
-                   "batch_size", "max_source_images", "max_test_images", "optimizer", "lr",
-                   "warmup", "label_smoothing", "weight_decay", "source_augment")
+PRETRAIN_FIELDS = ("source", "width", "input_size", "in_channels", "stride_plan", "seed",
+                   "pretrain_epochs", "batch_size", "max_source_images", "max_test_images",
+                   "optimizer", "lr", "warmup", "label_smoothing", "weight_decay", "source_augment")
 FIX_FIELDS = (*PRETRAIN_FIELDS, "w_bits", "a_bits", "sparsity", "finetune_epochs",
               "finetune_lr", "finetune_batch_size", "max_finetune_images")
 RESULT_FIELDS = (*FIX_FIELDS, "transfer_epochs", "max_train_images")
