@@ -17,7 +17,7 @@ from fixynn.data.tasks import prepare_task, task_data_key
 from fixynn.errors import FixynnError
 from fixynn.pipeline.plan import prepare_tasks
 from fixynn.train.config import TransferConfig
-from fixynn.train.transfer import task_dir
+from fixynn.train.transfer import PRETRAIN_FIELDS, stage_key, task_dir
 from userdata import CIFAR_NAMES, FOLDER_CLASSES, write_cifar10_bin, write_image_folder
 
 FIXYNN = Path(sys.executable).parent / "fixynn"
@@ -248,6 +248,11 @@ def test_one_changed_image_rekeys_only_its_task(tmp_path: Path) -> None:
     # the transfer stage keeps each target's results under its data key: only b retrains
     assert task_dir(transfer, tmp_path, "a") == before["a"]
     assert task_dir(transfer, tmp_path, "b") != before["b"]
+    # a user task as the source: its data keys the pretraining (and so everything after it)
+    source = TransferConfig(source="b", targets=("a",), task_defs=cfg.tasks.define)
+    pretrain_key = stage_key(source, PRETRAIN_FIELDS)
+    Image.fromarray(np.full((30, 40, 3), 255, np.uint8)).save(image)
+    assert stage_key(source, PRETRAIN_FIELDS) != pretrain_key
     # the preprocessing is part of the key too
     inverted = load_config(write_config(tmp_path, body.replace("'folder:a'\n", "'folder:a'\n"
                                                                "invert = true\n"), "inv.toml"))
@@ -285,3 +290,19 @@ def test_tasks_show_prints_counts_and_writes_the_sheet(tmp_path: Path) -> None:
     first_red = data.train_images[data.train_labels == 2][0]  # blue, green, red: red is 2
     cell = pixels[2 + 2 * 58: 2 + 2 * 58 + 56: 2, 150: 150 + 56: 2]
     np.testing.assert_array_equal(cell, first_red.transpose(1, 2, 0))  # exactly as fed
+
+
+def test_content_digest_sees_bytes_names_and_files(tmp_path: Path) -> None:
+    files = [tmp_path / "a" / "x.ppm", tmp_path / "a" / "y.ppm"]
+    files[0].parent.mkdir()
+    for path in files:
+        path.write_bytes(b"P6 2 2 255 " + bytes(12))
+    digest = taskcache.content_digest(files)
+    files[1].write_bytes(b"P6 2 2 255 " + bytes(11) + b"\x01")  # same size, one byte differs
+    assert taskcache.content_digest(files) != digest
+    files[1].write_bytes(b"P6 2 2 255 " + bytes(12))
+    assert taskcache.content_digest(files) == digest
+    renamed = tmp_path / "a" / "z.ppm"
+    files[1].rename(renamed)
+    assert taskcache.content_digest([files[0], renamed]) != digest
+    assert taskcache.content_digest(files[:1]) != digest

@@ -59,6 +59,7 @@ SPEC: dict[str, Any] = {
             "dataset": str,
             "root": (str, type(None)),
             "definition": dict,
+            "defined_in": str,
             "files": int,
             "content_digest": str,
             "data_key": str,
