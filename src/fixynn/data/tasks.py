@@ -22,7 +22,7 @@ from PIL import Image
 from fixynn.data import taskcache
 from fixynn.data.folder import fit
 from fixynn.data.registry import is_folder, load_dataset, source_files
-from fixynn.data.taskspec import BUILTIN_TASKS, Prep, TaskSpec, resolve_task
+from fixynn.data.taskspec import Prep, TaskSpec, resolve_task
 from fixynn.data.types import Dataset
 from fixynn.errors import FixynnError
 
@@ -31,7 +31,6 @@ INPUT_CHANNELS = 1
 # MNIST's framing: a 20x20 glyph box centred in 28x28 (LeCun et al., MNIST page).
 _BOX_FRACTION = 20 / 28
 
-TASKS = BUILTIN_TASKS  # name -> TaskSpec of the built-in tasks
 DEFAULT_SOURCE = "fashion-mnist-a"
 DEFAULT_TARGETS: tuple[str, ...] = (
     "fashion-mnist-b",
@@ -49,8 +48,9 @@ class TaskData:
     provenance: dict[str, Any]
 
 
-def get_task(name: str, defined: tuple[TaskSpec, ...] = ()) -> TaskSpec:
-    return resolve_task(name, defined)
+def as_spec(task: str | TaskSpec, defined: tuple[TaskSpec, ...] = ()) -> TaskSpec:
+    """A task given by name (built in, or one of `defined`) or as its definition."""
+    return task if isinstance(task, TaskSpec) else resolve_task(task, defined)
 
 
 def box_side(prep: Prep, size: int) -> int:
@@ -176,7 +176,7 @@ def prepare_task(task: str | TaskSpec, size: int = INPUT_SIZE, channels: int = I
     """A task's preprocessed train/test split (from the content-keyed cache when there) and
     its provenance. Any problem with its data is one FixynnError naming where the task was
     defined and the file."""
-    spec = task if isinstance(task, TaskSpec) else get_task(task, defined)
+    spec = as_spec(task, defined)
     with _named(spec):
         files, content, key = _content_key(spec, size, channels)
         data = taskcache.load_cached(key, spec.name)
@@ -206,7 +206,7 @@ def _content_key(spec: TaskSpec, size: int, channels: int) -> tuple[list[Path], 
 def task_data_key(task: str | TaskSpec, size: int = INPUT_SIZE,
                   channels: int = INPUT_CHANNELS, defined: tuple[TaskSpec, ...] = ()) -> str:
     """The cache key of a task's arrays: its files are hashed, nothing is decoded."""
-    spec = task if isinstance(task, TaskSpec) else get_task(task, defined)
+    spec = as_spec(task, defined)
     with _named(spec):
         return _content_key(spec, size, channels)[2]
 
