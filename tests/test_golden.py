@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fixynn.hw.golden import requantize, run_graph, run_layer
-from fixynn.hw.ir import HwGraph
+from fixynn.hw.ir import HwGraph, HwGraphError, HwLayer
 from fixynn.hw.synthetic import random_layer
 
 
@@ -82,3 +82,73 @@ def test_graph_runs_layers_in_order_and_checks_input() -> None:
         run_graph(graph, x[:, :, :8])
     with pytest.raises(ValueError, match="8-bit"):
         run_graph(graph, x + 256)
+
+
+def _one_weight_pointwise(bias: int, weight_frac: int, activation: str = "relu") -> HwLayer:
+    """1 -> 1 channel pointwise, weight 1, every fraction 0 but the weight's."""
+    return HwLayer(name="pw", kind="pointwise", in_channels=1, out_channels=1, kernel=1,
+                   stride=1, padding=0, weight=np.ones((1, 1, 1, 1), dtype=np.int64),
+                   bias=np.array([bias]), weight_bits=8, weight_frac=np.array([weight_frac]),
+                   in_bits=8, in_frac=0, out_bits=8, out_frac=0, activation=activation)
+
+
+@pytest.mark.parametrize(("bias", "weight_frac", "pixel", "expected"), [
+    (2**62 - 1, -1, 1, 255),  # acc = 2^62: acc << 1 wrapped to -2^63 -> 0
+    (2**24, -40, 0, 255),  # 2^24 << 40 = 2^64 wrapped to 0
+    (-3, -62, 0, 0),  # -3 << 62 wrapped to +2^62 -> 255
+    (-3, -62, 3, 0),  # acc 0
+    (-3, -62, 4, 255),  # acc 1: 2^62 saturates
+    (2**62 - 1, 62, 255, 1),  # (2^62 + 254 + 2^61) >> 62: no overflow on the rounding add
+])
+def test_left_shift_saturates_instead_of_wrapping(bias, weight_frac, pixel, expected) -> None:
+    layer = _one_weight_pointwise(bias, weight_frac)
+    graph = HwGraph("g", 1, 1, 1, (layer,), input_bits=8, input_frac=0)
+    (out,) = run_graph(graph, np.full((1, 1, 1, 1), pixel), keep_all=False)
+    assert int(out[0, 0, 0, 0]) == expected
+    assert int(_reference_layer(layer, np.full((1, 1, 1, 1), pixel))[0, 0, 0, 0]) == expected
+
+
+def test_every_pixel_matches_python_integers_at_the_ir_limits() -> None:
+    """All 256 pixels through extreme biases and shifts, against unbounded Python ints."""
+    x = np.arange(256).reshape(1, 1, 16, 16)
+    for bias in (2**62 - 1, -(2**62 - 1), 2**24, -3, 0, 1):
+        for weight_frac in (-62, -40, -8, -1, 0, 1, 8, 40, 62):
+            layer = _one_weight_pointwise(bias, weight_frac)
+            np.testing.assert_array_equal(run_layer(layer, x), _reference_layer(layer, x),
+                                          err_msg=f"bias {bias}, weight_frac {weight_frac}")
+
+
+def test_relu6_bound_is_an_integer_for_negative_out_frac() -> None:
+    # out_frac -2: an output integer q stands for 4q, so ReLU6 caps q at floor(6 / 4) = 1.
+    layer = replace(_one_weight_pointwise(0, 0, "relu6"), out_frac=-2)
+    assert layer.act_hi == 1 and isinstance(layer.act_hi, int)
+    assert replace(layer, out_frac=-1).act_hi == 3 and replace(layer, out_frac=-3).act_hi == 0
+    graph = HwGraph("g", 1, 1, 4, (layer,), input_bits=8, input_frac=0)
+    (out,) = run_graph(graph, np.array([[[[0, 2, 4, 200]]]]), keep_all=False)
+    assert out.dtype == np.int64
+    assert out.ravel().tolist() == [0, 1, 1, 1]  # 0 -> 0, 2 -> round(0.5) = 1, capped at 1
+
+
+def test_accumulator_bound_beyond_int64_is_rejected(monkeypatch) -> None:
+    # The real limit (2^60) needs ~2^29 16-bit weights per channel (4 GiB), so lower it.
+    monkeypatch.setattr("fixynn.hw.ir.MAX_PRODUCTS_EXCLUSIVE", 2**20)
+    layer = _one_weight_pointwise(0, 0)
+    wide = dict(in_channels=16, weight=np.full((1, 16, 1, 1), 127))
+    with pytest.raises(HwGraphError, match="not be exact in 64 bits"):
+        replace(layer, **wide, in_bits=16)  # 16 * 127 * 65535 > 2^20
+    assert replace(layer, **wide).in_channels == 16  # 16 * 127 * 255 < 2^20
+
+
+@pytest.mark.parametrize(("pixels", "message"), [
+    (np.full((1, 1, 1, 1), 0.5), "integers, found 0.5"),
+    (np.full((1, 1, 1, 1), np.nan), "NaN"),
+    (np.full((1, 1, 1, 1), 256), "0..255"),
+    (np.full((1, 1, 1, 1), -1), "0..255"),
+    (np.full((1, 1, 1, 1), "3"), "dtype"),
+])
+def test_bad_pixels_are_rejected(pixels, message) -> None:
+    graph = HwGraph("g", 1, 1, 1, (_one_weight_pointwise(0, 0),), input_frac=0)
+    with pytest.raises(HwGraphError, match=message):
+        run_graph(graph, pixels)
+    (out,) = run_graph(graph, np.full((1, 1, 1, 1), 7.0), keep_all=False)  # integral floats
+    assert int(out[0, 0, 0, 0]) == 7

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -195,3 +196,24 @@ def test_verification_images_fit_the_graph_input(mobilenet: HwGraph) -> None:
     assert len({im.tobytes() for im in images}) == 5  # five different images
     with pytest.raises(FixynnError, match="--images"):
         verification_images(mobilenet, 0)
+
+
+def test_saturating_left_shifts_and_integer_relu6_match_rtl(cache_base: Path,
+                                                             tmp_path: Path) -> None:
+    """Where the golden used to wrap int64 (or return 1.5), RTL and golden now agree."""
+    from test_golden import _one_weight_pointwise
+
+    cases = [(2**62 - 1, -1, "relu"), (2**24, -40, "relu"), (-3, -62, "relu"), (5, 0, "relu6")]
+    graphs = []
+    for i, (bias, wf, act) in enumerate(cases):
+        layer = _one_weight_pointwise(bias, wf, act)
+        layer = replace(layer, out_frac=-2) if act == "relu6" else layer
+        graphs.append(HwGraph(f"sat{i}", 1, 4, 4, (layer,), input_frac=0))
+    images = [np.arange(16).reshape(1, 1, 4, 4) * 17 % 256 for _ in graphs]
+    results = verify_graphs(graphs, images, tmp_path, "csd", cache_dir=_cache(cache_base))
+    for g, r in zip(graphs, results, strict=True):
+        assert r.mismatches == 0, (g.name, r.to_json())
+    golden = [run_graph(g, x, keep_all=False)[0].ravel() for g, x in zip(graphs, images,
+                                                                         strict=True)]
+    assert set(golden[0].tolist()) == {255} and golden[2][0] == 0  # pixel 0: -3 -> 0
+    assert set(golden[3].tolist()) == {1}  # (p + 5 + 2) >> 2 >= 1, capped at floor(6 / 4)

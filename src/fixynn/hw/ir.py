@@ -30,6 +30,14 @@ import numpy as np
 
 from fixynn.arch import conv_out_size
 from fixynn.errors import FixynnError
+from fixynn.hw.numfmt import (
+    MAX_BIAS_EXCLUSIVE,
+    MAX_BITS,
+    MAX_FRAC,
+    MAX_PRODUCTS_EXCLUSIVE,
+    MAX_SHIFT,
+    activation_hi,
+)
 
 FORMAT_VERSION = 1
 GRAPH_JSON = "graph.json"
@@ -39,7 +47,6 @@ Kind = Literal["conv", "depthwise", "pointwise"]
 Activation = Literal["relu", "relu6"]
 KINDS: tuple[str, ...] = ("conv", "depthwise", "pointwise")
 ACTIVATIONS: tuple[str, ...] = ("relu", "relu6")
-MAX_BITS = 16  # activation/weight widths above this are outside what the RTL flow targets
 
 
 class HwGraphError(FixynnError, ValueError):
@@ -71,11 +78,18 @@ class HwLayer:
     fuse_next: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "weight", _as_int_array(self.weight, f"{self.name}.weight"))
-        object.__setattr__(self, "bias", _as_int_array(self.bias, f"{self.name}.bias"))
+        if not isinstance(self.name, str) or not self.name:
+            raise HwGraphError(f"layer name must be a non-empty string, got {self.name!r}")
+        where = f"layer {self.name!r}"
+        for attr in _LAYER_INTS:
+            object.__setattr__(self, attr, strict_int(getattr(self, attr), f"{where}: {attr}"))
+        object.__setattr__(self, "kind", _choice(self.kind, KINDS, f"{where}: kind"))
         object.__setattr__(
-            self, "weight_frac", _as_int_array(self.weight_frac, f"{self.name}.weight_frac")
+            self, "activation", _choice(self.activation, ACTIVATIONS, f"{where}: activation")
         )
+        object.__setattr__(self, "fuse_next", _strict_bool(self.fuse_next, f"{where}: fuse_next"))
+        for attr in _LAYER_ARRAYS:
+            object.__setattr__(self, attr, _as_int_array(getattr(self, attr), f"{where}: {attr}"))
         self._validate()
 
     @property
@@ -89,9 +103,8 @@ class HwLayer:
 
     @property
     def act_hi(self) -> int:
-        """Upper clamp bound of the output integer."""
-        full = 2**self.out_bits - 1
-        return min(full, 6 * 2**self.out_frac) if self.activation == "relu6" else full
+        """Upper clamp bound of the output integer (always an int, `numfmt.relu6_hi`)."""
+        return activation_hi(self.activation, self.out_bits, self.out_frac)
 
     def out_size(self, height: int, width: int) -> tuple[int, int]:
         return (
@@ -101,14 +114,8 @@ class HwLayer:
 
     def _validate(self) -> None:
         where = f"layer {self.name!r}"
-        if not self.name or not isinstance(self.name, str):
-            raise HwGraphError("layer name must be a non-empty string")
-        if self.kind not in KINDS:
-            raise HwGraphError(f"{where}: kind {self.kind!r} is not one of {KINDS}")
-        if self.activation not in ACTIVATIONS:
-            raise HwGraphError(f"{where}: activation {self.activation!r} not in {ACTIVATIONS}")
         for attr in ("in_channels", "out_channels", "kernel", "stride"):
-            if int(getattr(self, attr)) < 1:
+            if getattr(self, attr) < 1:
                 raise HwGraphError(f"{where}: {attr} must be >= 1, got {getattr(self, attr)}")
         if self.padding < 0 or self.padding >= self.kernel:
             raise HwGraphError(f"{where}: padding {self.padding} must be in 0..kernel-1")
@@ -141,10 +148,25 @@ class HwLayer:
                 f"{where}: weights span {self.weight.min()}..{self.weight.max()}, outside the "
                 f"signed {self.weight_bits}-bit range {lo}..{hi}"
             )
-        if np.abs(self.bias).max(initial=0) >= 2**62:
-            raise HwGraphError(f"{where}: bias magnitude does not fit in 62 bits")
-        if np.abs(self.shift).max(initial=0) > 62:
-            raise HwGraphError(f"{where}: requantization shift beyond +-62 bits")
+        for attr in ("in_frac", "out_frac"):
+            if abs(getattr(self, attr)) > MAX_FRAC:
+                raise HwGraphError(f"{where}: {attr} = {getattr(self, attr)} is outside "
+                                   f"-{MAX_FRAC}..{MAX_FRAC}")
+        if np.abs(self.weight_frac).max(initial=0) > MAX_FRAC:
+            raise HwGraphError(f"{where}: weight_frac outside -{MAX_FRAC}..{MAX_FRAC}")
+        if np.abs(self.bias).max(initial=0) >= MAX_BIAS_EXCLUSIVE:
+            raise HwGraphError(f"{where}: bias magnitude must be below 2^62")
+        if np.abs(self.shift).max(initial=0) > MAX_SHIFT:
+            raise HwGraphError(
+                f"{where}: requantization shift in_frac + weight_frac - out_frac beyond "
+                f"+-{MAX_SHIFT} bits"
+            )
+        w_abs = np.abs(self.weight).reshape(self.out_channels, -1).sum(axis=1)
+        if int(w_abs.max(initial=0)) * (2**self.in_bits - 1) >= MAX_PRODUCTS_EXCLUSIVE:
+            raise HwGraphError(
+                f"{where}: sum(|weight|) * max input reaches 2^60 (the accumulator would not "
+                "be exact in 64 bits); use fewer inputs or narrower weights"
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,6 +183,20 @@ class HwGraph:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise HwGraphError(f"graph name must be a non-empty string, got {self.name!r}")
+        where = f"graph {self.name!r}"
+        for attr in _GRAPH_INTS:
+            object.__setattr__(self, attr, strict_int(getattr(self, attr), f"{where}: {attr}"))
+        if not isinstance(self.layers, (tuple, list)):
+            raise HwGraphError(f"{where}: layers must be a sequence of HwLayer, "
+                               f"got {type(self.layers).__name__}")
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, HwLayer):
+                raise HwGraphError(f"{where}: layers[{i}] must be an HwLayer, got "
+                                   f"{type(layer).__name__} (build it with HwLayer(...))")
+        if not isinstance(self.meta, dict):
+            raise HwGraphError(f"{where}: meta must be a dict, got {type(self.meta).__name__}")
         object.__setattr__(self, "layers", tuple(self.layers))
         self._validate()
 
@@ -185,13 +221,14 @@ class HwGraph:
         return self.shapes()[-1]
 
     def _validate(self) -> None:
-        if not self.name:
-            raise HwGraphError("graph name must be a non-empty string")
         for attr in ("input_channels", "input_height", "input_width"):
-            if int(getattr(self, attr)) < 1:
+            if getattr(self, attr) < 1:
                 raise HwGraphError(f"graph {self.name!r}: {attr} must be >= 1")
         if not 1 <= self.input_bits <= MAX_BITS:
             raise HwGraphError(f"graph {self.name!r}: input_bits must be in 1..{MAX_BITS}")
+        if abs(self.input_frac) > MAX_FRAC:
+            raise HwGraphError(f"graph {self.name!r}: input_frac must be in "
+                               f"-{MAX_FRAC}..{MAX_FRAC}")
         names = [layer.name for layer in self.layers]
         if len(set(names)) != len(names):
             raise HwGraphError(f"graph {self.name!r}: layer names must be unique")
@@ -216,13 +253,44 @@ class HwGraph:
             channels, bits, frac = layer.out_channels, layer.out_bits, layer.out_frac
 
 
+_LAYER_INTS = (
+    "in_channels", "out_channels", "kernel", "stride", "padding",
+    "weight_bits", "in_bits", "in_frac", "out_bits", "out_frac",
+)
+_GRAPH_INTS = ("input_channels", "input_height", "input_width", "input_bits", "input_frac")
+
+
+def strict_int(value: Any, what: str) -> int:
+    """`value` as a Python int; a float (even 2.0), bool, string or None is an error."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise HwGraphError(f"{what} must be an integer, got {value!r}")
+    return int(value)
+
+
+def _strict_bool(value: Any, what: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise HwGraphError(f"{what} must be true or false, got {value!r}")
+    return bool(value)
+
+
+def _choice(value: Any, choices: tuple[str, ...], what: str) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise HwGraphError(f"{what} {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
 def _as_int_array(value: Any, what: str) -> np.ndarray:
+    """An int64 copy of `value`; floats only when every entry is an exactly held integer."""
     arr = np.asarray(value)
-    if arr.dtype.kind not in "iu":
-        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-            arr = arr.astype(np.int64)
-        else:
-            raise HwGraphError(f"{what}: expected integers, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f":
+        if not (np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
+                and np.abs(arr).max(initial=0) < 2**53):
+            raise HwGraphError(f"{what}: expected integers, got non-integer {arr.dtype} values")
+    elif arr.dtype.kind == "u":
+        if arr.max(initial=0) >= 2**63:
+            raise HwGraphError(f"{what}: values do not fit in int64")
+    elif arr.dtype.kind != "i":
+        raise HwGraphError(f"{what}: expected integers, got dtype {arr.dtype}")
     return np.ascontiguousarray(arr.astype(np.int64))
 
 
@@ -234,6 +302,23 @@ _LAYER_SCALARS = (
     "weight_bits", "in_bits", "in_frac", "out_bits", "out_frac", "activation", "fuse_next",
 )
 _LAYER_ARRAYS = ("weight", "bias", "weight_frac")
+_GRAPH_FIELDS = (
+    "name", "input_channels", "input_height", "input_width", "input_bits", "input_frac",
+    "layers",
+)
+_GRAPH_OPTIONAL = ("format", "version", "meta", "digest")
+
+
+def _check_fields(doc: dict[str, Any], required: tuple[str, ...], optional: tuple[str, ...],
+                  path: Path, prefix: str) -> None:
+    """Every required field present, no unknown one (a typo would otherwise be ignored)."""
+    for key in required:
+        if key not in doc:
+            raise HwGraphError(f"{path}: field '{prefix}{key}' missing")
+    for key in doc:
+        if key not in required and key not in optional:
+            raise HwGraphError(f"{path}: unknown field '{prefix}{key}' (known: "
+                               f"{', '.join(required + optional)})")
 
 
 def graph_to_dict(graph: HwGraph) -> dict[str, Any]:
@@ -308,29 +393,33 @@ def load_graph(directory: str | Path) -> HwGraph:
             arrays = {k: npz[k] for k in npz.files}
     except Exception as exc:  # zipfile / format errors come in many types
         raise HwGraphError(f"{npz_path}: unreadable ({exc})") from exc
-    try:
-        layers = []
-        for i, spec in enumerate(doc["layers"]):
-            kwargs = {k: spec[k] for k in _LAYER_SCALARS}
-            for key in _LAYER_ARRAYS:
-                if f"{i}.{key}" not in arrays:
-                    raise HwGraphError(f"{npz_path}: array '{i}.{key}' missing")
-                kwargs[key] = arrays[f"{i}.{key}"]
+    _check_fields(doc, _GRAPH_FIELDS, _GRAPH_OPTIONAL, json_path, "")
+    specs = doc["layers"]
+    if not isinstance(specs, list):
+        raise HwGraphError(f"{json_path}: field 'layers' must be a list of layer objects, "
+                           f"got {specs!r}")
+    layers = []
+    for i, spec in enumerate(specs):
+        where = f"layers[{i}]"
+        if not isinstance(spec, dict):
+            raise HwGraphError(f"{json_path}: {where} must be a layer object, got {spec!r}")
+        _check_fields(spec, _LAYER_SCALARS, (), json_path, f"{where}.")
+        kwargs = dict(spec)
+        for key in _LAYER_ARRAYS:
+            if f"{i}.{key}" not in arrays:
+                raise HwGraphError(f"{npz_path}: array '{i}.{key}' missing")
+            kwargs[key] = arrays[f"{i}.{key}"]
+        try:
             layers.append(HwLayer(**kwargs))
-        graph = HwGraph(
-            name=doc["name"],
-            input_channels=doc["input_channels"],
-            input_height=doc["input_height"],
-            input_width=doc["input_width"],
-            input_bits=doc["input_bits"],
-            input_frac=doc["input_frac"],
-            meta=doc.get("meta", {}),
-            layers=tuple(layers),
-        )
-    except KeyError as exc:
-        raise HwGraphError(f"{json_path}: field {exc} missing") from exc
+        except HwGraphError as exc:
+            raise HwGraphError(f"{json_path}: {where}: {exc}") from exc
+    if not isinstance(doc.get("meta", {}), dict):
+        raise HwGraphError(f"{json_path}: field 'meta' must be an object")
+    try:
+        graph = HwGraph(layers=tuple(layers), meta=doc.get("meta", {}),
+                        **{k: doc[k] for k in _GRAPH_FIELDS if k != "layers"})
     except HwGraphError as exc:
-        raise HwGraphError(f"{directory}: {exc}") from exc
+        raise HwGraphError(f"{json_path}: {exc}") from exc
     if "digest" in doc and doc["digest"] != graph_digest(graph):
         raise HwGraphError(f"{directory}: {GRAPH_JSON} and {WEIGHTS_NPZ} do not belong together "
                            "(digest mismatch); re-export the graph")

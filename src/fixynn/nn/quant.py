@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from fixynn.hw.numfmt import activation_hi
+
 # Bound of a weight's fractional bits: keeps every shift and bias far inside the IR's 62 bits.
 MAX_WEIGHT_FRAC = 32
 
@@ -25,8 +27,7 @@ def act_frac(a_bits: int) -> int:
 
 def act_hi(a_bits: int, frac: int, relu6: bool = True) -> int:
     """Upper clamp bound of an activation integer (ReLU6: 6.0, else the full range)."""
-    full = 2**a_bits - 1
-    return min(full, 6 * 2**frac) if relu6 else full
+    return activation_hi("relu6" if relu6 else "relu", a_bits, frac)
 
 
 def weight_frac(weight: torch.Tensor, w_bits: int) -> torch.Tensor:
