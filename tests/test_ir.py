@@ -1,6 +1,8 @@
 """HwGraph validation and the json + npz round trip."""
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -113,3 +115,92 @@ def test_load_errors_name_the_file(graph: HwGraph, tmp_path: Path) -> None:
     (path / GRAPH_JSON).write_text(json.dumps(doc))
     with pytest.raises(HwGraphError):
         load_graph(path)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("in_channels", 2.0), ("in_channels", 2.5), ("kernel", 3.0), ("kernel", True),
+    ("out_bits", 7.5), ("in_frac", 2.5), ("out_frac", float("nan")), ("stride", "1"),
+    ("padding", None),
+])
+def test_non_integer_fields_are_rejected_by_name(field: str, value) -> None:
+    with pytest.raises(HwGraphError, match=f"layer 'l0': {field} must be an integer, got"):
+        _layer(**{field: value})
+
+
+def test_non_boolean_and_non_string_fields_are_rejected() -> None:
+    with pytest.raises(HwGraphError, match="fuse_next must be true or false, got 'yes'"):
+        _layer(fuse_next="yes")
+    with pytest.raises(HwGraphError, match="kind 3 is not one of"):
+        _layer(kind=3)
+    with pytest.raises(HwGraphError, match="layer name must be a non-empty string"):
+        _layer(name=7)
+    assert _layer(kernel=np.int64(3), fuse_next=np.bool_(False)).kernel == 3  # numpy scalars
+
+
+def test_graph_fields_and_layer_objects_are_checked() -> None:
+    layer = _layer(in_frac=8)
+    with pytest.raises(HwGraphError, match=r"input_height must be an integer, got 5\.5"):
+        HwGraph("g", 2, 5.5, 8, (layer,))
+    spec = {k: getattr(layer, k) for k in ("name", "kind", "in_channels")}
+    with pytest.raises(HwGraphError, match=r"layers\[0\] must be an HwLayer, got dict"):
+        HwGraph("g", 2, 8, 8, (spec,))
+    with pytest.raises(HwGraphError, match="layers must be a sequence of HwLayer"):
+        HwGraph("g", 2, 8, 8, layer)
+    with pytest.raises(HwGraphError, match="meta must be a dict"):
+        HwGraph("g", 2, 8, 8, (layer,), meta=[1])
+
+
+def _edit_json(path: Path, edit) -> None:
+    doc = json.loads((path / GRAPH_JSON).read_text())
+    edit(doc)
+    (path / GRAPH_JSON).write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda d: d.update(layers=5), r"field 'layers' must be a list of layer objects, got 5"),
+    (lambda d: d.update(layers=None), r"field 'layers' must be a list.*got None"),
+    (lambda d: d.update(layers=["x"]), r"layers\[0\] must be a layer object, got 'x'"),
+    (lambda d: d["layers"][1].update(kernel="3"), r"layers\[1\]: .*kernel must be an integer"),
+    (lambda d: d["layers"][0].update(in_channels=None),
+     r"layers\[0\]: .*in_channels must be an integer, got None"),
+    (lambda d: d["layers"][0].pop("stride"), r"field 'layers\[0\].stride' missing"),
+    (lambda d: d["layers"][0].update(strides=2), r"unknown field 'layers\[0\].strides'"),
+    (lambda d: d.pop("input_bits"), r"field 'input_bits' missing"),
+    (lambda d: d.update(input_height=5.5), r"input_height must be an integer, got 5.5"),
+    (lambda d: d.update(meta=3), r"field 'meta' must be an object"),
+])
+def test_bad_graph_json_fields_name_file_and_field(graph: HwGraph, tmp_path: Path,
+                                                   edit, message: str) -> None:
+    path = save_graph(graph, tmp_path / "g")
+    _edit_json(path, edit)
+    with pytest.raises(HwGraphError, match=message) as info:
+        load_graph(path)
+    assert str(path / GRAPH_JSON) in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_bad_weight_arrays_name_the_array(graph: HwGraph, tmp_path: Path) -> None:
+    path = save_graph(graph, tmp_path / "g")
+    with np.load(path / WEIGHTS_NPZ) as npz:
+        arrays = dict(npz)
+    arrays["0.bias"] = arrays["0.bias"] + 0.5
+    np.savez(path / WEIGHTS_NPZ, **arrays)
+    with pytest.raises(HwGraphError, match=r"layers\[0\]: .*bias: expected integers"):
+        load_graph(path)
+    del arrays["0.bias"]
+    np.savez(path / WEIGHTS_NPZ, **arrays)
+    with pytest.raises(HwGraphError, match=r"weights.npz: array '0.bias' missing"):
+        load_graph(path)
+
+
+def test_cli_reports_a_bad_field_in_one_line_with_status_2(graph: HwGraph,
+                                                           tmp_path: Path) -> None:
+    path = save_graph(graph, tmp_path / "g")
+    _edit_json(path, lambda d: d["layers"][0].update(kernel="3"))
+    exe = Path(sys.executable).parent / "fixynn"
+    proc = subprocess.run([str(exe), "rtl", str(path), "--out", str(tmp_path / "v")],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "graph.json: layers[0]: layer 'b0_conv': kernel must be an integer" in proc.stderr
+    assert not (tmp_path / "v").exists()
