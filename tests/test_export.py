@@ -6,9 +6,9 @@ import torch
 
 from fixynn.arch import NUM_BLOCKS
 from fixynn.data.tasks import DEFAULT_SOURCE, DEFAULT_TARGETS, task_images
-from fixynn.hw.export import export_front_end
 from fixynn.hw.golden import run_graph
 from fixynn.hw.ir import graph_digest, load_graph, save_graph
+from fixynn.nn.export import export_front_end
 from fixynn.nn.fixed import FixedNet
 from fixynn.nn.model import MobileNetV1
 from test_nn_model import randomize_bn

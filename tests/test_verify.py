@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 import fixynn.hw.sim as sim
 from fixynn.cli import app
+from fixynn.data.graph_input import verification_images
 from fixynn.errors import FixynnError
 from fixynn.hw.golden import run_graph
 from fixynn.hw.ir import HwGraph, save_graph
@@ -26,7 +27,6 @@ from fixynn.hw.sim import (
     compare,
     find_verilator,
     simulate,
-    verification_images,
     verify_graph,
     verify_graphs,
 )

@@ -48,7 +48,8 @@ def verify(
     run_timeout: Annotated[float, typer.Option(help="seconds for the simulation")] = 600.0,
 ) -> None:
     """Simulate GRAPH's RTL in Verilator on test images and compare with the golden model."""
-    from fixynn.hw.sim import default_work_dir, verification_images, verify_graph
+    from fixynn.data.graph_input import verification_images
+    from fixynn.hw.sim import default_work_dir, verify_graph
 
     g = load_graph(graph)
     data, source = verification_images(g, images)

@@ -23,7 +23,7 @@ from fixynn.pipeline.runner import Step
 # source is part of the stage's cache key.
 STAGE_NEEDS: dict[str, tuple[str, ...]] = {
     "transfer": ("fixynn.train.transfer:run_transfer", "fixynn.train", "fixynn.data",
-                 "fixynn.nn", "fixynn.hw.export", "fixynn.hw.ir", "fixynn.arch"),
+                 "fixynn.nn", "fixynn.nn.export", "fixynn.hw.ir", "fixynn.arch"),
     "rtl": ("fixynn.hw.rtl.emit:graph_verilog", "fixynn.hw.rtl"),
     "verify": ("fixynn.hw.sim:verify_graph", "fixynn.hw.rtl", "fixynn.hw.golden",
                "fixynn.data.tasks:task_images"),

@@ -40,8 +40,8 @@ from fixynn.atomic import atomic_write_json, atomic_write_text
 from fixynn.data import Dataset
 from fixynn.data.tasks import load_task, task_data_key
 from fixynn.errors import FixynnError
-from fixynn.hw.export import export_front_end
 from fixynn.hw.ir import graph_digest, save_graph
+from fixynn.nn.export import export_front_end
 from fixynn.nn.fixed import INPUT_FRAC, FixedNet
 from fixynn.nn.model import BackEnd, MobileNetV1
 from fixynn.nn.prune import sparsity_of

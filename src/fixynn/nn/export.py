@@ -1,6 +1,7 @@
 """Fixed front-end (blocks 0..N-1 of a `FixedNet`) -> HwGraph.
 
-The one module under `hw/` that needs torch; nothing else in `hw/` imports it.
+The ML half's side of the contract: it writes the HwGraph, and nothing under `fixynn.hw`
+imports torch or the datasets (tests/test_layering.py checks).
 """
 
 from __future__ import annotations
