@@ -1,6 +1,6 @@
 """Calibration of the analytic FFE area model against Yosys: model GE vs synthesized GE.
 
-Synthesizes every layer of fixynn.hw.ppa.ffe.CALIBRATION_CASES (conv / depthwise / pointwise,
+Synthesizes every layer of fixynn.hw.calibrate.CALIBRATION_CASES (conv / depthwise / pointwise,
 kernels 1/3/5, strides 1/2, sparsities, bit widths, csd and shared styles) and prints the
 model/synthesis ratio side by side; the target is every ratio within 1 +- 0.15.
 
@@ -13,7 +13,7 @@ import argparse
 import time
 
 from fixynn.atomic import atomic_write_json
-from fixynn.hw.ppa.ffe import CALIBRATION_CASES, calibrate
+from fixynn.hw.calibrate import CALIBRATION_CASES, calibrate
 from fixynn.hw.ppa.tech import load_tech
 
 TOLERANCE = 0.15

@@ -26,7 +26,7 @@ import numpy as np
 from fixynn.arch import front_end_layers, mobilenet_v1_layers
 from fixynn.data.graph_input import verification_images
 from fixynn.hw.ir import HwGraph, HwLayer
-from fixynn.hw.rtl.datapath import plan_datapath
+from fixynn.hw.lower.datapath import plan_datapath
 from fixynn.hw.rtl.emit import graph_verilog, top_name
 from fixynn.hw.sim import verify_graph
 

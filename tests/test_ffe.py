@@ -10,9 +10,9 @@ import pytest
 from fixynn.arch import front_end_layers, mobilenet_v1_layers
 from fixynn.errors import FixynnError
 from fixynn.hw.ir import HwGraph, HwLayer
+from fixynn.hw.lower.datapath import plan_datapath
 from fixynn.hw.ppa.ffe import ELEMENT_GE, adder_bits, estimate_ffe, live_storage
 from fixynn.hw.ppa.tech import load_tech
-from fixynn.hw.rtl.datapath import plan_datapath
 from fixynn.hw.synthetic import random_graph_from_shapes, random_layer
 
 TECH = load_tech("45nm")

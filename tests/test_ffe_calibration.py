@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixynn.hw.ppa.ffe import CALIBRATION_CASES, CalibrationCase, calibrate
+from fixynn.hw.calibrate import CALIBRATION_CASES, CalibrationCase, calibrate
 from fixynn.hw.ppa.tech import load_tech
 
 TOLERANCE = 0.15

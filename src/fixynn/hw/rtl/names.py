@@ -47,8 +47,3 @@ def const(value: int, width: int) -> str:
     if width < 1:
         raise ValueError("width must be >= 1")
     return f"{width}'h{value % (1 << width):x}"
-
-
-def bits_for(max_value: int) -> int:
-    """Unsigned bits holding 0..max_value (at least 1)."""
-    return max(1, int(max_value).bit_length())

@@ -1,14 +1,15 @@
-"""The hardware structure the RTL generator builds, computed from the HwGraph alone.
+"""The hardware structure of one stage of the plan: what the RTL emitter builds and the FFE
+cost model prices.
 
 Single source of truth for the analytic area/energy model (hw.ppa) and the emitter: the
-adders counted here are the adders of `rtl.datapath.plan_datapath`, which the emitter writes,
-and the storage is what `fixynn_window.v` instantiates.
+adders counted here are the adders of `lower.datapath.plan_datapath`, which the emitter
+writes, and the storage is what the window unit (`rtl.window`) instantiates.
 
 Per layer (see docs/rtl.md): a window unit (K-1 line-buffer rows of W pixels x C channels,
 a K x K x C register window, row/column counters) feeds the constant-multiplier adder trees,
 then bias+rounding, clamp and an output register. A pointwise layer fused after a depthwise
-one (`fuse_next`) reads the depthwise result directly: no window, no line buffer, and the
-depthwise layer has no output register.
+one (a choice of the plan) reads the depthwise result directly: no window, no line buffer,
+and the depthwise layer has no output register.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fixynn.hw.ir import HwGraph, HwLayer
-from fixynn.hw.rtl.datapath import LayerDatapath, plan_datapath
+from fixynn.hw.ir import HwLayer
+from fixynn.hw.lower.datapath import LayerDatapath, plan_datapath
 
 
 @dataclass(frozen=True)
@@ -57,18 +58,19 @@ def layer_structure(
     style: str = "csd",
     pipeline: bool = False,
     fused_input: bool = False,
+    fused_output: bool = False,
     datapath: LayerDatapath | None = None,
 ) -> LayerStructure:
     """Structure of one layer fed an in_height x in_width map.
 
     `fused_input`: this pointwise layer reads a fused depthwise layer's output directly.
-    `layer.fuse_next`: this depthwise layer's output is not registered.
+    `fused_output`: this depthwise layer's output is not registered.
     """
     dp = datapath if datapath is not None else plan_datapath(layer, style)
     k, c, ib = layer.kernel, layer.in_channels, layer.in_bits
     pixel_bits = c * ib
     regs = sum(int(_level_bits(dp, lvl)) for lvl in pipeline_levels(dp.tree.depth, pipeline))
-    if not layer.fuse_next:
+    if not fused_output:
         regs += layer.out_channels * layer.out_bits
     if fused_input:
         window = line = line_rw = 0
@@ -90,18 +92,6 @@ def layer_structure(
         output_pixels_per_frame=out_h * out_w,
         nonzero_weights=int(np.count_nonzero(layer.weight)),
     )
-
-
-def graph_structure(
-    graph: HwGraph, style: str = "csd", pipeline: bool = False
-) -> list[LayerStructure]:
-    """Structure of every layer of the graph, in layer order."""
-    out = []
-    fused_input = False
-    for layer, (_, h, w) in zip(graph.layers, graph.input_shapes(), strict=True):
-        out.append(layer_structure(layer, h, w, style, pipeline, fused_input))
-        fused_input = layer.fuse_next
-    return out
 
 
 def _level_bits(dp: LayerDatapath, level: int) -> int:

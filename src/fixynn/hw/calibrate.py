@@ -1,0 +1,96 @@
+"""Calibration of the FFE cost model against Yosys: single-layer graphs synthesized, the
+model's gate equivalents set beside the netlist's (tests/test_ffe_calibration.py,
+benchmarks/bench_calibration.py).
+
+The one module that reads both the cost model and synthesis, so neither imports the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fixynn.hw.ir import HwGraph
+from fixynn.hw.ppa.ffe import estimate_ffe
+from fixynn.hw.ppa.tech import TechTable
+from fixynn.hw.synth import synth_graph_layers
+from fixynn.hw.synthetic import random_layer
+
+
+@dataclass(frozen=True)
+class CalibrationCase:
+    """One single-layer graph to synthesize: a random-weight layer of the given shape."""
+
+    kind: str
+    in_channels: int
+    out_channels: int
+    kernel: int
+    stride: int
+    size: int  # input height = width
+    sparsity: float = 0.0
+    weight_bits: int = 8
+    act_bits: int = 8
+    style: str = "csd"
+    seed: int = 0
+
+    @property
+    def label(self) -> str:
+        return (f"{self.kind} {self.in_channels}->{self.out_channels} k{self.kernel} "
+                f"s{self.stride} {self.size}x{self.size} sp{self.sparsity:g} "
+                f"w{self.weight_bits}a{self.act_bits} {self.style} seed{self.seed}")
+
+    def graph(self) -> HwGraph:
+        layer = random_layer(
+            np.random.default_rng(self.seed), "l", self.kind, self.in_channels,
+            self.out_channels, self.kernel, self.stride, self.kernel // 2,
+            weight_bits=self.weight_bits, in_bits=self.act_bits, out_bits=self.act_bits,
+            sparsity=self.sparsity,
+        )
+        return HwGraph("cal", self.in_channels, self.size, self.size, (layer,),
+                       input_bits=self.act_bits, input_frac=layer.in_frac)
+
+
+CALIBRATION_CASES: tuple[CalibrationCase, ...] = (
+    CalibrationCase("conv", 3, 4, 3, 1, 8),
+    CalibrationCase("conv", 3, 4, 3, 2, 8, sparsity=0.5),
+    CalibrationCase("conv", 2, 4, 5, 1, 8, weight_bits=6, act_bits=6),
+    CalibrationCase("conv", 4, 4, 1, 2, 8),
+    CalibrationCase("depthwise", 8, 8, 3, 1, 8),
+    CalibrationCase("depthwise", 8, 8, 3, 2, 8, sparsity=0.5),
+    CalibrationCase("depthwise", 4, 4, 5, 1, 8, weight_bits=4),
+    CalibrationCase("pointwise", 8, 8, 1, 1, 6),
+    CalibrationCase("pointwise", 16, 8, 1, 1, 4, sparsity=0.75),
+    CalibrationCase("pointwise", 8, 16, 1, 1, 4, weight_bits=4, act_bits=4),
+    CalibrationCase("conv", 3, 4, 3, 1, 8, style="shared"),
+    CalibrationCase("pointwise", 8, 8, 1, 1, 6, sparsity=0.25, act_bits=6, style="shared"),
+    # held out: added after the model's rules were settled on the twelve above
+    CalibrationCase("conv", 3, 8, 3, 2, 10, seed=5),
+    CalibrationCase("depthwise", 6, 6, 5, 2, 10, sparsity=0.3, seed=6),
+    CalibrationCase("pointwise", 12, 12, 1, 1, 5, weight_bits=6, seed=7),
+    CalibrationCase("conv", 4, 4, 5, 1, 6, sparsity=0.5, act_bits=4, seed=8),
+    CalibrationCase("depthwise", 8, 8, 3, 1, 6, weight_bits=6, act_bits=6, style="shared", seed=9),
+)
+
+
+@dataclass(frozen=True)
+class CalibrationRow:
+    case: CalibrationCase
+    model_ge: float
+    synth_ge: float
+    model_by_element_ge: dict[str, float]
+    synth_flip_flops: int
+
+    @property
+    def ratio(self) -> float:
+        return self.model_ge / self.synth_ge
+
+
+def calibrate(case: CalibrationCase, tech: TechTable) -> CalibrationRow:
+    """Synthesize the case's layer with Yosys and set the model's GE (FF line buffer) beside it."""
+    graph = case.graph()
+    ((_, synth),) = synth_graph_layers(graph, style=case.style)
+    est = estimate_ffe(graph, tech, style=case.style, line_buffer="ff")
+    return CalibrationRow(case=case, model_ge=est.area_ge, synth_ge=synth.ge,
+                          model_by_element_ge=dict(est.layers[0].area_ge),
+                          synth_flip_flops=synth.flip_flops)

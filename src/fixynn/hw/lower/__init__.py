@@ -1,0 +1,132 @@
+"""The one lowering step: (HwGraph, HwOptions) -> Plan, read by the RTL emitter, the FFE cost
+model and synthesis (through the emitter). The golden executor reads the graph itself.
+
+The plan holds every hardware choice the integer semantics leave open: the adder style, the
+pipeline registers, which depthwise stages fuse with their pointwise consumer (no buffer and
+no register between them), and per stage its window geometry, datapath, structure and scan
+cycles. Knowing these in one place is what keeps the netlist and its cost model in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+from fixynn.hw.arith import STYLES
+from fixynn.hw.ir import HwGraph, HwGraphError, HwLayer
+from fixynn.hw.lower.datapath import LayerDatapath, plan_datapath
+from fixynn.hw.lower.geometry import WindowGeometry
+from fixynn.hw.lower.structure import LayerStructure, layer_structure
+
+__all__ = ["HwOptions", "Plan", "Stage", "fusable", "lower"]
+
+
+@dataclass(frozen=True)
+class HwOptions:
+    """Hardware choices: adder style, pipelining, fusion.
+
+    `fuse`: None takes the graph's own hint (the layers marked `fuse_next`); "none" fuses
+    nothing; "all" every fusable pair; a sequence names the depthwise layers to fuse.
+    """
+
+    style: str = "csd"
+    pipeline: bool = False
+    fuse: str | Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.style not in STYLES:
+            raise HwGraphError(f"style {self.style!r} is not one of {', '.join(STYLES)}")
+        if isinstance(self.fuse, str) and self.fuse not in ("none", "all"):
+            raise HwGraphError(f"fuse {self.fuse!r}: use 'none', 'all' or a list of "
+                               "depthwise layer names")
+
+
+@dataclass(frozen=True, eq=False)
+class Stage:
+    """One layer as hardware: where its input comes from and what it builds."""
+
+    layer: HwLayer
+    in_shape: tuple[int, int, int]  # (channels, height, width) of its input map
+    fused_input: bool  # reads the fused depthwise stage's unregistered result directly
+    fused_output: bool  # its result goes unregistered into the fused pointwise stage
+    cycles: int  # clock cycles of its scan per frame (pixels + padding positions)
+    style: str
+    pipeline: bool
+
+    @property
+    def geometry(self) -> WindowGeometry:
+        return WindowGeometry.of(self.layer, self.in_shape[1], self.in_shape[2])
+
+    @cached_property
+    def datapath(self) -> LayerDatapath:
+        return plan_datapath(self.layer, self.style)
+
+    @cached_property
+    def structure(self) -> LayerStructure:
+        _, h, w = self.in_shape
+        return layer_structure(self.layer, h, w, self.style, self.pipeline, self.fused_input,
+                               self.fused_output, datapath=self.datapath)
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    graph: HwGraph
+    options: HwOptions
+    stages: tuple[Stage, ...]
+
+    @property
+    def row_gap(self) -> int:
+        """Idle cycles the producer leaves between input rows: covers every stage's right
+        padding (each stride-1 stage can shorten the gap it passes on by its padding)."""
+        return max(1, sum(s.geometry.extra_cols for s in self.stages))
+
+    @property
+    def frame_cycles(self) -> int:
+        """Cycles per frame of the slowest stage (the design's initiation interval)."""
+        return max((s.cycles for s in self.stages), default=0)
+
+
+def fusable(graph: HwGraph, i: int) -> bool:
+    """Layer i is a depthwise layer whose consumer, the next layer, is pointwise."""
+    layers = graph.layers
+    return (layers[i].kind == "depthwise" and i + 1 < len(layers)
+            and layers[i + 1].kind == "pointwise")
+
+
+def lower(graph: HwGraph, options: HwOptions | None = None) -> Plan:
+    """The plan of `graph` under `options` (defaults: csd, no pipelining, the graph's fusion)."""
+    options = options or HwOptions()
+    fused = _fused_layers(graph, options)
+    stages: list[Stage] = []
+    for i, (layer, in_shape) in enumerate(zip(graph.layers, graph.input_shapes(),
+                                              strict=True)):
+        fused_input = i > 0 and graph.layers[i - 1].name in fused
+        if fused_input:  # consumes the fused stage's output stream as it comes
+            cycles = stages[-1].cycles
+        else:
+            geo = WindowGeometry.of(layer, in_shape[1], in_shape[2])
+            cycles = (in_shape[1] + geo.extra_rows) * (in_shape[2] + geo.extra_cols)
+        stages.append(Stage(layer, in_shape, fused_input, layer.name in fused, cycles,
+                            options.style, options.pipeline))
+    return Plan(graph, options, tuple(stages))
+
+
+def _fused_layers(graph: HwGraph, options: HwOptions) -> frozenset[str]:
+    """Names of the depthwise layers fused with the pointwise layer after them."""
+    candidates = {layer.name for i, layer in enumerate(graph.layers) if fusable(graph, i)}
+    fuse = options.fuse
+    if fuse is None:
+        fuse = [layer.name for layer in graph.layers if layer.fuse_next]
+    if fuse == "none":
+        return frozenset()
+    if fuse == "all":
+        return frozenset(candidates)
+    if isinstance(fuse, str) or not all(isinstance(n, str) for n in fuse):
+        raise HwGraphError(f"graph {graph.name!r}: fuse must be a list of layer names, "
+                           f"got {fuse!r}")
+    for name in fuse:
+        if name not in candidates:
+            raise HwGraphError(f"graph {graph.name!r}: cannot fuse layer {name!r}: only a "
+                               "depthwise layer followed by a pointwise layer fuses")
+    return frozenset(fuse)

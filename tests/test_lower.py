@@ -1,0 +1,59 @@
+"""The lowering step: fusion as a plan option, stage timing, and what every backend reads."""
+
+import numpy as np
+import pytest
+
+from fixynn.hw.ir import HwGraph, HwGraphError
+from fixynn.hw.lower import HwOptions, lower
+from fixynn.hw.rtl.emit import graph_verilog
+from fixynn.hw.synthetic import random_layer
+
+
+def _graph(fuse_next: bool = False) -> HwGraph:
+    rng = np.random.default_rng(0)
+    return HwGraph("g", 2, 7, 6, (
+        random_layer(rng, "c", "conv", 2, 3, 3, 2, 1, in_frac=8),
+        random_layer(rng, "dw", "depthwise", 3, 3, 3, 1, 1, fuse_next=fuse_next),
+        random_layer(rng, "pw", "pointwise", 3, 4, 1, 1, 0),
+        random_layer(rng, "dw2", "depthwise", 4, 4, 3, 2, 1),
+    ))
+
+
+def test_fusion_is_a_plan_option() -> None:
+    g = _graph()
+    flags = lambda plan: [(s.fused_input, s.fused_output) for s in plan.stages]  # noqa: E731
+    unfused = [(False, False)] * 4
+    assert flags(lower(g)) == unfused  # no fuse_next hint
+    assert flags(lower(g, HwOptions(fuse="none"))) == unfused
+    fused = [(False, False), (False, True), (True, False), (False, False)]
+    assert flags(lower(g, HwOptions(fuse="all"))) == fused  # dw2 has no pointwise after it
+    assert flags(lower(g, HwOptions(fuse=["dw"]))) == fused
+    assert flags(lower(_graph(fuse_next=True))) == fused  # the graph's own hint
+    with pytest.raises(HwGraphError, match="cannot fuse layer 'dw2'"):
+        lower(g, HwOptions(fuse=["dw2"]))
+    with pytest.raises(HwGraphError, match="fuse 'some'"):
+        HwOptions(fuse="some")
+    with pytest.raises(HwGraphError, match="style 'fancy'"):
+        HwOptions(style="fancy")
+
+
+def test_stage_cycles_and_row_gap() -> None:
+    plan = lower(_graph(), HwOptions(fuse="all"))
+    # conv k3 s2 p1 on 7x6: out 4x3, the last window reaches row 7 and column 5 (1 extra
+    # row, 0 extra columns); dw k3 s1 p1 on 4x3: 1 extra row and column; pw reads dw's stream.
+    assert [s.cycles for s in plan.stages][:3] == [8 * 6, 5 * 4, 5 * 4]
+    assert plan.frame_cycles == 48
+    assert plan.row_gap == sum(s.geometry.extra_cols for s in plan.stages) == 2
+    # a fused pair builds no window for the pointwise stage and no register for the dw stage
+    dw, pw = plan.stages[1].structure, plan.stages[2].structure
+    assert pw.window_register_bits == pw.line_buffer_bits == 0
+    unfused = lower(_graph()).stages
+    assert dw.pipeline_register_bits == unfused[1].structure.pipeline_register_bits - 3 * 8
+
+
+def test_the_emitter_follows_the_plan() -> None:
+    fused = graph_verilog(_graph(), fuse="all")
+    plain = graph_verilog(_graph(), fuse="none")
+    assert "wire win_valid = in_valid;" in fused["fixynn_g_pw.v"]
+    assert "wire win_valid = in_valid;" not in plain["fixynn_g_pw.v"]
+    assert "reg y_valid;" not in fused["fixynn_g_dw.v"] and "reg y_valid;" in plain["fixynn_g_dw.v"]
