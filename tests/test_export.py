@@ -26,9 +26,9 @@ def test_export_structure(fixed, tmp_path):
     graph = export_front_end(fixed, 5, meta={"input_task": "fashion-mnist-a", "seed": 3})
     assert [layer.name for layer in graph.layers] == [
         "b0_conv", "b1_dw", "b1_pw", "b2_dw", "b2_pw", "b3_dw", "b3_pw", "b4_dw", "b4_pw"]
-    assert [layer.fuse_next for layer in graph.layers] == [False] + [True, False] * 4
+    assert graph.is_chain
     assert graph.meta == {"input_task": "fashion-mnist-a", "seed": 3, "n": 5, "w_bits": 8,
-                          "a_bits": 8}
+                          "a_bits": 8, "fuse": "all"}
     first, second = graph.layers[:2]
     assert (first.in_bits, first.in_frac, first.out_bits, first.out_frac) == (8, 8, 8, 5)
     assert (second.in_bits, second.in_frac) == (8, 5)

@@ -5,8 +5,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from fixynn.hw.golden import requantize, run_graph, run_layer
+from fixynn.hw.golden import run_graph, run_layer
 from fixynn.hw.ir import HwGraph, HwGraphError, HwLayer
+from fixynn.hw.numfmt import requantize
 from fixynn.hw.synthetic import random_layer
 
 
@@ -32,7 +33,7 @@ def _reference_layer(layer, x: np.ndarray) -> np.ndarray:
                                     w_ = int(layer.weight[o, ci, di, dj])
                                     acc += w_ * int(x[n, base + ci, yy, xx])
                     y = (acc + (1 << (shift - 1))) >> shift if shift > 0 else acc << -shift
-                    out[n, o, i, j] = min(max(y, 0), layer.act_hi)
+                    out[n, o, i, j] = min(max(y, layer.act_lo), layer.act_hi)
     return out
 
 
@@ -70,7 +71,7 @@ def test_huge_accumulators_take_the_exact_int64_path() -> None:
 def test_graph_runs_layers_in_order_and_checks_input() -> None:
     rng = np.random.default_rng(2)
     l0 = random_layer(rng, "a", "conv", 1, 3, 3, 2, 1, in_frac=8)
-    l1 = random_layer(rng, "b", "depthwise", 3, 3, 3, 1, 1, fuse_next=True)
+    l1 = random_layer(rng, "b", "depthwise", 3, 3, 3, 1, 1)
     l2 = random_layer(rng, "c", "pointwise", 3, 4, 1, 1, 0)
     graph = HwGraph("g", 1, 9, 9, (l0, l1, l2))
     x = rng.integers(0, 256, size=(70, 1, 9, 9))  # more than one internal batch
@@ -80,7 +81,7 @@ def test_graph_runs_layers_in_order_and_checks_input() -> None:
     np.testing.assert_array_equal(run_graph(graph, x, keep_all=False)[0], outs[2])
     with pytest.raises(ValueError, match="shape"):
         run_graph(graph, x[:, :, :8])
-    with pytest.raises(ValueError, match="8-bit"):
+    with pytest.raises(HwGraphError, match="8-bit"):
         run_graph(graph, x + 256)
 
 
@@ -131,7 +132,7 @@ def test_relu6_bound_is_an_integer_for_negative_out_frac() -> None:
 
 def test_accumulator_bound_beyond_int64_is_rejected(monkeypatch) -> None:
     # The real limit (2^60) needs ~2^29 16-bit weights per channel (4 GiB), so lower it.
-    monkeypatch.setattr("fixynn.hw.ir.MAX_PRODUCTS_EXCLUSIVE", 2**20)
+    monkeypatch.setattr("fixynn.hw.kinds.conv.MAX_PRODUCTS_EXCLUSIVE", 2**20)
     layer = _one_weight_pointwise(0, 0)
     wide = dict(in_channels=16, weight=np.full((1, 16, 1, 1), 127))
     with pytest.raises(HwGraphError, match="not be exact in 64 bits"):
@@ -152,3 +153,41 @@ def test_bad_pixels_are_rejected(pixels, message) -> None:
         run_graph(graph, pixels)
     (out,) = run_graph(graph, np.full((1, 1, 1, 1), 7.0), keep_all=False)  # integral floats
     assert int(out[0, 0, 0, 0]) == 7
+
+
+def test_linear_layers_give_signed_saturated_outputs_and_feed_signed_inputs() -> None:
+    """activation none: clamp to the signed range; the next layer reads signed inputs."""
+    rng = np.random.default_rng(5)
+    lin = random_layer(rng, "lin", "conv", 2, 3, 3, 1, 1, in_frac=8, activation="none",
+                       out_bits=6, out_frac=2)
+    assert (lin.act_lo, lin.act_hi) == (-32, 31) and lin.out_format.signed
+    nxt = replace(random_layer(rng, "dw", "depthwise", 3, 3, 3, 2, 1, in_bits=6, in_frac=2),
+                  in_signed=True)
+    graph = HwGraph("g", 2, 7, 5, (lin, nxt))
+    x = rng.integers(0, 256, size=(3, 2, 7, 5))
+    y_lin, y = run_graph(graph, x)
+    np.testing.assert_array_equal(y_lin, _reference_layer(lin, x))
+    assert y_lin.min() == -32 and y_lin.max() == 31 and (y_lin < 0).mean() > 0.1
+    np.testing.assert_array_equal(y, _reference_layer(nxt, y_lin))
+    with pytest.raises(HwGraphError, match="input format unsigned 6b/frac 2 != signed"):
+        HwGraph("g", 2, 7, 5, (lin, replace(nxt, in_signed=False)))
+
+
+def test_a_branching_graph_runs_every_node_on_its_own_input() -> None:
+    rng = np.random.default_rng(6)
+    stem = replace(random_layer(rng, "stem", "conv", 1, 4, 3, 1, 1, in_frac=8),
+                   inputs=("input",))
+    left = replace(random_layer(rng, "left", "depthwise", 4, 4, 3, 2, 1), inputs=("stem",))
+    right = replace(random_layer(rng, "right", "pointwise", 4, 2, 1, 1, 0), inputs=("stem",))
+    # listed out of order on purpose: the graph sorts producers first
+    graph = HwGraph("g", 1, 6, 6, (right, left, stem), outputs=("left", "right"))
+    assert [lay.name for lay in graph.layers] == ["stem", "right", "left"]
+    assert not graph.is_chain
+    x = rng.integers(0, 256, size=(2, 1, 6, 6))
+    out_left, out_right = run_graph(graph, x, keep_all=False)
+    s = _reference_layer(stem, x)
+    np.testing.assert_array_equal(out_left, _reference_layer(left, s))
+    np.testing.assert_array_equal(out_right, _reference_layer(right, s))
+    assert out_left.shape == (2, 4, 3, 3) and out_right.shape == (2, 2, 6, 6)
+    with pytest.raises(HwGraphError, match="names no inputs while others do"):
+        HwGraph("g", 1, 6, 6, (replace(stem, inputs=()), left), outputs=("left",))

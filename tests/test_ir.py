@@ -15,6 +15,7 @@ from fixynn.hw.ir import (
     WEIGHTS_NPZ,
     HwGraph,
     HwGraphError,
+    HwLayer,
     graph_digest,
     load_graph,
     save_graph,
@@ -42,8 +43,13 @@ def test_round_trip_preserves_every_integer(graph: HwGraph, tmp_path: Path) -> N
     for a, b in zip(graph.layers, loaded.layers, strict=True):
         np.testing.assert_array_equal(a.weight, b.weight)
         np.testing.assert_array_equal(a.shift, b.shift)
-        assert a.act_hi == b.act_hi and a.fuse_next == b.fuse_next
-    assert loaded.meta["seed"] == 3
+        assert a.act_hi == b.act_hi and a.inputs == b.inputs
+    assert a.out_format == b.out_format and a.in_format == b.in_format
+    assert loaded.meta["seed"] == 3 and loaded.meta["fuse"] == "all"
+    assert loaded.outputs == graph.outputs == (graph.layers[-1].name,)
+    doc = json.loads((tmp_path / "g" / GRAPH_JSON).read_text())
+    assert doc["version"] == 2 and doc["nodes"][1]["inputs"] == [graph.layers[0].name]
+    assert doc["input"]["format"] == {"signed": False, "bits": 8, "frac": 8}
     # Saving again replaces the directory without leaving temporaries behind.
     save_graph(loaded, tmp_path / "g")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g"]
@@ -66,7 +72,7 @@ def test_shapes_follow_strides(graph: HwGraph) -> None:
         ({"out_bits": 0}, "out_bits"),
         ({"padding": 3}, "padding"),
         ({"weight": np.full((3, 2, 3, 3), 0.5)}, "expected integers"),
-        ({"fuse_next": True}, "only a depthwise"),
+        ({"activation": "none", "out_bits": 1}, "signed width"),
     ],
 )
 def test_invalid_layers_name_the_problem(overrides: dict, message: str) -> None:
@@ -86,9 +92,6 @@ def test_chain_mismatch_is_rejected() -> None:
         HwGraph("g", 2, 8, 8, (first, wrong_channels))
     with pytest.raises(HwGraphError, match="unique"):
         HwGraph("g", 2, 8, 8, (first, replace(good, name="a")))
-    dw = random_layer(rng, "dw", "depthwise", 3, 3, 3, 1, 1, fuse_next=True)
-    with pytest.raises(HwGraphError, match="fuse_next"):
-        HwGraph("g", 2, 8, 8, (first, dw))
 
 
 def test_act_hi_relu6_and_relu() -> None:
@@ -110,10 +113,8 @@ def test_load_errors_name_the_file(graph: HwGraph, tmp_path: Path) -> None:
     with pytest.raises(HwGraphError, match="unreadable"):
         load_graph(path)
     path = save_graph(graph, tmp_path / "g")
-    doc = json.loads((path / GRAPH_JSON).read_text())
-    doc["layers"][0]["in_frac"] = 7
-    (path / GRAPH_JSON).write_text(json.dumps(doc))
-    with pytest.raises(HwGraphError):
+    _edit_json(path, lambda d: d["nodes"][0]["format"].update(frac=7))
+    with pytest.raises(HwGraphError, match="digest mismatch"):  # formats derive; digest tells
         load_graph(path)
 
 
@@ -128,13 +129,13 @@ def test_non_integer_fields_are_rejected_by_name(field: str, value) -> None:
 
 
 def test_non_boolean_and_non_string_fields_are_rejected() -> None:
-    with pytest.raises(HwGraphError, match="fuse_next must be true or false, got 'yes'"):
-        _layer(fuse_next="yes")
+    with pytest.raises(HwGraphError, match="in_signed must be true or false, got 'yes'"):
+        _layer(in_signed="yes")
     with pytest.raises(HwGraphError, match="kind 3 is not one of"):
         _layer(kind=3)
     with pytest.raises(HwGraphError, match="layer name must be a non-empty string"):
         _layer(name=7)
-    assert _layer(kernel=np.int64(3), fuse_next=np.bool_(False)).kernel == 3  # numpy scalars
+    assert _layer(kernel=np.int64(3), in_signed=np.bool_(False)).kernel == 3  # numpy scalars
 
 
 def test_graph_fields_and_layer_objects_are_checked() -> None:
@@ -156,7 +157,44 @@ def _edit_json(path: Path, edit) -> None:
     (path / GRAPH_JSON).write_text(json.dumps(doc))
 
 
-@pytest.mark.parametrize(("edit", "message"), [
+def _write_v1(graph: HwGraph, path: Path, fuse: tuple[str, ...] = ()) -> Path:
+    """A version-1 directory, as fixynn wrote them before format 2: a chain, layers with
+    their input formats and `fuse_next`, arrays keyed by layer index."""
+    scalars = ("name", "kind", "in_channels", "out_channels", "kernel", "stride", "padding",
+               "weight_bits", "in_bits", "in_frac", "out_bits", "out_frac", "activation")
+    path.mkdir(parents=True)
+    doc = {"format": "fixynn-hwgraph", "version": 1, "name": graph.name,
+           "input_channels": graph.input_channels, "input_height": graph.input_height,
+           "input_width": graph.input_width, "input_bits": graph.input_bits,
+           "input_frac": graph.input_frac, "meta": {"seed": 3},
+           "layers": [{k: getattr(lay, k) for k in scalars} | {"fuse_next": lay.name in fuse}
+                      for lay in graph.layers]}
+    (path / GRAPH_JSON).write_text(json.dumps(doc))
+    np.savez(path / WEIGHTS_NPZ, **{f"{i}.{k}": getattr(lay, k) for i, lay in
+                                    enumerate(graph.layers) for k in ("weight", "bias",
+                                                                      "weight_frac")})
+    return path
+
+
+def test_version_1_directories_still_load(graph: HwGraph, tmp_path: Path) -> None:
+    dw = graph.layers[1].name  # b1_dw, followed by its pointwise partner
+    loaded = load_graph(_write_v1(graph, tmp_path / "v1", fuse=(dw,)))
+    assert loaded.meta == {"seed": 3, "fuse": [dw]}  # fuse_next became the plan hint
+    assert [lay.name for lay in loaded.layers] == [lay.name for lay in graph.layers]
+    assert loaded.is_chain and loaded.outputs == (graph.layers[-1].name,)
+    for a, b in zip(graph.layers, loaded.layers, strict=True):
+        np.testing.assert_array_equal(a.weight, b.weight)
+        np.testing.assert_array_equal(a.bias, b.bias)
+    from fixynn.hw.lower import lower
+
+    assert [s.fused_output for s in lower(loaded).stages] == [False, True] + [False] * (
+        len(graph.layers) - 2)
+    save_graph(loaded, tmp_path / "v2")  # and it saves as version 2
+    assert json.loads((tmp_path / "v2" / GRAPH_JSON).read_text())["version"] == 2
+    assert graph_digest(load_graph(tmp_path / "v2")) == graph_digest(loaded)
+
+
+V1_DEFECTS = [
     (lambda d: d.update(layers=5), r"field 'layers' must be a list of layer objects, got 5"),
     (lambda d: d.update(layers=None), r"field 'layers' must be a list.*got None"),
     (lambda d: d.update(layers=["x"]), r"layers\[0\] must be a layer object, got 'x'"),
@@ -168,10 +206,35 @@ def _edit_json(path: Path, edit) -> None:
     (lambda d: d.pop("input_bits"), r"field 'input_bits' missing"),
     (lambda d: d.update(input_height=5.5), r"input_height must be an integer, got 5.5"),
     (lambda d: d.update(meta=3), r"field 'meta' must be an object"),
-])
-def test_bad_graph_json_fields_name_file_and_field(graph: HwGraph, tmp_path: Path,
+    (lambda d: d["layers"][0].update(fuse_next="yes"), r"layers\[0\].fuse_next must be true"),
+]
+
+V2_DEFECTS = [
+    (lambda d: d.update(nodes=5), r"field 'nodes' must be a list of node objects, got 5"),
+    (lambda d: d.update(nodes=None), r"field 'nodes' must be a list.*got None"),
+    (lambda d: d.update(nodes=["x"]), r"nodes\[0\] must be an object, got 'x'"),
+    (lambda d: d["nodes"][1].update(kernel="3"), r"nodes\[1\]: .*kernel must be an integer"),
+    (lambda d: d["nodes"][0].pop("stride"), r"field 'nodes\[0\].stride' missing"),
+    (lambda d: d["nodes"][0].update(in_channels=2), r"unknown field 'nodes\[0\].in_channels'"),
+    (lambda d: d["nodes"][0].update(inputs=[]), r"nodes\[0\]: .*non-empty list"),
+    (lambda d: d["nodes"][0].update(inputs=["nope"]), r"reads 'nope', which is neither"),
+    (lambda d: d["nodes"][0].update(inputs=[d["nodes"][2]["name"]]), r"form a cycle"),
+    (lambda d: d["nodes"][0]["format"].update(bits=7.5), r"nodes\[0\].format.bits must be an"),
+    (lambda d: d["nodes"][0]["format"].update(signed=True), r"signed must be true exactly"),
+    (lambda d: d["input"].update(height=5.5), r"input_height must be an integer, got 5\.5"),
+    (lambda d: d["input"]["format"].update(signed=True), r"the image is unsigned"),
+    (lambda d: d.update(outputs=["nope"]), r"output 'nope' is not a node"),
+    (lambda d: d.update(outputs=[d["nodes"][1]["name"]]), r"feeds no output"),
+    (lambda d: d.pop("outputs"), r"field 'outputs' missing"),
+    (lambda d: d.update(version=3), r"format version 3 is not 1 or 2"),
+]
+
+
+@pytest.mark.parametrize(("version", "edit", "message"),
+                         [(1, *case) for case in V1_DEFECTS] + [(2, *case) for case in V2_DEFECTS])
+def test_bad_graph_json_fields_name_file_and_field(graph: HwGraph, tmp_path: Path, version: int,
                                                    edit, message: str) -> None:
-    path = save_graph(graph, tmp_path / "g")
+    path = _write_v1(graph, tmp_path / "g") if version == 1 else save_graph(graph, tmp_path / "g")
     _edit_json(path, edit)
     with pytest.raises(HwGraphError, match=message) as info:
         load_graph(path)
@@ -181,26 +244,89 @@ def test_bad_graph_json_fields_name_file_and_field(graph: HwGraph, tmp_path: Pat
 
 def test_bad_weight_arrays_name_the_array(graph: HwGraph, tmp_path: Path) -> None:
     path = save_graph(graph, tmp_path / "g")
+    first = graph.layers[0].name
     with np.load(path / WEIGHTS_NPZ) as npz:
         arrays = dict(npz)
-    arrays["0.bias"] = arrays["0.bias"] + 0.5
+    arrays[f"{first}.bias"] = arrays[f"{first}.bias"] + 0.5
     np.savez(path / WEIGHTS_NPZ, **arrays)
-    with pytest.raises(HwGraphError, match=r"layers\[0\]: .*bias: expected integers"):
+    with pytest.raises(HwGraphError, match=r"nodes\[0\]: .*bias: expected integers"):
         load_graph(path)
-    del arrays["0.bias"]
+    del arrays[f"{first}.bias"]
     np.savez(path / WEIGHTS_NPZ, **arrays)
-    with pytest.raises(HwGraphError, match=r"weights.npz: array '0.bias' missing"):
+    with pytest.raises(HwGraphError, match=rf"weights.npz: array '{first}.bias' missing"):
         load_graph(path)
 
 
 def test_cli_reports_a_bad_field_in_one_line_with_status_2(graph: HwGraph,
                                                            tmp_path: Path) -> None:
     path = save_graph(graph, tmp_path / "g")
-    _edit_json(path, lambda d: d["layers"][0].update(kernel="3"))
+    _edit_json(path, lambda d: d["nodes"][0].update(kernel="3"))
     exe = Path(sys.executable).parent / "fixynn"
     proc = subprocess.run([str(exe), "rtl", str(path), "--out", str(tmp_path / "v")],
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
-    assert "graph.json: layers[0]: layer 'b0_conv': kernel must be an integer" in proc.stderr
+    assert "graph.json: nodes[0]: layer 'b0_conv': kernel must be an integer" in proc.stderr
     assert not (tmp_path / "v").exists()
+
+
+def test_dag_rules_name_the_node() -> None:
+    rng = np.random.default_rng(1)
+    a = replace(random_layer(rng, "a", "conv", 2, 3, 3, 1, 1, in_frac=8), inputs=("input",))
+    b = replace(random_layer(rng, "b", "conv", 3, 3, 3, 1, 1), inputs=("c",))
+    c = replace(random_layer(rng, "c", "conv", 3, 3, 3, 1, 1), inputs=("b",))
+    with pytest.raises(HwGraphError, match="'b', 'c' form a cycle"):
+        HwGraph("g", 2, 8, 8, (a, b, c))
+    with pytest.raises(HwGraphError, match="reads 'x', which is neither a node nor 'input'"):
+        HwGraph("g", 2, 8, 8, (replace(a, inputs=("x",)),))
+    with pytest.raises(HwGraphError, match="reads 1 input"):
+        HwGraph("g", 2, 8, 8, (replace(a, inputs=("input", "input")),))
+    with pytest.raises(HwGraphError, match="'input' is the image's name"):
+        HwGraph("g", 2, 8, 8, (replace(a, name="input"),))
+    side = replace(random_layer(rng, "side", "conv", 2, 3, 3, 1, 1, in_frac=8),
+                   inputs=("input",))
+    with pytest.raises(HwGraphError, match="node 'side' feeds no output"):
+        HwGraph("g", 2, 8, 8, (side, a))
+    two = HwGraph("g", 2, 8, 8, (side, a), outputs=("a", "side"))
+    assert two.outputs == ("a", "side") and not two.is_chain
+    with pytest.raises(HwGraphError, match="outputs must be distinct"):
+        HwGraph("g", 2, 8, 8, (a,), outputs=("a", "a"))
+
+
+def test_a_dag_round_trips(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    a = replace(random_layer(rng, "a", "conv", 2, 3, 3, 1, 1, in_frac=8, activation="none"),
+                inputs=("input",))
+    b = replace(random_layer(rng, "b", "pointwise", 3, 2, 1, 1, 0), inputs=("a",),
+                in_signed=True)
+    c = replace(random_layer(rng, "c", "depthwise", 3, 3, 3, 2, 1), inputs=("a",),
+                in_signed=True)
+    g = HwGraph("dag", 2, 5, 7, (a, b, c), outputs=("c", "b"))
+    loaded = load_graph(save_graph(g, tmp_path / "d"))
+    assert graph_digest(loaded) == graph_digest(g)
+    assert loaded.outputs == ("c", "b") and [lay.inputs for lay in loaded.layers] == [
+        ("input",), ("a",), ("a",)]
+    assert loaded.layers[1].in_format.signed and loaded.layers[0].out_format.signed
+
+
+def test_docs_worked_example(tmp_path: Path) -> None:
+    """docs/ir.md's worked example, number for number."""
+    from fixynn.hw.golden import run_graph
+
+    pw = HwLayer(name="pw", kind="pointwise", in_channels=1, out_channels=2, kernel=1,
+                 stride=1, padding=0, weight=np.array([3, -2]).reshape(2, 1, 1, 1),
+                 bias=np.array([5, -40]), weight_bits=4, weight_frac=np.array([1, 1]),
+                 in_bits=8, in_frac=8, out_bits=8, out_frac=4, activation="relu6",
+                 inputs=("input",))
+    lin = HwLayer(name="lin", kind="depthwise", in_channels=2, out_channels=2, kernel=3,
+                  stride=2, padding=1, weight=np.ones((2, 1, 3, 3), dtype=int),
+                  bias=np.array([0, -100]), weight_bits=2, weight_frac=np.array([-1, 0]),
+                  in_bits=8, in_frac=4, out_bits=6, out_frac=2, activation="none",
+                  inputs=("pw",))
+    g = HwGraph("example", 1, 2, 2, (pw, lin), outputs=("lin",))
+    y_pw, y_lin = run_graph(g, np.array([[[[100, 255], [0, 7]]]]))
+    assert y_pw.tolist() == [[[[10, 24], [0, 1]], [[0, 0], [0, 0]]]]
+    assert y_lin.tolist() == [[[[18]], [[-25]]]]
+    doc = json.loads((save_graph(g, tmp_path / "example") / GRAPH_JSON).read_text())
+    assert doc["digest"].startswith("7019990c")
+    assert doc["nodes"][1]["format"] == {"signed": True, "bits": 6, "frac": 2}

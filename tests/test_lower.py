@@ -9,26 +9,29 @@ from fixynn.hw.rtl.emit import graph_verilog
 from fixynn.hw.synthetic import random_layer
 
 
-def _graph(fuse_next: bool = False) -> HwGraph:
+def _graph(hint: list[str] | None = None) -> HwGraph:
     rng = np.random.default_rng(0)
     return HwGraph("g", 2, 7, 6, (
         random_layer(rng, "c", "conv", 2, 3, 3, 2, 1, in_frac=8),
-        random_layer(rng, "dw", "depthwise", 3, 3, 3, 1, 1, fuse_next=fuse_next),
+        random_layer(rng, "dw", "depthwise", 3, 3, 3, 1, 1),
         random_layer(rng, "pw", "pointwise", 3, 4, 1, 1, 0),
         random_layer(rng, "dw2", "depthwise", 4, 4, 3, 2, 1),
-    ))
+    ), meta={} if hint is None else {"fuse": hint})
 
 
 def test_fusion_is_a_plan_option() -> None:
     g = _graph()
     flags = lambda plan: [(s.fused_input, s.fused_output) for s in plan.stages]  # noqa: E731
     unfused = [(False, False)] * 4
-    assert flags(lower(g)) == unfused  # no fuse_next hint
+    assert flags(lower(g)) == unfused  # no hint in meta
     assert flags(lower(g, HwOptions(fuse="none"))) == unfused
     fused = [(False, False), (False, True), (True, False), (False, False)]
     assert flags(lower(g, HwOptions(fuse="all"))) == fused  # dw2 has no pointwise after it
     assert flags(lower(g, HwOptions(fuse=["dw"]))) == fused
-    assert flags(lower(_graph(fuse_next=True))) == fused  # the graph's own hint
+    assert flags(lower(_graph(["dw"]))) == fused  # the graph's own hint
+    assert flags(lower(_graph("all"))) == fused
+    with pytest.raises(HwGraphError, match="fuse must be a list"):
+        lower(_graph(3))  # type: ignore[arg-type]
     with pytest.raises(HwGraphError, match="cannot fuse layer 'dw2'"):
         lower(g, HwOptions(fuse=["dw2"]))
     with pytest.raises(HwGraphError, match="fuse 'some'"):
@@ -57,3 +60,19 @@ def test_the_emitter_follows_the_plan() -> None:
     assert "wire win_valid = in_valid;" in fused["fixynn_g_pw.v"]
     assert "wire win_valid = in_valid;" not in plain["fixynn_g_pw.v"]
     assert "reg y_valid;" not in fused["fixynn_g_dw.v"] and "reg y_valid;" in plain["fixynn_g_dw.v"]
+
+
+def test_lowering_names_what_the_hardware_flow_does_not_build_yet() -> None:
+    from dataclasses import replace
+
+    g = _graph()
+    branch = replace(g.layers[3], name="dw2_b", inputs=("dw",), in_channels=3, out_channels=3,
+                     weight=g.layers[3].weight[:3], bias=g.layers[3].bias[:3],
+                     weight_frac=g.layers[3].weight_frac[:3], in_bits=g.layers[1].out_bits,
+                     in_frac=g.layers[1].out_frac)
+    dag = HwGraph("dag", 2, 7, 6, (*g.layers, branch), outputs=("dw2", "dw2_b"))
+    with pytest.raises(HwGraphError, match="lowers chains only"):
+        lower(dag)
+    linear = HwGraph("lin", 2, 7, 6, (replace(g.layers[0], activation="none"),))
+    with pytest.raises(HwGraphError, match="activation none"):
+        graph_verilog(linear)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from fixynn.hw.golden import requantize as golden_requantize
+from fixynn.hw.numfmt import requantize as golden_requantize
 from fixynn.nn.quant import (
     act_frac,
     act_hi,

@@ -24,6 +24,7 @@ def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
     h, w = int(rng.integers(3, 10)), int(rng.integers(3, 10))
     in_bits, in_frac = 8, 8
     layers: list[HwLayer] = []
+    fused: list[str] = []
     size = (h, w)
     n_layers = int(rng.integers(1, max_layers + 1))
     while len(layers) < n_layers:
@@ -41,7 +42,7 @@ def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
             rng, f"l{len(layers)}", kind, channels, out_ch, k, stride, pad,
             weight_bits=int(rng.integers(2, 9)), in_bits=in_bits, in_frac=in_frac,
             out_bits=out_bits, out_frac=out_frac, sparsity=float(rng.choice([0, 0.3, 0.6, 0.9])),
-            activation=str(rng.choice(["relu", "relu6"])), fuse_next=fuse,
+            activation=str(rng.choice(["relu", "relu6"])),
         )
         shift = rng.integers(-2, 13, size=out_ch)
         shift[rng.random(out_ch) < 0.2] = 0
@@ -49,6 +50,7 @@ def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
         layer = replace(layer, weight_frac=shift - in_frac + out_frac, bias=bias)
         layers.append(layer)
         if fuse:  # the pointwise partner
+            fused.append(layer.name)
             pw_bits = int(rng.integers(2, 9))
             pw = random_layer(rng, f"l{len(layers)}", "pointwise", channels,
                               int(rng.integers(1, 7)), 1, 1, 0, weight_bits=pw_bits,
@@ -59,7 +61,7 @@ def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
         size = (conv_out_size(size[0], k, stride, pad), conv_out_size(size[1], k, stride, pad))
         channels, in_bits, in_frac = out_ch, out_bits, out_frac
     return HwGraph(name=name, input_channels=layers[0].in_channels, input_height=h,
-                   input_width=w, layers=tuple(layers))
+                   input_width=w, layers=tuple(layers), meta={"fuse": fused})
 
 
 def stacks(count: int, name: str = "r") -> st.SearchStrategy[list[HwGraph]]:

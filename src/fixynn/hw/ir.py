@@ -1,18 +1,14 @@
 """HwGraph: the integer IR that is the one contract between the ML half and the hardware half.
 
-Everything under `fixynn.hw` reads only this. The integer semantics (DESIGN.md):
+Everything under `fixynn.hw` reads only this. A graph is a DAG: one image input (unsigned
+`input_bits` pixels, `input_frac` fractional bits), nodes with named inputs, one or more
+outputs. Every tensor has a number format (`numfmt.TensorFormat`: signed or unsigned, bits,
+fractional bits). Each kind's exact integer semantics lives in its entry of the kinds table
+(`fixynn.hw.kinds`) and is written down in docs/ir.md.
 
-* activations are unsigned `bits`-wide integers with `frac` fractional bits;
-* weights are signed `weight_bits`-wide integers with `weight_frac[o]` fractional bits for
-  output channel `o` (power-of-two scale per output channel);
-* bias is a signed integer at the accumulator scale 2^-(in_frac + weight_frac[o]);
-* `acc = sum(w * x) + b` exactly (zero padding, stride, groups), then
-  `y = clamp((acc + 2^(s-1)) >> s, 0, hi)` with `s = in_frac + weight_frac[o] - out_frac`
-  (no rounding term when s == 0, a left shift when s < 0) and
-  `hi = min(2^out_bits - 1, 6 * 2^out_frac)` for ReLU6, `2^out_bits - 1` for ReLU.
-
-A graph is saved as a directory holding `graph.json` (structure) and `weights.npz` (integer
-arrays), never pickled.
+A graph is saved as a directory holding `graph.json` (structure, format version 2) and
+`weights.npz` (integer arrays), never pickled; version-1 directories (a chain of layers with
+`fuse_next` flags) still load.
 """
 
 from __future__ import annotations
@@ -22,40 +18,37 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from fixynn.arch import conv_out_size
-from fixynn.errors import FixynnError
-from fixynn.hw.numfmt import (
-    MAX_BIAS_EXCLUSIVE,
-    MAX_BITS,
-    MAX_FRAC,
-    MAX_PRODUCTS_EXCLUSIVE,
-    MAX_SHIFT,
-    activation_hi,
-)
+from fixynn.hw.kinds import KINDS, HwGraphError, kind_of
+from fixynn.hw.numfmt import MAX_BITS, MAX_FRAC, TensorFormat
 
-FORMAT_VERSION = 1
+__all__ = ["GRAPH_JSON", "INPUT", "WEIGHTS_NPZ", "HwGraph", "HwGraphError", "HwLayer",
+           "graph_digest", "graph_to_dict", "load_graph", "save_graph", "strict_int"]
+
+FORMAT_VERSION = 2
 GRAPH_JSON = "graph.json"
 WEIGHTS_NPZ = "weights.npz"
+INPUT = "input"  # the name of the image tensor, reserved
 
 Kind = Literal["conv", "depthwise", "pointwise"]
-Activation = Literal["relu", "relu6"]
-KINDS: tuple[str, ...] = ("conv", "depthwise", "pointwise")
-ACTIVATIONS: tuple[str, ...] = ("relu", "relu6")
-
-
-class HwGraphError(FixynnError, ValueError):
-    """An HwGraph (or its files) violates the IR's rules; the message says which rule."""
+Activation = Literal["none", "relu", "relu6"]
+ACTIVATIONS: tuple[str, ...] = ("none", "relu", "relu6")
 
 
 @dataclass(frozen=True, eq=False)
 class HwLayer:
-    """One fixed-weight layer: a conv, depthwise conv or pointwise conv with ReLU/ReLU6."""
+    """One fixed-weight node: a conv, depthwise or pointwise conv with an activation.
+
+    `inputs` names the tensor it reads (a node name or "input"); when no layer of a graph
+    names its inputs, the layers form a chain in the order given.
+    `in_channels`, `in_bits`, `in_frac`, `in_signed` restate the input tensor's shape and
+    format; the graph checks that they agree with the producer.
+    """
 
     name: str
     kind: Kind
@@ -73,9 +66,8 @@ class HwLayer:
     out_bits: int
     out_frac: int
     activation: Activation = "relu6"
-    # A depthwise layer whose output streams straight into the next (pointwise) layer with no
-    # line buffer between them. Hardware structure only: the integer semantics are unchanged.
-    fuse_next: bool = False
+    inputs: tuple[str, ...] = ()
+    in_signed: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -83,14 +75,20 @@ class HwLayer:
         where = f"layer {self.name!r}"
         for attr in _LAYER_INTS:
             object.__setattr__(self, attr, strict_int(getattr(self, attr), f"{where}: {attr}"))
-        object.__setattr__(self, "kind", _choice(self.kind, KINDS, f"{where}: kind"))
+        object.__setattr__(self, "kind", _choice(self.kind, tuple(KINDS), f"{where}: kind"))
         object.__setattr__(
             self, "activation", _choice(self.activation, ACTIVATIONS, f"{where}: activation")
         )
-        object.__setattr__(self, "fuse_next", _strict_bool(self.fuse_next, f"{where}: fuse_next"))
+        object.__setattr__(self, "in_signed", _strict_bool(self.in_signed, f"{where}: in_signed"))
+        if not isinstance(self.inputs, (tuple, list)) or not all(
+                isinstance(i, str) and i for i in self.inputs):
+            raise HwGraphError(f"{where}: inputs must be a list of tensor names, "
+                               f"got {self.inputs!r}")
+        object.__setattr__(self, "inputs", tuple(self.inputs))
         for attr in _LAYER_ARRAYS:
             object.__setattr__(self, attr, _as_int_array(getattr(self, attr), f"{where}: {attr}"))
         self._validate()
+        kind_of(self.kind).validate(self)
 
     @property
     def groups(self) -> int:
@@ -102,76 +100,52 @@ class HwLayer:
         return self.in_frac + self.weight_frac - self.out_frac
 
     @property
+    def act_lo(self) -> int:
+        """Lower clamp bound of the output integer (0, or the signed floor for none)."""
+        return kind_of(self.kind).out_range(self)[0]
+
+    @property
     def act_hi(self) -> int:
         """Upper clamp bound of the output integer (always an int, `numfmt.relu6_hi`)."""
-        return activation_hi(self.activation, self.out_bits, self.out_frac)
+        return kind_of(self.kind).out_range(self)[1]
+
+    @property
+    def in_format(self) -> TensorFormat:
+        return TensorFormat(self.in_signed, self.in_bits, self.in_frac)
+
+    @property
+    def out_format(self) -> TensorFormat:
+        """A linear (`none`) output is signed; ReLU / ReLU6 outputs are unsigned."""
+        return TensorFormat(self.activation == "none", self.out_bits, self.out_frac)
 
     def out_size(self, height: int, width: int) -> tuple[int, int]:
-        return (
-            conv_out_size(height, self.kernel, self.stride, self.padding),
-            conv_out_size(width, self.kernel, self.stride, self.padding),
-        )
+        return kind_of(self.kind).out_size(self, height, width)
 
     def _validate(self) -> None:
         where = f"layer {self.name!r}"
         for attr in ("in_channels", "out_channels", "kernel", "stride"):
             if getattr(self, attr) < 1:
                 raise HwGraphError(f"{where}: {attr} must be >= 1, got {getattr(self, attr)}")
-        if self.padding < 0 or self.padding >= self.kernel:
-            raise HwGraphError(f"{where}: padding {self.padding} must be in 0..kernel-1")
-        if self.kind == "pointwise" and (self.kernel != 1 or self.padding != 0):
-            raise HwGraphError(f"{where}: a pointwise layer has kernel 1 and padding 0")
-        if self.kind == "depthwise" and self.in_channels != self.out_channels:
-            raise HwGraphError(f"{where}: a depthwise layer needs in_channels == out_channels")
-        if self.fuse_next and self.kind != "depthwise":
-            raise HwGraphError(f"{where}: only a depthwise layer can be fused with the next")
         for attr in ("weight_bits", "in_bits", "out_bits"):
             bits = getattr(self, attr)
             if not 1 <= bits <= MAX_BITS:
                 raise HwGraphError(f"{where}: {attr} = {bits} is outside 1..{MAX_BITS}")
-        if self.weight_bits < 2:
-            raise HwGraphError(f"{where}: weight_bits must be >= 2 (signed)")
-        expected = (self.out_channels, self.in_channels // self.groups, self.kernel, self.kernel)
-        if self.weight.shape != expected:
-            raise HwGraphError(f"{where}: weight shape {self.weight.shape} != expected {expected}")
-        if self.bias.shape != (self.out_channels,):
-            raise HwGraphError(
-                f"{where}: bias shape {self.bias.shape} != expected ({self.out_channels},)"
-            )
-        if self.weight_frac.shape != (self.out_channels,):
-            raise HwGraphError(
-                f"{where}: weight_frac shape {self.weight_frac.shape} != ({self.out_channels},)"
-            )
-        lo, hi = -(2 ** (self.weight_bits - 1)), 2 ** (self.weight_bits - 1) - 1
-        if self.weight.size and (self.weight.min() < lo or self.weight.max() > hi):
-            raise HwGraphError(
-                f"{where}: weights span {self.weight.min()}..{self.weight.max()}, outside the "
-                f"signed {self.weight_bits}-bit range {lo}..{hi}"
-            )
+        if self.weight_bits < 2 or (self.activation == "none" and self.out_bits < 2):
+            raise HwGraphError(f"{where}: a signed width (weight_bits, out_bits with "
+                               "activation none) must be >= 2")
         for attr in ("in_frac", "out_frac"):
             if abs(getattr(self, attr)) > MAX_FRAC:
                 raise HwGraphError(f"{where}: {attr} = {getattr(self, attr)} is outside "
                                    f"-{MAX_FRAC}..{MAX_FRAC}")
-        if np.abs(self.weight_frac).max(initial=0) > MAX_FRAC:
-            raise HwGraphError(f"{where}: weight_frac outside -{MAX_FRAC}..{MAX_FRAC}")
-        if np.abs(self.bias).max(initial=0) >= MAX_BIAS_EXCLUSIVE:
-            raise HwGraphError(f"{where}: bias magnitude must be below 2^62")
-        if np.abs(self.shift).max(initial=0) > MAX_SHIFT:
-            raise HwGraphError(
-                f"{where}: requantization shift in_frac + weight_frac - out_frac beyond "
-                f"+-{MAX_SHIFT} bits"
-            )
-        w_abs = np.abs(self.weight).reshape(self.out_channels, -1).sum(axis=1)
-        if int(w_abs.max(initial=0)) * (2**self.in_bits - 1) >= MAX_PRODUCTS_EXCLUSIVE:
-            raise HwGraphError(
-                f"{where}: sum(|weight|) * max input reaches 2^60 (the accumulator would not "
-                "be exact in 64 bits); use fewer inputs or narrower weights"
-            )
 
 
 @dataclass(frozen=True, eq=False)
 class HwGraph:
-    """A chain of fixed-weight layers fed by an image of unsigned `input_bits` pixels."""
+    """A DAG of fixed-weight nodes fed by an image of unsigned `input_bits` pixels.
+
+    `layers` may come in any order; the graph keeps them topologically sorted (producers
+    first, ties in the given order). `outputs` defaults to the last layer given.
+    """
 
     name: str
     input_channels: int
@@ -181,6 +155,7 @@ class HwGraph:
     input_bits: int = 8
     input_frac: int = 8
     meta: dict[str, Any] = field(default_factory=dict)
+    outputs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -197,30 +172,66 @@ class HwGraph:
                                    f"{type(layer).__name__} (build it with HwLayer(...))")
         if not isinstance(self.meta, dict):
             raise HwGraphError(f"{where}: meta must be a dict, got {type(self.meta).__name__}")
-        object.__setattr__(self, "layers", tuple(self.layers))
-        self._validate()
+        if not isinstance(self.outputs, (tuple, list)) or not all(
+                isinstance(o, str) for o in self.outputs):
+            raise HwGraphError(f"{where}: outputs must be a list of node names")
+        self._validate_input()
+        layers = _with_chain_inputs(self.layers)
+        order = topological_order({layer.name: layer.inputs for layer in layers}, where)
+        by_name = {layer.name: layer for layer in layers}
+        object.__setattr__(self, "layers", tuple(by_name[n] for n in order))
+        if not self.outputs and layers:
+            object.__setattr__(self, "outputs", (layers[-1].name,))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        self._validate_dag()
+
+    # -- tensors ------------------------------------------------------------------------
+
+    @property
+    def input_format(self) -> TensorFormat:
+        return TensorFormat(False, self.input_bits, self.input_frac)
+
+    def tensor_shapes(self) -> dict[str, tuple[int, int, int]]:
+        """(channels, height, width) of every tensor: the image and each node's output."""
+        shapes = {INPUT: (self.input_channels, self.input_height, self.input_width)}
+        for layer in self.layers:
+            _, h, w = shapes[layer.inputs[0]]
+            shapes[layer.name] = (layer.out_channels, *layer.out_size(h, w))
+        return shapes
+
+    def tensor_formats(self) -> dict[str, TensorFormat]:
+        return {INPUT: self.input_format} | {lay.name: lay.out_format for lay in self.layers}
 
     def shapes(self) -> list[tuple[int, int, int]]:
         """(channels, height, width) of each layer's output, in layer order."""
-        out: list[tuple[int, int, int]] = []
-        h, w = self.input_height, self.input_width
-        for layer in self.layers:
-            h, w = layer.out_size(h, w)
-            out.append((layer.out_channels, h, w))
-        return out
+        shapes = self.tensor_shapes()
+        return [shapes[layer.name] for layer in self.layers]
 
     def input_shapes(self) -> list[tuple[int, int, int]]:
-        """(channels, height, width) of each layer's input, in layer order."""
-        first = (self.input_channels, self.input_height, self.input_width)
-        return [first, *self.shapes()[:-1]] if self.layers else []
+        """(channels, height, width) of each layer's (first) input, in layer order."""
+        shapes = self.tensor_shapes()
+        return [shapes[layer.inputs[0]] for layer in self.layers]
 
     @property
     def output_shape(self) -> tuple[int, int, int]:
-        if not self.layers:
-            return (self.input_channels, self.input_height, self.input_width)
-        return self.shapes()[-1]
+        """Shape of the last output (the image's when there are no layers)."""
+        return self.tensor_shapes()[self.outputs[-1] if self.outputs else INPUT]
 
-    def _validate(self) -> None:
+    def prefix(self, count: int) -> HwGraph:
+        """The chain of the first `count` layers, its last layer the output."""
+        if not self.is_chain:
+            raise HwGraphError(f"graph {self.name!r}: a prefix is defined for chains only")
+        return replace(self, layers=self.layers[:count], outputs=())
+
+    @property
+    def is_chain(self) -> bool:
+        """Every node reads the one before it (the first reads the image)."""
+        prev = [INPUT, *(layer.name for layer in self.layers)][: len(self.layers)]
+        return all(layer.inputs == (p,) for layer, p in zip(self.layers, prev, strict=True))
+
+    # -- validation ---------------------------------------------------------------------
+
+    def _validate_input(self) -> None:
         for attr in ("input_channels", "input_height", "input_width"):
             if getattr(self, attr) < 1:
                 raise HwGraphError(f"graph {self.name!r}: {attr} must be >= 1")
@@ -229,28 +240,85 @@ class HwGraph:
         if abs(self.input_frac) > MAX_FRAC:
             raise HwGraphError(f"graph {self.name!r}: input_frac must be in "
                                f"-{MAX_FRAC}..{MAX_FRAC}")
-        names = [layer.name for layer in self.layers]
-        if len(set(names)) != len(names):
-            raise HwGraphError(f"graph {self.name!r}: layer names must be unique")
-        channels, bits, frac = self.input_channels, self.input_bits, self.input_frac
-        h, w = self.input_height, self.input_width
-        for i, layer in enumerate(self.layers):
-            where = f"graph {self.name!r}, layer {i} ({layer.name!r})"
+
+    def _validate_dag(self) -> None:
+        shapes = {INPUT: (self.input_channels, self.input_height, self.input_width)}
+        formats = {INPUT: self.input_format}
+        for layer in self.layers:
+            where = f"graph {self.name!r}, layer {layer.name!r}"
+            arity = kind_of(layer.kind).arity
+            if len(layer.inputs) != arity:
+                raise HwGraphError(f"{where}: a {layer.kind} node reads {arity} input(s), "
+                                   f"got {list(layer.inputs)}")
+            src = layer.inputs[0]
+            channels, h, w = shapes[src]
             if layer.in_channels != channels:
-                raise HwGraphError(f"{where}: in_channels {layer.in_channels} != {channels} fed")
-            if layer.in_bits != bits or layer.in_frac != frac:
-                raise HwGraphError(
-                    f"{where}: input format {layer.in_bits}b/frac {layer.in_frac} != "
-                    f"{bits}b/frac {frac} produced by the previous stage"
-                )
-            h, w = layer.out_size(h, w)
-            if h < 1 or w < 1:
-                raise HwGraphError(f"{where}: output map is empty ({h}x{w})")
-            if layer.fuse_next and (
-                i + 1 >= len(self.layers) or self.layers[i + 1].kind != "pointwise"
-            ):
-                raise HwGraphError(f"{where}: fuse_next needs a pointwise layer after it")
-            channels, bits, frac = layer.out_channels, layer.out_bits, layer.out_frac
+                raise HwGraphError(f"{where}: in_channels {layer.in_channels} != {channels} "
+                                   f"of its input {src!r}")
+            if layer.in_format != formats[src]:
+                raise HwGraphError(f"{where}: input format {_fmt(layer.in_format)} != "
+                                   f"{_fmt(formats[src])} of its input {src!r}")
+            oh, ow = layer.out_size(h, w)
+            if oh < 1 or ow < 1:
+                raise HwGraphError(f"{where}: output map is empty ({oh}x{ow})")
+            shapes[layer.name] = (layer.out_channels, oh, ow)
+            formats[layer.name] = layer.out_format
+        for name in self.outputs:
+            if name not in shapes or name == INPUT:
+                raise HwGraphError(f"graph {self.name!r}: output {name!r} is not a node")
+        if len(set(self.outputs)) != len(self.outputs):
+            raise HwGraphError(f"graph {self.name!r}: outputs must be distinct")
+        live = set(self.outputs)
+        for layer in reversed(self.layers):
+            if layer.name in live:
+                live.update(layer.inputs)
+        dead = [layer.name for layer in self.layers if layer.name not in live]
+        if dead:
+            raise HwGraphError(f"graph {self.name!r}: node {dead[0]!r} feeds no output; "
+                               "remove it or list it in outputs")
+
+
+def topological_order(inputs: dict[str, tuple[str, ...]], where: str) -> list[str]:
+    """Node names, producers first (ties in the given order); errors name the bad node."""
+    if INPUT in inputs:
+        raise HwGraphError(f"{where}: {INPUT!r} is the image's name; rename the node")
+    for name, srcs in inputs.items():
+        for src in srcs:
+            if src != INPUT and src not in inputs:
+                raise HwGraphError(f"{where}: node {name!r} reads {src!r}, which is neither "
+                                   f"a node nor {INPUT!r}")
+    done: set[str] = {INPUT}
+    order: list[str] = []
+    pending = list(inputs)
+    while pending:
+        ready = [n for n in pending if all(s in done for s in inputs[n])]
+        if not ready:
+            raise HwGraphError(f"{where}: the nodes {', '.join(map(repr, pending))} form a "
+                               "cycle (each waits on another); a graph must be acyclic")
+        order += ready
+        done.update(ready)
+        pending = [n for n in pending if n not in done]
+    return order
+
+
+def _with_chain_inputs(layers: tuple[HwLayer, ...] | list[HwLayer]) -> list[HwLayer]:
+    """Layers that name no inputs form a chain, each reading the one listed before it (the
+    first the image); either every layer names its inputs or none does."""
+    names = [layer.name for layer in layers]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise HwGraphError(f"layer names must be unique: {dup!r} appears twice")
+    unnamed = [layer.name for layer in layers if not layer.inputs]
+    if unnamed and len(unnamed) != len(layers):
+        raise HwGraphError(f"layer {unnamed[0]!r} names no inputs while others do: name the "
+                           "inputs of every layer (a DAG) or of none (a chain)")
+    prev = [INPUT, *names][: len(names)]
+    return [layer if layer.inputs else replace(layer, inputs=(p,))
+            for layer, p in zip(layers, prev, strict=True)]
+
+
+def _fmt(f: TensorFormat) -> str:
+    return f"{'signed' if f.signed else 'unsigned'} {f.bits}b/frac {f.frac}"
 
 
 _LAYER_INTS = (
@@ -295,47 +363,33 @@ def _as_int_array(value: Any, what: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Save / load (json + npz, no pickle)
+# Save / load (json + npz, no pickle). docs/ir.md documents every field.
 
-_LAYER_SCALARS = (
-    "name", "kind", "in_channels", "out_channels", "kernel", "stride", "padding",
-    "weight_bits", "in_bits", "in_frac", "out_bits", "out_frac", "activation", "fuse_next",
-)
+_NODE_FIELDS = ("name", "kind", "inputs", "out_channels", "kernel", "stride", "padding",
+                "weight_bits", "activation", "format")
 _LAYER_ARRAYS = ("weight", "bias", "weight_frac")
-_GRAPH_FIELDS = (
-    "name", "input_channels", "input_height", "input_width", "input_bits", "input_frac",
-    "layers",
-)
+_GRAPH_FIELDS = ("name", "input", "nodes", "outputs")
 _GRAPH_OPTIONAL = ("format", "version", "meta", "digest")
-
-
-def _check_fields(doc: dict[str, Any], required: tuple[str, ...], optional: tuple[str, ...],
-                  path: Path, prefix: str) -> None:
-    """Every required field present, no unknown one (a typo would otherwise be ignored)."""
-    for key in required:
-        if key not in doc:
-            raise HwGraphError(f"{path}: field '{prefix}{key}' missing")
-    for key in doc:
-        if key not in required and key not in optional:
-            raise HwGraphError(f"{path}: unknown field '{prefix}{key}' (known: "
-                               f"{', '.join(required + optional)})")
+_INPUT_FIELDS = ("channels", "height", "width", "format")
+_FORMAT_FIELDS = ("signed", "bits", "frac")
 
 
 def graph_to_dict(graph: HwGraph) -> dict[str, Any]:
-    """The json-able structure of a graph (arrays excluded)."""
+    """The json-able structure of a graph (arrays excluded), format version 2."""
     return {
         "format": "fixynn-hwgraph",
         "version": FORMAT_VERSION,
         "name": graph.name,
-        "input_channels": graph.input_channels,
-        "input_height": graph.input_height,
-        "input_width": graph.input_width,
-        "input_bits": graph.input_bits,
-        "input_frac": graph.input_frac,
+        "input": {"channels": graph.input_channels, "height": graph.input_height,
+                  "width": graph.input_width, "format": graph.input_format.to_dict()},
+        "nodes": [{
+            "name": n.name, "kind": n.kind, "inputs": list(n.inputs),
+            "out_channels": n.out_channels, "kernel": n.kernel, "stride": n.stride,
+            "padding": n.padding, "weight_bits": n.weight_bits, "activation": n.activation,
+            "format": n.out_format.to_dict(),
+        } for n in graph.layers],
+        "outputs": list(graph.outputs),
         "meta": graph.meta,
-        "layers": [
-            {k: _plain(getattr(layer, k)) for k in _LAYER_SCALARS} for layer in graph.layers
-        ],
     }
 
 
@@ -356,11 +410,8 @@ def save_graph(graph: HwGraph, directory: str | Path) -> Path:
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        arrays = {
-            f"{i}.{key}": getattr(layer, key)
-            for i, layer in enumerate(graph.layers)
-            for key in _LAYER_ARRAYS
-        }
+        arrays = {f"{layer.name}.{key}": getattr(layer, key)
+                  for layer in graph.layers for key in _LAYER_ARRAYS}
         np.savez_compressed(tmp / WEIGHTS_NPZ, **arrays)
         doc = graph_to_dict(graph) | {"digest": graph_digest(graph)}
         (tmp / GRAPH_JSON).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
@@ -372,7 +423,8 @@ def save_graph(graph: HwGraph, directory: str | Path) -> Path:
 
 
 def load_graph(directory: str | Path) -> HwGraph:
-    """Load a graph saved by `save_graph`; any defect is an HwGraphError naming the file."""
+    """Load a graph saved by `save_graph` (format 2, or 1); any defect is an HwGraphError
+    naming the file and the field."""
     directory = Path(directory)
     json_path, npz_path = directory / GRAPH_JSON, directory / WEIGHTS_NPZ
     for path in (json_path, npz_path):
@@ -385,45 +437,130 @@ def load_graph(directory: str | Path) -> HwGraph:
         raise HwGraphError(f"{json_path}: not valid JSON ({exc})") from exc
     if not isinstance(doc, dict) or doc.get("format") != "fixynn-hwgraph":
         raise HwGraphError(f"{json_path}: not a fixynn HwGraph (missing format marker)")
-    if doc.get("version") != FORMAT_VERSION:
-        raise HwGraphError(f"{json_path}: format version {doc.get('version')} is not "
-                           f"{FORMAT_VERSION}; re-export the graph with this fixynn")
     try:
         with np.load(npz_path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except Exception as exc:  # zipfile / format errors come in many types
         raise HwGraphError(f"{npz_path}: unreadable ({exc})") from exc
-    _check_fields(doc, _GRAPH_FIELDS, _GRAPH_OPTIONAL, json_path, "")
-    specs = doc["layers"]
-    if not isinstance(specs, list):
-        raise HwGraphError(f"{json_path}: field 'layers' must be a list of layer objects, "
-                           f"got {specs!r}")
-    layers = []
-    for i, spec in enumerate(specs):
-        where = f"layers[{i}]"
-        if not isinstance(spec, dict):
-            raise HwGraphError(f"{json_path}: {where} must be a layer object, got {spec!r}")
-        _check_fields(spec, _LAYER_SCALARS, (), json_path, f"{where}.")
-        kwargs = dict(spec)
-        for key in _LAYER_ARRAYS:
-            if f"{i}.{key}" not in arrays:
-                raise HwGraphError(f"{npz_path}: array '{i}.{key}' missing")
-            kwargs[key] = arrays[f"{i}.{key}"]
-        try:
-            layers.append(HwLayer(**kwargs))
-        except HwGraphError as exc:
-            raise HwGraphError(f"{json_path}: {where}: {exc}") from exc
-    if not isinstance(doc.get("meta", {}), dict):
-        raise HwGraphError(f"{json_path}: field 'meta' must be an object")
-    try:
-        graph = HwGraph(layers=tuple(layers), meta=doc.get("meta", {}),
-                        **{k: doc[k] for k in _GRAPH_FIELDS if k != "layers"})
-    except HwGraphError as exc:
-        raise HwGraphError(f"{json_path}: {exc}") from exc
-    if "digest" in doc and doc["digest"] != graph_digest(graph):
+    if doc.get("version") == 1:
+        from fixynn.hw.ir_v1 import graph_from_v1  # the legacy reader builds on this module
+
+        graph, digest = graph_from_v1(doc, arrays, json_path, npz_path)
+    elif doc.get("version") == FORMAT_VERSION:
+        graph = _graph_from_v2(doc, arrays, json_path, npz_path)
+        digest = graph_digest(graph)
+    else:
+        raise HwGraphError(f"{json_path}: format version {doc.get('version')!r} is not 1 or "
+                           f"{FORMAT_VERSION}; re-export the graph with this fixynn")
+    if "digest" in doc and doc["digest"] != digest:
         raise HwGraphError(f"{directory}: {GRAPH_JSON} and {WEIGHTS_NPZ} do not belong together "
                            "(digest mismatch); re-export the graph")
     return graph
+
+
+def check_fields(doc: Any, required: tuple[str, ...], optional: tuple[str, ...],
+                 path: Path, what: str) -> None:
+    """`doc` is an object with every required field and no unknown one (a typo would
+    otherwise be ignored)."""
+    if not isinstance(doc, dict):
+        raise HwGraphError(f"{path}: {what or 'the document'} must be an object, got {doc!r}")
+    prefix = f"{what}." if what else ""
+    for key in required:
+        if key not in doc:
+            raise HwGraphError(f"{path}: field '{prefix}{key}' missing")
+    for key in doc:
+        if key not in required and key not in optional:
+            raise HwGraphError(f"{path}: unknown field '{prefix}{key}' (known: "
+                               f"{', '.join(required + optional)})")
+
+
+def check_meta(doc: dict[str, Any], path: Path) -> dict[str, Any]:
+    meta = doc.get("meta", {})
+    if not isinstance(meta, dict):
+        raise HwGraphError(f"{path}: field 'meta' must be an object")
+    return meta
+
+
+def layer_arrays(arrays: dict[str, np.ndarray], key: str, npz_path: Path) -> dict[str, Any]:
+    """The weight, bias and weight_frac arrays stored under `key.` in weights.npz."""
+    out = {}
+    for name in _LAYER_ARRAYS:
+        if f"{key}.{name}" not in arrays:
+            raise HwGraphError(f"{npz_path}: array '{key}.{name}' missing")
+        out[name] = arrays[f"{key}.{name}"]
+    return out
+
+
+def _tensor_format(spec: Any, path: Path, what: str) -> TensorFormat:
+    check_fields(spec, _FORMAT_FIELDS, (), path, what)
+    return TensorFormat(_strict_bool(spec["signed"], f"{what}.signed"),
+                        strict_int(spec["bits"], f"{what}.bits"),
+                        strict_int(spec["frac"], f"{what}.frac"))
+
+
+def _graph_from_v2(doc: dict[str, Any], arrays: dict[str, np.ndarray], json_path: Path,
+                   npz_path: Path) -> HwGraph:
+    try:
+        check_fields(doc, _GRAPH_FIELDS, _GRAPH_OPTIONAL, json_path, "")
+        check_fields(doc["input"], _INPUT_FIELDS, (), json_path, "input")
+        image = _tensor_format(doc["input"]["format"], json_path, "input.format")
+        if image.signed:
+            raise HwGraphError("input.format.signed must be false (the image is unsigned)")
+        specs, outputs = doc["nodes"], doc["outputs"]
+        if not isinstance(specs, list):
+            raise HwGraphError(f"field 'nodes' must be a list of node objects, got {specs!r}")
+        if not isinstance(outputs, list):
+            raise HwGraphError(f"field 'outputs' must be a list of node names, got {outputs!r}")
+        for i, spec in enumerate(specs):
+            check_fields(spec, _NODE_FIELDS, (), json_path, f"nodes[{i}]")
+        graph_name = doc["name"]
+        where = f"graph {graph_name!r}"
+        inputs = {}
+        for i, spec in enumerate(specs):
+            if not isinstance(spec["name"], str) or not isinstance(spec["inputs"], list) \
+                    or not spec["inputs"]:
+                raise HwGraphError(f"nodes[{i}]: name must be a string and inputs a non-empty "
+                                   "list of the tensors it reads")
+            inputs[spec["name"]] = tuple(spec["inputs"])
+        if len(inputs) != len(specs):
+            raise HwGraphError("node names must be unique")
+        order = topological_order(inputs, where)
+        by_name = {spec["name"]: (i, spec) for i, spec in enumerate(specs)}
+        channels = {INPUT: doc["input"]["channels"]}
+        formats = {INPUT: image}
+        layers = []
+        for name in order:
+            i, spec = by_name[name]
+            what = f"nodes[{i}]"
+            fmt = _tensor_format(spec["format"], json_path, f"{what}.format")
+            if fmt.signed != (spec["activation"] == "none"):
+                raise HwGraphError(f"{what}.format.signed must be true exactly when the "
+                                   "activation is none (linear)")
+            src = spec["inputs"][0]
+            try:
+                layer = HwLayer(
+                    name=name, kind=spec["kind"], in_channels=channels[src],
+                    out_channels=spec["out_channels"], kernel=spec["kernel"],
+                    stride=spec["stride"], padding=spec["padding"],
+                    weight_bits=spec["weight_bits"], in_bits=formats[src].bits,
+                    in_frac=formats[src].frac, in_signed=formats[src].signed,
+                    out_bits=fmt.bits, out_frac=fmt.frac, activation=spec["activation"],
+                    inputs=tuple(spec["inputs"]), **layer_arrays(arrays, name, npz_path),
+                )
+            except HwGraphError as exc:
+                raise HwGraphError(f"{what}: {exc}") from exc
+            channels[name], formats[name] = layer.out_channels, layer.out_format
+            layers.append(layer)
+        return HwGraph(
+            name=graph_name, input_channels=doc["input"]["channels"],
+            input_height=doc["input"]["height"], input_width=doc["input"]["width"],
+            input_bits=image.bits, input_frac=image.frac, layers=tuple(layers),
+            meta=check_meta(doc, json_path), outputs=tuple(outputs),
+        )
+    except HwGraphError as exc:
+        msg = str(exc)
+        raise HwGraphError(msg if msg.startswith(str(json_path)) or msg.startswith(
+            str(npz_path)) else f"{json_path}: {msg}") from exc
 
 
 def _replace_dir(src: Path, dst: Path) -> None:
@@ -435,9 +572,3 @@ def _replace_dir(src: Path, dst: Path) -> None:
     os.replace(dst, old)
     os.replace(src, dst)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

@@ -13,8 +13,9 @@ from dataclasses import replace
 import numpy as np
 
 from fixynn.arch import LayerShape
-from fixynn.hw.golden import accumulate, run_layer
+from fixynn.hw.golden import run_layer
 from fixynn.hw.ir import HwGraph, HwLayer
+from fixynn.hw.kinds.conv import accumulate
 
 
 def random_layer(
@@ -33,7 +34,6 @@ def random_layer(
     out_frac: int = 5,
     sparsity: float = 0.0,
     activation: str = "relu6",
-    fuse_next: bool = False,
 ) -> HwLayer:
     """A layer with uniform random weights, `sparsity` of them zero, and a sensible shift."""
     if not 0.0 <= sparsity < 1.0:
@@ -57,7 +57,6 @@ def random_layer(
         kernel=kernel, stride=stride, padding=padding, weight=weight, bias=bias,
         weight_bits=weight_bits, weight_frac=weight_frac, in_bits=in_bits, in_frac=in_frac,
         out_bits=out_bits, out_frac=out_frac, activation=activation,  # type: ignore[arg-type]
-        fuse_next=fuse_next,
     )
 
 
@@ -73,7 +72,7 @@ def random_graph_from_shapes(
 ) -> HwGraph:
     """Random-weight HwGraph with the geometry of `shapes` (conv layers only; fc is skipped).
 
-    The image is 8-bit with 8 fractional bits (DESIGN.md); activations have `act_bits` bits
+    The image is 8-bit with 8 fractional bits (docs/ir.md); activations have `act_bits` bits
     with 3 integer bits (enough for ReLU6). With `calibration_images` > 0, each layer's shift
     is set from its accumulators on that many random images so activations stay alive deep
     into the stack; 0 skips this (fast, for cost models that only look at the weights).
@@ -88,13 +87,11 @@ def random_graph_from_shapes(
                                     first.in_width))
     layers = []
     in_bits, in_frac = 8, 8
-    for i, s in enumerate(convs):
-        fuse = (fuse_depthwise and s.kind == "depthwise" and i + 1 < len(convs)
-                and convs[i + 1].kind == "pointwise")
+    for s in convs:
         layer = random_layer(
             rng, s.name, s.kind, s.in_channels, s.out_channels, s.kernel, s.stride, s.padding,
             weight_bits=weight_bits, in_bits=in_bits, in_frac=in_frac, out_bits=act_bits,
-            out_frac=act_frac, sparsity=sparsity, fuse_next=fuse,
+            out_frac=act_frac, sparsity=sparsity,
         )
         if calibration_images:
             layer = _calibrated(layer, x)
@@ -104,7 +101,8 @@ def random_graph_from_shapes(
     return HwGraph(
         name=name, input_channels=first.in_channels, input_height=first.in_height,
         input_width=first.in_width, layers=tuple(layers),
-        meta={"source": "random", "seed": seed, "sparsity": sparsity},
+        meta={"source": "random", "seed": seed, "sparsity": sparsity,
+              "fuse": "all" if fuse_depthwise else "none"},
     )
 
 

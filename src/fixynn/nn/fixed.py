@@ -35,7 +35,7 @@ from fixynn.nn.quant import (
     weight_frac,
 )
 
-INPUT_BITS = 8  # image pixels: 8-bit, value = p * 2^-8 (DESIGN.md)
+INPUT_BITS = 8  # image pixels: 8-bit, value = p * 2^-8 (docs/ir.md)
 INPUT_FRAC = 8
 _FLOAT64_EXACT = 2**53
 _FLOAT32_EXACT = 2**24

@@ -1,4 +1,4 @@
-"""Fixed-point quantizers with the integer semantics of DESIGN.md, as torch functions.
+"""Fixed-point quantizers with the integer semantics of docs/ir.md, as torch functions.
 
 Activations are unsigned `a_bits` integers with `act_frac(a_bits)` fractional bits; weights are
 signed `w_bits` integers with a power-of-two scale per output channel; the bias sits at the

@@ -23,13 +23,17 @@ from fixynn.pipeline.runner import Step
 # source is part of the stage's cache key.
 STAGE_NEEDS: dict[str, tuple[str, ...]] = {
     "transfer": ("fixynn.train.transfer:run_transfer", "fixynn.train", "fixynn.data",
-                 "fixynn.nn", "fixynn.nn.export", "fixynn.hw.ir", "fixynn.arch"),
-    "rtl": ("fixynn.hw.rtl.emit:graph_verilog", "fixynn.hw.rtl"),
-    "verify": ("fixynn.hw.sim:verify_graph", "fixynn.hw.rtl", "fixynn.hw.golden",
-               "fixynn.data.tasks:task_images"),
-    "synth": ("fixynn.hw.synth:synth_graph_layers", "fixynn.hw.rtl"),
+                 "fixynn.nn", "fixynn.nn.export", "fixynn.hw.ir", "fixynn.hw.kinds",
+                 "fixynn.arch"),
+    "rtl": ("fixynn.hw.rtl.emit:graph_verilog", "fixynn.hw.rtl", "fixynn.hw.lower",
+            "fixynn.hw.kinds"),
+    "verify": ("fixynn.hw.sim:verify_graph", "fixynn.hw.rtl", "fixynn.hw.lower",
+               "fixynn.hw.kinds", "fixynn.hw.golden", "fixynn.data.tasks:task_images"),
+    "synth": ("fixynn.hw.synth:synth_graph_layers", "fixynn.hw.rtl", "fixynn.hw.lower",
+              "fixynn.hw.kinds", "fixynn.hw.cells"),
     "ppa": ("fixynn.hw.ppa.system:evaluate_split", "fixynn.hw.ppa.ffe:estimate_ffe",
-            "fixynn.hw.ppa", "fixynn.hw.rtl", "fixynn.arch"),
+            "fixynn.hw.ppa", "fixynn.hw.lower", "fixynn.hw.kinds", "fixynn.hw.cells",
+            "fixynn.arch"),
 }
 
 

@@ -15,7 +15,8 @@ from functools import cached_property
 
 from fixynn.hw.arith import STYLES
 from fixynn.hw.ir import HwGraph, HwGraphError, HwLayer
-from fixynn.hw.lower.datapath import LayerDatapath, plan_datapath
+from fixynn.hw.kinds import kind_of
+from fixynn.hw.lower.datapath import LayerDatapath
 from fixynn.hw.lower.geometry import WindowGeometry
 from fixynn.hw.lower.structure import LayerStructure, layer_structure
 
@@ -26,8 +27,9 @@ __all__ = ["HwOptions", "Plan", "Stage", "fusable", "lower"]
 class HwOptions:
     """Hardware choices: adder style, pipelining, fusion.
 
-    `fuse`: None takes the graph's own hint (the layers marked `fuse_next`); "none" fuses
-    nothing; "all" every fusable pair; a sequence names the depthwise layers to fuse.
+    `fuse`: None takes the graph's own hint, `meta["fuse"]` (same values; version-1 files
+    carry their `fuse_next` flags there), else "none"; "none" fuses nothing; "all" every
+    fusable pair; a sequence names the depthwise layers to fuse.
     """
 
     style: str = "csd"
@@ -60,7 +62,7 @@ class Stage:
 
     @cached_property
     def datapath(self) -> LayerDatapath:
-        return plan_datapath(self.layer, self.style)
+        return kind_of(self.layer.kind).datapath(self.layer, self.style)
 
     @cached_property
     def structure(self) -> LayerStructure:
@@ -97,6 +99,7 @@ def fusable(graph: HwGraph, i: int) -> bool:
 def lower(graph: HwGraph, options: HwOptions | None = None) -> Plan:
     """The plan of `graph` under `options` (defaults: csd, no pipelining, the graph's fusion)."""
     options = options or HwOptions()
+    _check_lowerable(graph)
     fused = _fused_layers(graph, options)
     stages: list[Stage] = []
     for i, (layer, in_shape) in enumerate(zip(graph.layers, graph.input_shapes(),
@@ -112,17 +115,30 @@ def lower(graph: HwGraph, options: HwOptions | None = None) -> Plan:
     return Plan(graph, options, tuple(stages))
 
 
+def _check_lowerable(graph: HwGraph) -> None:
+    """What the stage builders cover today: a chain of unsigned-output layers."""
+    if not graph.is_chain:
+        raise HwGraphError(f"graph {graph.name!r}: the hardware flow (RTL, PPA, synthesis) "
+                           "lowers chains only (each node reading the one before); this graph "
+                           "branches, which only the golden executor runs today")
+    for layer in graph.layers:
+        if layer.activation == "none":
+            raise HwGraphError(f"graph {graph.name!r}, layer {layer.name!r}: activation none "
+                               "(signed output) has no RTL yet; only the golden executor "
+                               "runs it")
+
+
 def _fused_layers(graph: HwGraph, options: HwOptions) -> frozenset[str]:
     """Names of the depthwise layers fused with the pointwise layer after them."""
     candidates = {layer.name for i, layer in enumerate(graph.layers) if fusable(graph, i)}
     fuse = options.fuse
     if fuse is None:
-        fuse = [layer.name for layer in graph.layers if layer.fuse_next]
+        fuse = graph.meta.get("fuse", "none")
     if fuse == "none":
         return frozenset()
     if fuse == "all":
         return frozenset(candidates)
-    if isinstance(fuse, str) or not all(isinstance(n, str) for n in fuse):
+    if not isinstance(fuse, (list, tuple)) or not all(isinstance(n, str) for n in fuse):
         raise HwGraphError(f"graph {graph.name!r}: fuse must be a list of layer names, "
                            f"got {fuse!r}")
     for name in fuse:

@@ -329,8 +329,7 @@ def ffe_prefix(full: FfeEstimate, graph: HwGraph, count: int, tech: TechTable) -
     """
     layers = full.layers[:count]
     if max(layer.cycles_per_frame for layer in layers) != full.cycles_per_frame:
-        prefix = replace(graph, layers=graph.layers[:count])
-        return estimate_ffe(prefix, tech, freq_mhz=full.freq_mhz)
+        return estimate_ffe(graph.prefix(count), tech, freq_mhz=full.freq_mhz)
     dynamic = sum(layer.total_energy_pj for layer in layers)
     return replace(full, layers=layers, overhead_pj=dynamic * tech.overhead_fraction)
 
