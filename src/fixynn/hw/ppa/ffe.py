@@ -461,7 +461,3 @@ def _layer_estimate(
         nonzero_ops_per_frame=2 * st.nonzero_weights * out_px,
         area_ge=ge, area_um2=um2, energy_pj=energy,
     )
-
-
-
-# ---------------------------------------------------------------------------------------------
