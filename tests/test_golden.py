@@ -1,6 +1,8 @@
 """The golden executor against a literal loop-by-loop reading of DESIGN.md's semantics."""
 
+import math
 from dataclasses import replace
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -191,3 +193,92 @@ def test_a_branching_graph_runs_every_node_on_its_own_input() -> None:
     assert out_left.shape == (2, 4, 3, 3) and out_right.shape == (2, 2, 6, 6)
     with pytest.raises(HwGraphError, match="names no inputs while others do"):
         HwGraph("g", 1, 6, 6, (replace(stem, inputs=()), left), outputs=("left",))
+
+
+def _reference_add(node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """docs/ir.md's add, one Python int at a time."""
+    fa, fb = (f.frac for f in node.in_formats)
+    top = max(fa, fb)
+    s = top - node.out_frac
+    bits = node.out_bits
+    lo, hi = {"none": (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1), "relu": (0, 2**bits - 1),
+              "relu6": (0, min(2**bits - 1, math.floor(6 * Fraction(2) ** node.out_frac)))
+              }[node.activation]
+    out = np.zeros(a.shape, dtype=np.int64)
+    for idx in np.ndindex(a.shape):
+        acc = (int(a[idx]) << (top - fa)) + (int(b[idx]) << (top - fb))
+        y = (acc + (1 << (s - 1))) >> s if s > 0 else acc << -s
+        out[idx] = min(max(y, lo), hi)
+    return out
+
+
+@pytest.mark.parametrize(("fa", "fb", "fo", "bits", "activation"), [
+    (4, 4, 4, 8, "none"), (5, 2, 3, 6, "none"), (2, 6, 6, 9, "relu"), (3, 3, 1, 4, "relu6"),
+    (0, 7, 9, 12, "none"), (6, 6, 0, 3, "none"),
+])
+def test_add_matches_scalar_reference(fa, fb, fo, bits, activation) -> None:
+    from fixynn.hw.ir import HwAdd
+    from fixynn.hw.numfmt import TensorFormat
+
+    rng = np.random.default_rng(fa * 100 + fb * 10 + fo)
+    fmt_a, fmt_b = TensorFormat(True, 7, fa), TensorFormat(False, 5, fb)
+    node = HwAdd("sum", ("a", "b"), 3, (fmt_a, fmt_b), bits, fo, activation)
+    a = rng.integers(fmt_a.lo, fmt_a.hi + 1, size=(2, 3, 4, 5))
+    b = rng.integers(fmt_b.lo, fmt_b.hi + 1, size=(2, 3, 4, 5))
+    got = run_layer(node, a, b)
+    want = _reference_add(node, a, b)
+    np.testing.assert_array_equal(got, want)
+    assert len(np.unique(want)) >= 3  # neither constant nor all saturated
+
+
+def test_add_rules_name_the_field() -> None:
+    from fixynn.hw.ir import HwAdd
+    from fixynn.hw.numfmt import TensorFormat
+
+    f = TensorFormat(False, 8, 4)
+    with pytest.raises(HwGraphError, match="inputs must name two tensors"):
+        HwAdd("s", ("a",), 2, (f, f), 8, 4)
+    with pytest.raises(HwGraphError, match="differ by 50 > 44"):
+        HwAdd("s", ("a", "b"), 2, (f, TensorFormat(False, 8, 54)), 8, 4)
+    with pytest.raises(HwGraphError, match=r"channels must be an integer, got 2\.0"):
+        HwAdd("s", ("a", "b"), 2.0, (f, f), 8, 4)
+
+
+def _inverted_residual(rng: np.random.Generator, stride: int) -> HwGraph:
+    """MobileNetV2-style: stem, expand 1x1 + ReLU6, depthwise 3x3, linear projection, and
+    (stride 1) the residual add of the block's input and the projection."""
+    from fixynn.hw.ir import HwAdd
+
+    def named(layer, *inputs):
+        return replace(layer, inputs=inputs)
+
+    stem = named(random_layer(rng, "stem", "conv", 3, 4, 3, 1, 1, in_frac=8), "input")
+    expand = named(random_layer(rng, "expand", "pointwise", 4, 12, 1, 1, 0), "stem")
+    dw = named(random_layer(rng, "dw", "depthwise", 12, 12, 3, stride, 1), "expand")
+    project = named(random_layer(rng, "project", "pointwise", 12, 4, 1, 1, 0, activation="none",
+                                 out_bits=8, out_frac=4), "dw")
+    nodes = [stem, expand, dw, project]
+    if stride == 1:
+        nodes.append(HwAdd("residual", ("stem", "project"), 4,
+                           (stem.out_format, project.out_format), 8, 4, "none"))
+    return HwGraph(f"ir{stride}", 3, 9, 7, tuple(nodes), outputs=(nodes[-1].name,))
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_inverted_residual_block_matches_scalar_reference(stride: int) -> None:
+    rng = np.random.default_rng(stride)
+    graph = _inverted_residual(rng, stride)
+    x = rng.integers(0, 256, size=(2, 3, 9, 7))
+    outs = dict(zip([n.name for n in graph.layers], run_graph(graph, x), strict=True))
+    by_name = {n.name: n for n in graph.layers}
+    ref = {"input": x}
+    for name in ("stem", "expand", "dw", "project"):
+        ref[name] = _reference_layer(by_name[name], ref[by_name[name].inputs[0]])
+        np.testing.assert_array_equal(outs[name], ref[name], err_msg=name)
+    assert (outs["project"] < 0).any() and (outs["project"] > 0).any()  # signed, alive
+    if stride == 1:
+        want = _reference_add(by_name["residual"], ref["stem"], ref["project"])
+        np.testing.assert_array_equal(outs["residual"], want)
+        assert run_graph(graph, x, keep_all=False)[0].shape == (2, 4, 9, 7)
+    else:
+        assert outs["project"].shape == (2, 4, 5, 4)

@@ -143,9 +143,9 @@ def test_graph_fields_and_layer_objects_are_checked() -> None:
     with pytest.raises(HwGraphError, match=r"input_height must be an integer, got 5\.5"):
         HwGraph("g", 2, 5.5, 8, (layer,))
     spec = {k: getattr(layer, k) for k in ("name", "kind", "in_channels")}
-    with pytest.raises(HwGraphError, match=r"layers\[0\] must be an HwLayer, got dict"):
+    with pytest.raises(HwGraphError, match=r"layers\[0\] must be a node \(HwLayer, HwAdd\), got"):
         HwGraph("g", 2, 8, 8, (spec,))
-    with pytest.raises(HwGraphError, match="layers must be a sequence of HwLayer"):
+    with pytest.raises(HwGraphError, match="layers must be a sequence of nodes"):
         HwGraph("g", 2, 8, 8, layer)
     with pytest.raises(HwGraphError, match="meta must be a dict"):
         HwGraph("g", 2, 8, 8, (layer,), meta=[1])
@@ -212,7 +212,7 @@ V1_DEFECTS = [
 V2_DEFECTS = [
     (lambda d: d.update(nodes=5), r"field 'nodes' must be a list of node objects, got 5"),
     (lambda d: d.update(nodes=None), r"field 'nodes' must be a list.*got None"),
-    (lambda d: d.update(nodes=["x"]), r"nodes\[0\] must be an object, got 'x'"),
+    (lambda d: d.update(nodes=["x"]), r"nodes\[0\] must be an object with a 'kind', got 'x'"),
     (lambda d: d["nodes"][1].update(kernel="3"), r"nodes\[1\]: .*kernel must be an integer"),
     (lambda d: d["nodes"][0].pop("stride"), r"field 'nodes\[0\].stride' missing"),
     (lambda d: d["nodes"][0].update(in_channels=2), r"unknown field 'nodes\[0\].in_channels'"),
@@ -330,3 +330,26 @@ def test_docs_worked_example(tmp_path: Path) -> None:
     doc = json.loads((save_graph(g, tmp_path / "example") / GRAPH_JSON).read_text())
     assert doc["digest"].startswith("7019990c")
     assert doc["nodes"][1]["format"] == {"signed": True, "bits": 6, "frac": 2}
+
+
+def test_a_residual_add_round_trips_and_the_hardware_flow_names_it(tmp_path: Path) -> None:
+    from fixynn.hw.golden import run_graph
+    from fixynn.hw.lower import lower
+    from test_golden import _inverted_residual
+
+    g = _inverted_residual(np.random.default_rng(3), stride=1)
+    path = save_graph(g, tmp_path / "block")
+    doc = json.loads((path / GRAPH_JSON).read_text())
+    add = doc["nodes"][-1]
+    assert add == {"name": "residual", "kind": "add", "inputs": ["stem", "project"],
+                   "activation": "none", "channels": 4,
+                   "format": {"signed": True, "bits": 8, "frac": 4}}
+    loaded = load_graph(path)
+    assert graph_digest(loaded) == graph_digest(g)
+    x = np.random.default_rng(4).integers(0, 256, size=(1, 3, 9, 7))
+    np.testing.assert_array_equal(run_graph(loaded, x)[-1], run_graph(g, x)[-1])
+    with pytest.raises(HwGraphError, match="lowers chains only"):
+        lower(loaded)
+    _edit_json(path, lambda d: d["nodes"][-1].update(inputs=["stem", "expand"]))
+    with pytest.raises(HwGraphError, match=r"nodes\[4\]: channels 4 != 12 of its input 'expand'"):
+        load_graph(path)

@@ -20,123 +20,28 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from fixynn.hw.kinds import KINDS, HwGraphError, kind_of
+from fixynn.hw.kinds import NODE_TYPES, HwGraphError, kind_of
+from fixynn.hw.kinds.add import HwAdd
+from fixynn.hw.kinds.base import Shape, strict_bool, strict_int
+from fixynn.hw.kinds.conv import HwLayer
 from fixynn.hw.numfmt import MAX_BITS, MAX_FRAC, TensorFormat
 
-__all__ = ["GRAPH_JSON", "INPUT", "WEIGHTS_NPZ", "HwGraph", "HwGraphError", "HwLayer",
-           "graph_digest", "graph_to_dict", "load_graph", "save_graph", "strict_int"]
+# HwLayer (conv / depthwise / pointwise) and HwAdd live with their kinds; this module is
+# where users import them from.
+__all__ = ["GRAPH_JSON", "INPUT", "WEIGHTS_NPZ", "HwAdd", "HwGraph", "HwGraphError", "HwLayer",
+           "HwNode", "graph_digest", "graph_to_dict", "load_graph", "save_graph", "strict_int"]
 
 FORMAT_VERSION = 2
 GRAPH_JSON = "graph.json"
 WEIGHTS_NPZ = "weights.npz"
 INPUT = "input"  # the name of the image tensor, reserved
 
-Kind = Literal["conv", "depthwise", "pointwise"]
-Activation = Literal["none", "relu", "relu6"]
-ACTIVATIONS: tuple[str, ...] = ("none", "relu", "relu6")
-
-
-@dataclass(frozen=True, eq=False)
-class HwLayer:
-    """One fixed-weight node: a conv, depthwise or pointwise conv with an activation.
-
-    `inputs` names the tensor it reads (a node name or "input"); when no layer of a graph
-    names its inputs, the layers form a chain in the order given.
-    `in_channels`, `in_bits`, `in_frac`, `in_signed` restate the input tensor's shape and
-    format; the graph checks that they agree with the producer.
-    """
-
-    name: str
-    kind: Kind
-    in_channels: int
-    out_channels: int
-    kernel: int
-    stride: int
-    padding: int
-    weight: np.ndarray  # int64 (out_channels, in_channels // groups, kernel, kernel)
-    bias: np.ndarray  # int64 (out_channels,)
-    weight_bits: int
-    weight_frac: np.ndarray  # int64 (out_channels,)
-    in_bits: int
-    in_frac: int
-    out_bits: int
-    out_frac: int
-    activation: Activation = "relu6"
-    inputs: tuple[str, ...] = ()
-    in_signed: bool = False
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise HwGraphError(f"layer name must be a non-empty string, got {self.name!r}")
-        where = f"layer {self.name!r}"
-        for attr in _LAYER_INTS:
-            object.__setattr__(self, attr, strict_int(getattr(self, attr), f"{where}: {attr}"))
-        object.__setattr__(self, "kind", _choice(self.kind, tuple(KINDS), f"{where}: kind"))
-        object.__setattr__(
-            self, "activation", _choice(self.activation, ACTIVATIONS, f"{where}: activation")
-        )
-        object.__setattr__(self, "in_signed", _strict_bool(self.in_signed, f"{where}: in_signed"))
-        if not isinstance(self.inputs, (tuple, list)) or not all(
-                isinstance(i, str) and i for i in self.inputs):
-            raise HwGraphError(f"{where}: inputs must be a list of tensor names, "
-                               f"got {self.inputs!r}")
-        object.__setattr__(self, "inputs", tuple(self.inputs))
-        for attr in _LAYER_ARRAYS:
-            object.__setattr__(self, attr, _as_int_array(getattr(self, attr), f"{where}: {attr}"))
-        self._validate()
-        kind_of(self.kind).validate(self)
-
-    @property
-    def groups(self) -> int:
-        return self.in_channels if self.kind == "depthwise" else 1
-
-    @property
-    def shift(self) -> np.ndarray:
-        """Requantization right-shift per output channel (negative = left shift)."""
-        return self.in_frac + self.weight_frac - self.out_frac
-
-    @property
-    def act_lo(self) -> int:
-        """Lower clamp bound of the output integer (0, or the signed floor for none)."""
-        return kind_of(self.kind).out_range(self)[0]
-
-    @property
-    def act_hi(self) -> int:
-        """Upper clamp bound of the output integer (always an int, `numfmt.relu6_hi`)."""
-        return kind_of(self.kind).out_range(self)[1]
-
-    @property
-    def in_format(self) -> TensorFormat:
-        return TensorFormat(self.in_signed, self.in_bits, self.in_frac)
-
-    @property
-    def out_format(self) -> TensorFormat:
-        """A linear (`none`) output is signed; ReLU / ReLU6 outputs are unsigned."""
-        return TensorFormat(self.activation == "none", self.out_bits, self.out_frac)
-
-    def out_size(self, height: int, width: int) -> tuple[int, int]:
-        return kind_of(self.kind).out_size(self, height, width)
-
-    def _validate(self) -> None:
-        where = f"layer {self.name!r}"
-        for attr in ("in_channels", "out_channels", "kernel", "stride"):
-            if getattr(self, attr) < 1:
-                raise HwGraphError(f"{where}: {attr} must be >= 1, got {getattr(self, attr)}")
-        for attr in ("weight_bits", "in_bits", "out_bits"):
-            bits = getattr(self, attr)
-            if not 1 <= bits <= MAX_BITS:
-                raise HwGraphError(f"{where}: {attr} = {bits} is outside 1..{MAX_BITS}")
-        if self.weight_bits < 2 or (self.activation == "none" and self.out_bits < 2):
-            raise HwGraphError(f"{where}: a signed width (weight_bits, out_bits with "
-                               "activation none) must be >= 2")
-        for attr in ("in_frac", "out_frac"):
-            if abs(getattr(self, attr)) > MAX_FRAC:
-                raise HwGraphError(f"{where}: {attr} = {getattr(self, attr)} is outside "
-                                   f"-{MAX_FRAC}..{MAX_FRAC}")
+HwNode = HwLayer | HwAdd
+_GRAPH_INTS = ("input_channels", "input_height", "input_width", "input_bits", "input_frac")
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,7 +56,7 @@ class HwGraph:
     input_channels: int
     input_height: int
     input_width: int
-    layers: tuple[HwLayer, ...]
+    layers: tuple[HwNode, ...]
     input_bits: int = 8
     input_frac: int = 8
     meta: dict[str, Any] = field(default_factory=dict)
@@ -164,11 +69,11 @@ class HwGraph:
         for attr in _GRAPH_INTS:
             object.__setattr__(self, attr, strict_int(getattr(self, attr), f"{where}: {attr}"))
         if not isinstance(self.layers, (tuple, list)):
-            raise HwGraphError(f"{where}: layers must be a sequence of HwLayer, "
+            raise HwGraphError(f"{where}: layers must be a sequence of nodes, "
                                f"got {type(self.layers).__name__}")
         for i, layer in enumerate(self.layers):
-            if not isinstance(layer, HwLayer):
-                raise HwGraphError(f"{where}: layers[{i}] must be an HwLayer, got "
+            if not isinstance(layer, NODE_TYPES):
+                raise HwGraphError(f"{where}: layers[{i}] must be a node (HwLayer, HwAdd), got "
                                    f"{type(layer).__name__} (build it with HwLayer(...))")
         if not isinstance(self.meta, dict):
             raise HwGraphError(f"{where}: meta must be a dict, got {type(self.meta).__name__}")
@@ -191,12 +96,14 @@ class HwGraph:
     def input_format(self) -> TensorFormat:
         return TensorFormat(False, self.input_bits, self.input_frac)
 
-    def tensor_shapes(self) -> dict[str, tuple[int, int, int]]:
+    def tensor_shapes(self) -> dict[str, Shape]:
         """(channels, height, width) of every tensor: the image and each node's output."""
-        shapes = {INPUT: (self.input_channels, self.input_height, self.input_width)}
-        for layer in self.layers:
-            _, h, w = shapes[layer.inputs[0]]
-            shapes[layer.name] = (layer.out_channels, *layer.out_size(h, w))
+        shapes: dict[str, Shape] = {INPUT: (self.input_channels, self.input_height,
+                                            self.input_width)}
+        formats = self.tensor_formats()
+        for node in self.layers:
+            shapes[node.name] = kind_of(node.kind).check_inputs(
+                node, [shapes[i] for i in node.inputs], [formats[i] for i in node.inputs])
         return shapes
 
     def tensor_formats(self) -> dict[str, TensorFormat]:
@@ -242,27 +149,21 @@ class HwGraph:
                                f"-{MAX_FRAC}..{MAX_FRAC}")
 
     def _validate_dag(self) -> None:
-        shapes = {INPUT: (self.input_channels, self.input_height, self.input_width)}
+        shapes: dict[str, Shape] = {INPUT: (self.input_channels, self.input_height,
+                                            self.input_width)}
         formats = {INPUT: self.input_format}
-        for layer in self.layers:
-            where = f"graph {self.name!r}, layer {layer.name!r}"
-            arity = kind_of(layer.kind).arity
-            if len(layer.inputs) != arity:
-                raise HwGraphError(f"{where}: a {layer.kind} node reads {arity} input(s), "
-                                   f"got {list(layer.inputs)}")
-            src = layer.inputs[0]
-            channels, h, w = shapes[src]
-            if layer.in_channels != channels:
-                raise HwGraphError(f"{where}: in_channels {layer.in_channels} != {channels} "
-                                   f"of its input {src!r}")
-            if layer.in_format != formats[src]:
-                raise HwGraphError(f"{where}: input format {_fmt(layer.in_format)} != "
-                                   f"{_fmt(formats[src])} of its input {src!r}")
-            oh, ow = layer.out_size(h, w)
-            if oh < 1 or ow < 1:
-                raise HwGraphError(f"{where}: output map is empty ({oh}x{ow})")
-            shapes[layer.name] = (layer.out_channels, oh, ow)
-            formats[layer.name] = layer.out_format
+        for node in self.layers:
+            where = f"graph {self.name!r}, layer {node.name!r}"
+            spec = kind_of(node.kind)
+            if len(node.inputs) != spec.arity:
+                raise HwGraphError(f"{where}: a {node.kind} node reads {spec.arity} input(s), "
+                                   f"got {list(node.inputs)}")
+            try:
+                shapes[node.name] = spec.check_inputs(
+                    node, [shapes[i] for i in node.inputs], [formats[i] for i in node.inputs])
+            except HwGraphError as exc:
+                raise HwGraphError(f"{where}: {exc}") from exc
+            formats[node.name] = node.out_format
         for name in self.outputs:
             if name not in shapes or name == INPUT:
                 raise HwGraphError(f"graph {self.name!r}: output {name!r} is not a node")
@@ -301,7 +202,7 @@ def topological_order(inputs: dict[str, tuple[str, ...]], where: str) -> list[st
     return order
 
 
-def _with_chain_inputs(layers: tuple[HwLayer, ...] | list[HwLayer]) -> list[HwLayer]:
+def _with_chain_inputs(layers: tuple[HwNode, ...] | list[HwNode]) -> list[HwNode]:
     """Layers that name no inputs form a chain, each reading the one listed before it (the
     first the image); either every layer names its inputs or none does."""
     names = [layer.name for layer in layers]
@@ -317,57 +218,10 @@ def _with_chain_inputs(layers: tuple[HwLayer, ...] | list[HwLayer]) -> list[HwLa
             for layer, p in zip(layers, prev, strict=True)]
 
 
-def _fmt(f: TensorFormat) -> str:
-    return f"{'signed' if f.signed else 'unsigned'} {f.bits}b/frac {f.frac}"
-
-
-_LAYER_INTS = (
-    "in_channels", "out_channels", "kernel", "stride", "padding",
-    "weight_bits", "in_bits", "in_frac", "out_bits", "out_frac",
-)
-_GRAPH_INTS = ("input_channels", "input_height", "input_width", "input_bits", "input_frac")
-
-
-def strict_int(value: Any, what: str) -> int:
-    """`value` as a Python int; a float (even 2.0), bool, string or None is an error."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise HwGraphError(f"{what} must be an integer, got {value!r}")
-    return int(value)
-
-
-def _strict_bool(value: Any, what: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise HwGraphError(f"{what} must be true or false, got {value!r}")
-    return bool(value)
-
-
-def _choice(value: Any, choices: tuple[str, ...], what: str) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise HwGraphError(f"{what} {value!r} is not one of {', '.join(choices)}")
-    return value
-
-
-def _as_int_array(value: Any, what: str) -> np.ndarray:
-    """An int64 copy of `value`; floats only when every entry is an exactly held integer."""
-    arr = np.asarray(value)
-    if arr.dtype.kind == "f":
-        if not (np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
-                and np.abs(arr).max(initial=0) < 2**53):
-            raise HwGraphError(f"{what}: expected integers, got non-integer {arr.dtype} values")
-    elif arr.dtype.kind == "u":
-        if arr.max(initial=0) >= 2**63:
-            raise HwGraphError(f"{what}: values do not fit in int64")
-    elif arr.dtype.kind != "i":
-        raise HwGraphError(f"{what}: expected integers, got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr.astype(np.int64))
-
-
 # ---------------------------------------------------------------------------------------------
 # Save / load (json + npz, no pickle). docs/ir.md documents every field.
 
-_NODE_FIELDS = ("name", "kind", "inputs", "out_channels", "kernel", "stride", "padding",
-                "weight_bits", "activation", "format")
-_LAYER_ARRAYS = ("weight", "bias", "weight_frac")
+_NODE_FIELDS = ("name", "kind", "inputs", "activation", "format")  # + the kind's own fields
 _GRAPH_FIELDS = ("name", "input", "nodes", "outputs")
 _GRAPH_OPTIONAL = ("format", "version", "meta", "digest")
 _INPUT_FIELDS = ("channels", "height", "width", "format")
@@ -384,9 +238,8 @@ def graph_to_dict(graph: HwGraph) -> dict[str, Any]:
                   "width": graph.input_width, "format": graph.input_format.to_dict()},
         "nodes": [{
             "name": n.name, "kind": n.kind, "inputs": list(n.inputs),
-            "out_channels": n.out_channels, "kernel": n.kernel, "stride": n.stride,
-            "padding": n.padding, "weight_bits": n.weight_bits, "activation": n.activation,
-            "format": n.out_format.to_dict(),
+            "activation": n.activation, "format": n.out_format.to_dict(),
+            **kind_of(n.kind).to_json(n),
         } for n in graph.layers],
         "outputs": list(graph.outputs),
         "meta": graph.meta,
@@ -397,7 +250,7 @@ def graph_digest(graph: HwGraph) -> str:
     """Content hash of a graph (structure + every integer), stable across save/load."""
     h = hashlib.sha256(json.dumps(graph_to_dict(graph), sort_keys=True).encode())
     for layer in graph.layers:
-        for key in _LAYER_ARRAYS:
+        for key in kind_of(layer.kind).arrays:
             arr = getattr(layer, key)
             h.update(str(arr.shape).encode())
             h.update(arr.astype("<i8").tobytes())
@@ -411,7 +264,7 @@ def save_graph(graph: HwGraph, directory: str | Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         arrays = {f"{layer.name}.{key}": getattr(layer, key)
-                  for layer in graph.layers for key in _LAYER_ARRAYS}
+                  for layer in graph.layers for key in kind_of(layer.kind).arrays}
         np.savez_compressed(tmp / WEIGHTS_NPZ, **arrays)
         doc = graph_to_dict(graph) | {"digest": graph_digest(graph)}
         (tmp / GRAPH_JSON).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
@@ -481,19 +334,9 @@ def check_meta(doc: dict[str, Any], path: Path) -> dict[str, Any]:
     return meta
 
 
-def layer_arrays(arrays: dict[str, np.ndarray], key: str, npz_path: Path) -> dict[str, Any]:
-    """The weight, bias and weight_frac arrays stored under `key.` in weights.npz."""
-    out = {}
-    for name in _LAYER_ARRAYS:
-        if f"{key}.{name}" not in arrays:
-            raise HwGraphError(f"{npz_path}: array '{key}.{name}' missing")
-        out[name] = arrays[f"{key}.{name}"]
-    return out
-
-
 def _tensor_format(spec: Any, path: Path, what: str) -> TensorFormat:
     check_fields(spec, _FORMAT_FIELDS, (), path, what)
-    return TensorFormat(_strict_bool(spec["signed"], f"{what}.signed"),
+    return TensorFormat(strict_bool(spec["signed"], f"{what}.signed"),
                         strict_int(spec["bits"], f"{what}.bits"),
                         strict_int(spec["frac"], f"{what}.frac"))
 
@@ -512,7 +355,13 @@ def _graph_from_v2(doc: dict[str, Any], arrays: dict[str, np.ndarray], json_path
         if not isinstance(outputs, list):
             raise HwGraphError(f"field 'outputs' must be a list of node names, got {outputs!r}")
         for i, spec in enumerate(specs):
-            check_fields(spec, _NODE_FIELDS, (), json_path, f"nodes[{i}]")
+            if not isinstance(spec, dict) or "kind" not in spec:
+                raise HwGraphError(f"nodes[{i}] must be an object with a 'kind', got {spec!r}")
+            try:
+                own = kind_of(spec["kind"]).json_fields
+            except HwGraphError as exc:
+                raise HwGraphError(f"nodes[{i}]: {exc}") from exc
+            check_fields(spec, _NODE_FIELDS + own, (), json_path, f"nodes[{i}]")
         graph_name = doc["name"]
         where = f"graph {graph_name!r}"
         inputs = {}
@@ -526,7 +375,8 @@ def _graph_from_v2(doc: dict[str, Any], arrays: dict[str, np.ndarray], json_path
             raise HwGraphError("node names must be unique")
         order = topological_order(inputs, where)
         by_name = {spec["name"]: (i, spec) for i, spec in enumerate(specs)}
-        channels = {INPUT: doc["input"]["channels"]}
+        shapes: dict[str, Shape] = {INPUT: (doc["input"]["channels"], doc["input"]["height"],
+                                            doc["input"]["width"])}
         formats = {INPUT: image}
         layers = []
         for name in order:
@@ -536,20 +386,15 @@ def _graph_from_v2(doc: dict[str, Any], arrays: dict[str, np.ndarray], json_path
             if fmt.signed != (spec["activation"] == "none"):
                 raise HwGraphError(f"{what}.format.signed must be true exactly when the "
                                    "activation is none (linear)")
-            src = spec["inputs"][0]
+            kind = kind_of(spec["kind"])
+            in_shapes = [shapes[t] for t in spec["inputs"]]
+            in_formats = [formats[t] for t in spec["inputs"]]
             try:
-                layer = HwLayer(
-                    name=name, kind=spec["kind"], in_channels=channels[src],
-                    out_channels=spec["out_channels"], kernel=spec["kernel"],
-                    stride=spec["stride"], padding=spec["padding"],
-                    weight_bits=spec["weight_bits"], in_bits=formats[src].bits,
-                    in_frac=formats[src].frac, in_signed=formats[src].signed,
-                    out_bits=fmt.bits, out_frac=fmt.frac, activation=spec["activation"],
-                    inputs=tuple(spec["inputs"]), **layer_arrays(arrays, name, npz_path),
-                )
+                layer = kind.from_json(name, spec, in_shapes, in_formats, arrays, npz_path, fmt)
+                shapes[name] = kind.check_inputs(layer, in_shapes, in_formats)
             except HwGraphError as exc:
                 raise HwGraphError(f"{what}: {exc}") from exc
-            channels[name], formats[name] = layer.out_channels, layer.out_format
+            formats[name] = layer.out_format
             layers.append(layer)
         return HwGraph(
             name=graph_name, input_channels=doc["input"]["channels"],

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from fixynn.hw.ir import HwGraph, HwGraphError, HwLayer, check_fields, check_meta, layer_arrays
+from fixynn.hw.ir import HwGraph, HwGraphError, HwLayer, check_fields, check_meta
+from fixynn.hw.kinds.base import node_arrays
 
 _LAYER_SCALARS = (
     "name", "kind", "in_channels", "out_channels", "kernel", "stride", "padding",
@@ -21,6 +22,7 @@ _LAYER_SCALARS = (
 _GRAPH_FIELDS = ("name", "input_channels", "input_height", "input_width", "input_bits",
                  "input_frac", "layers")
 _GRAPH_OPTIONAL = ("format", "version", "meta", "digest")
+_ARRAYS = ("weight", "bias", "weight_frac")
 
 
 def graph_from_v1(doc: dict[str, Any], arrays: dict[str, np.ndarray], json_path: Path,
@@ -42,7 +44,7 @@ def graph_from_v1(doc: dict[str, Any], arrays: dict[str, np.ndarray], json_path:
             raise HwGraphError(f"{json_path}: {where}.fuse_next must be true or false, got "
                                f"{spec['fuse_next']!r}")
         try:
-            layers.append(HwLayer(**kwargs, **layer_arrays(arrays, str(i), npz_path)))
+            layers.append(HwLayer(**kwargs, **node_arrays(arrays, str(i), _ARRAYS, npz_path)))
         except HwGraphError as exc:
             raise HwGraphError(f"{json_path}: {where}: {exc}") from exc
         if spec["fuse_next"]:
@@ -61,7 +63,7 @@ def _v1_digest(doc: dict[str, Any], layers: list[HwLayer]) -> str:
     h = hashlib.sha256(json.dumps({k: v for k, v in doc.items() if k != "digest"},
                                   sort_keys=True).encode())
     for layer in layers:
-        for key in ("weight", "bias", "weight_frac"):
+        for key in _ARRAYS:
             arr = getattr(layer, key)
             h.update(str(arr.shape).encode())
             h.update(arr.astype("<i8").tobytes())

@@ -60,6 +60,9 @@ class TensorFormat:
     def to_dict(self) -> dict[str, bool | int]:
         return {"signed": self.signed, "bits": self.bits, "frac": self.frac}
 
+    def __str__(self) -> str:
+        return f"{'signed' if self.signed else 'unsigned'} {self.bits}b/frac {self.frac}"
+
 
 def requantize(acc: np.ndarray, shift: np.ndarray, hi: int, lo: int = 0,
                channel_axis: int = 1) -> np.ndarray:
