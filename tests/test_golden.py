@@ -6,9 +6,12 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fixynn.hw.golden import run_graph, run_layer
 from fixynn.hw.ir import HwGraph, HwGraphError, HwLayer
+from fixynn.hw.kinds import kind_of
 from fixynn.hw.numfmt import requantize
 from fixynn.hw.synthetic import random_layer
 
@@ -282,3 +285,81 @@ def test_inverted_residual_block_matches_scalar_reference(stride: int) -> None:
         assert run_graph(graph, x, keep_all=False)[0].shape == (2, 4, 9, 7)
     else:
         assert outs["project"].shape == (2, 4, 5, 4)
+
+
+def random_dag(seed: int) -> HwGraph:
+    """A small random DAG: conv / depthwise / pointwise of any activation (signed outputs
+    feeding signed inputs), residual adds of equal-shaped tensors, odd and 1x1 maps."""
+    from fixynn.hw.ir import HwAdd
+
+    rng = np.random.default_rng(seed)
+    c0, h, w = int(rng.integers(1, 3)), int(rng.integers(1, 6)), int(rng.integers(1, 6))
+    tensors = {"input": ((c0, h, w), HwGraph("t", c0, h, w, ()).input_format)}
+    nodes: list = []
+    consumed: set[str] = set()
+    for i in range(int(rng.integers(1, 6))):
+        same = [(a, b) for a in tensors for b in tensors if a < b
+                and tensors[a][0] == tensors[b][0]]
+        act = str(rng.choice(["none", "relu", "relu6"]))
+        out_bits = int(rng.integers(2, 9))
+        out_frac = int(rng.integers(-1, out_bits + 1))
+        if same and rng.random() < 0.4:
+            a, b = same[int(rng.integers(len(same)))]
+            node = HwAdd(f"n{i}", (a, b), tensors[a][0][0], (tensors[a][1], tensors[b][1]),
+                         out_bits, out_frac, act)
+            srcs = [a, b]
+        else:
+            src = str(rng.choice(list(tensors)))
+            (c, sh, sw), fmt = tensors[src]
+            kind = str(rng.choice(["conv", "depthwise", "pointwise"]))
+            k = 1 if kind == "pointwise" else int(rng.choice([1, 3]))
+            stride = int(rng.choice([1, 2]))
+            pad = 0 if kind == "pointwise" else int(rng.integers(0, k))
+            if min(sh, sw) + 2 * pad < k:
+                continue
+            out_c = c if kind == "depthwise" else int(rng.integers(1, 4))
+            node = replace(random_layer(rng, f"n{i}", kind, c, out_c, k, stride, pad,
+                                        weight_bits=int(rng.integers(2, 7)), in_bits=fmt.bits,
+                                        in_frac=fmt.frac, out_bits=out_bits, out_frac=out_frac,
+                                        activation=act),
+                           inputs=(src,), in_signed=fmt.signed)
+            srcs = [src]
+        nodes.append(node)
+        consumed.update(srcs)
+        shape = kind_of(node.kind).check_inputs(node, [tensors[s][0] for s in srcs],
+                                                [tensors[s][1] for s in srcs])
+        tensors[node.name] = (shape, node.out_format)
+    if not nodes:
+        return random_dag(seed + 1)
+    outputs = tuple(n.name for n in nodes if n.name not in consumed)
+    return HwGraph(f"dag{seed}", c0, h, w, tuple(nodes), outputs=outputs)
+
+
+def _reference_graph(graph: HwGraph, x: np.ndarray) -> dict[str, np.ndarray]:
+    env = {"input": x}
+    for node in graph.layers:
+        ins = [env[i] for i in node.inputs]
+        env[node.name] = (_reference_add(node, *ins) if node.kind == "add"
+                          else _reference_layer(node, ins[0]))
+    return env
+
+
+@given(st.integers(0, 2**31 - 1))
+@settings(max_examples=40, deadline=None, derandomize=True)
+def test_random_dags_match_the_scalar_reference(seed: int) -> None:
+    graph = random_dag(seed)
+    x = np.random.default_rng(seed).integers(0, 256, size=(1, graph.input_channels,
+                                                           graph.input_height,
+                                                           graph.input_width))
+    ref = _reference_graph(graph, x)
+    for node, got in zip(graph.layers, run_graph(graph, x), strict=True):
+        np.testing.assert_array_equal(got, ref[node.name], err_msg=node.name)
+
+
+def test_the_dag_generator_covers_every_kind_and_signed_tensors() -> None:
+    graphs = [random_dag(seed) for seed in range(60)]
+    kinds = {n.kind for g in graphs for n in g.layers}
+    assert kinds == {"conv", "depthwise", "pointwise", "add"}
+    assert any(n.out_format.signed for g in graphs for n in g.layers)
+    assert any(not g.is_chain for g in graphs)
+    assert any(min(s[1:]) == 1 for g in graphs for s in g.shapes())  # 1-pixel rows or maps
