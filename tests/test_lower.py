@@ -76,3 +76,20 @@ def test_lowering_names_what_the_hardware_flow_does_not_build_yet() -> None:
     linear = HwGraph("lin", 2, 7, 6, (replace(g.layers[0], activation="none"),))
     with pytest.raises(HwGraphError, match="activation none"):
         graph_verilog(linear)
+
+
+def test_clamp_limit_at_the_shift_limit_does_not_wrap() -> None:
+    """((hi + 1) << 62) - 1 is beyond int64: no accumulator reaches it, so no comparator
+    (it used to wrap to -1 and count a comparator that can never fire)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fixynn.hw.lower.datapath import plan_datapath
+    from test_golden import _one_weight_pointwise
+
+    dp = plan_datapath(_one_weight_pointwise(2**62 - 1, 62), "csd")
+    assert dp.clamp_threshold.tolist() == [2**63 - 1]
+    assert not dp.has_clamp_compare[0]
+    left = plan_datapath(_one_weight_pointwise(5, -3), "csd")  # 255 >> 3 = 31
+    assert left.clamp_threshold.tolist() == [31] and left.has_clamp_compare[0]

@@ -203,7 +203,8 @@ def test_saturating_left_shifts_and_integer_relu6_match_rtl(cache_base: Path,
     """Where the golden used to wrap int64 (or return 1.5), RTL and golden now agree."""
     from test_golden import _one_weight_pointwise
 
-    cases = [(2**62 - 1, -1, "relu"), (2**24, -40, "relu"), (-3, -62, "relu"), (5, 0, "relu6")]
+    cases = [(2**62 - 1, -1, "relu"), (2**24, -40, "relu"), (-3, -62, "relu"), (5, 0, "relu6"),
+             (2**62 - 1, 62, "relu")]  # the last: at the IR's shift limit +62
     graphs = []
     for i, (bias, wf, act) in enumerate(cases):
         layer = _one_weight_pointwise(bias, wf, act)
@@ -217,3 +218,4 @@ def test_saturating_left_shifts_and_integer_relu6_match_rtl(cache_base: Path,
                                                                          strict=True)]
     assert set(golden[0].tolist()) == {255} and golden[2][0] == 0  # pixel 0: -3 -> 0
     assert set(golden[3].tolist()) == {1}  # (p + 5 + 2) >> 2 >= 1, capped at floor(6 / 4)
+    assert set(golden[4].tolist()) == {1}  # (2^62 - 1 + p + 2^61) >> 62

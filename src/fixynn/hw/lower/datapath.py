@@ -32,6 +32,8 @@ from fixynn.hw.arith import (
 )
 from fixynn.hw.ir import HwLayer
 
+_INT64_MAX = 2**63 - 1
+
 
 @dataclass(frozen=True)
 class ConstTrees:
@@ -93,14 +95,14 @@ class LayerDatapath:
 
     @cached_property
     def clamp_threshold(self) -> np.ndarray:
-        """acc' > threshold saturates to act_hi (acc' < 0 gives 0)."""
-        s = self.layer.shift
+        """acc' > threshold saturates to act_hi (acc' < 0 gives 0).
+
+        In Python ints: ((hi + 1) << s) - 1 exceeds int64 for large s; no acc' (< 2^63,
+        docs/ir.md) can exceed it then, so it is capped at 2^63 - 1 (no comparator).
+        """
         hi = self.layer.act_hi
-        return np.where(
-            s >= 0,
-            np.left_shift(hi + 1, np.maximum(s, 0)) - 1,
-            np.right_shift(hi, np.maximum(-s, 0)),
-        )
+        return np.array([min(((hi + 1) << s) - 1, _INT64_MAX) if s >= 0 else hi >> -s
+                         for s in self.layer.shift.tolist()], dtype=np.int64)
 
     @cached_property
     def has_clamp_compare(self) -> np.ndarray:
