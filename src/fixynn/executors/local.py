@@ -1,0 +1,127 @@
+"""Units on this machine: in this process (`InlineExecutor`) or in a pool of worker processes
+(`ProcessExecutor`, `concurrent.futures` with spawned workers).
+
+Spawned, not forked: a fork of a process whose torch thread pool has run can deadlock. A
+spawned worker imports the caller's main module (as `__mp_main__`), so a script that runs
+units in processes needs the usual `if __name__ == "__main__":` guard. Each worker ignores
+Ctrl-C (the caller stops the pool) and, on Linux, is sent SIGTERM if the caller dies, so a
+killed run leaves no orphans training on.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import signal
+import sys
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from fixynn.executors.base import Executor, Unit, UnitCallback, UnitsFailed, call_unit, worker_died
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+class InlineExecutor(Executor):
+    """Every unit in this process, in order: no pickling, no start-up cost."""
+
+    name = "inline"
+
+    def describe(self) -> str:
+        return "1 process"
+
+    def run(self, units: Sequence[Unit], on_result: UnitCallback) -> None:
+        failures = {}
+        for unit in units:
+            try:
+                result = call_unit(unit.fn, self.threads, *unit.args)
+            except Exception as exc:  # report it by name after the other units ran
+                failures[unit.name] = f"{type(exc).__name__}: {exc}"
+                continue
+            on_result(unit, result)
+        if failures:
+            raise UnitsFailed(failures)
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # best effort: 0 or -1
+
+
+class ProcessExecutor(Executor):
+    """`workers` spawned processes, kept for the executor's life (torch is imported once per
+    worker, not once per unit). A worker that dies breaks the pool: a new pool is started and
+    the units that were running are resubmitted, each at most `retries` times."""
+
+    name = "local"
+
+    def __init__(self, workers: int, threads: int = 1, retries: int = 1) -> None:
+        super().__init__(threads, retries)
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def describe(self) -> str:
+        return f"{self.workers} local processes"
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, multiprocessing.get_context("spawn"),
+                                             initializer=_worker_init)
+        return self._pool
+
+    def run(self, units: Sequence[Unit], on_result: UnitCallback) -> None:
+        queue = list(units)
+        attempts = {u.name: 0 for u in units}
+        failures: dict[str, str] = {}
+        running: dict[Future[object], Unit] = {}
+        try:
+            while queue or running:
+                pool = self._get_pool()
+                # at most one unit per worker in the pool: then a dead worker's pool holds
+                # only units that were really running, and only those are charged a retry
+                while queue and len(running) < self.workers:
+                    unit = queue.pop(0)
+                    running[pool.submit(call_unit, unit.fn, self.threads, *unit.args)] = unit
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                    done, _ = wait(running)  # every unit of a broken pool is lost
+                    self._discard_pool()
+                for future in done:
+                    unit = running.pop(future)
+                    exc = future.exception()
+                    if isinstance(exc, BrokenProcessPool):
+                        attempts[unit.name] += 1
+                        if attempts[unit.name] > self.retries:
+                            failures[unit.name] = worker_died(attempts[unit.name])
+                        else:
+                            queue.insert(0, unit)
+                    elif exc is not None:
+                        failures[unit.name] = f"{type(exc).__name__}: {exc}"
+                    else:
+                        on_result(unit, future.result())
+        except BaseException:
+            self._discard_pool()
+            raise
+        if failures:
+            raise UnitsFailed(failures)
+
+    def _discard_pool(self) -> None:
+        """Stop the pool now: its workers are terminated, their units lost."""
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        # concurrent.futures has no public way to stop running calls; its process table is
+        # the one handle on the workers (stable since Python 3.2).
+        processes = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
