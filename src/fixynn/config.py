@@ -22,6 +22,8 @@ from typing import Any
 
 from fixynn.arch import NUM_BLOCKS, STRIDE_PLANS
 from fixynn.errors import FixynnError
+from fixynn.executors import EXECUTORS
+from fixynn.train.device import DEVICES
 
 STAGES: tuple[str, ...] = ("transfer", "rtl", "verify", "synth", "ppa", "report")
 RTL_STYLES: tuple[str, ...] = ("csd", "shared")
@@ -110,8 +112,10 @@ class TrainConfig:
     threads: int = _spec("torch intra-op threads per process", min=1, max=256)
     repeats: int = _spec("seeded trainings of each baseline and back-end (mean reported)",
                          min=1, max=100)
-    workers: int = _spec("processes training target tasks in parallel (0 = one per core)",
+    workers: int = _spec("local processes running independent units (0 = one per core)",
                          min=0, max=256)
+    device: str = _spec("training and feature extraction (auto = CUDA when present)",
+                        choices=DEVICES)
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,9 @@ class RunConfig:
     stages: tuple[str, ...] = _spec(
         "stages to run, in pipeline order", choices=STAGES, unique=True, min_len=1
     )
+    executor: str = _spec("where independent units run: local processes or a Ray cluster",
+                          choices=EXECUTORS)
+    ray_address: str = _spec("Ray cluster address (empty: RAY_ADDRESS, else a local instance)")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ then reported by name; a unit that raises is not retried (the error is determini
 from __future__ import annotations
 
 from fixynn.executors.base import Executor, Shared, Unit, UnitCallback, UnitsFailed
-from fixynn.executors.factory import EXECUTORS, make_executor
+from fixynn.executors.factory import EXECUTORS, local_workers, make_executor
 
 __all__ = ["EXECUTORS", "Executor", "Shared", "Unit", "UnitCallback", "UnitsFailed",
-           "make_executor"]
+           "local_workers", "make_executor"]

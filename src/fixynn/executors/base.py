@@ -55,6 +55,7 @@ class Executor(ABC):
     """Runs independent units; see the package docstring."""
 
     name: str = ""
+    parallel: bool = True  # False: units run one after another in this process
 
     def __init__(self, threads: int = 1, retries: int = 1) -> None:
         self.threads, self.retries = threads, retries

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 from fixynn.executors.base import Executor
 from fixynn.executors.local import InlineExecutor, ProcessExecutor
 
 EXECUTORS = ("local", "ray")
+
+
+def local_workers(workers: int, threads: int) -> int:
+    """`workers` processes, or (0) as many as the usable cores hold at `threads` each."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(workers or (cores or 1) // threads, 1)
 
 
 def make_executor(kind: str, workers: int, threads: int = 1, address: str = "",

@@ -27,6 +27,7 @@ class InlineExecutor(Executor):
     """Every unit in this process, in order: no pickling, no start-up cost."""
 
     name = "inline"
+    parallel = False
 
     def describe(self) -> str:
         return "1 process"

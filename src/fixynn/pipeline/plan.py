@@ -33,6 +33,10 @@ STAGE_NEEDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Independent per-N units the runner may hand to its executor (local processes or Ray).
+REMOTE_STAGES = ("rtl", "verify", "synth")
+
+
 @dataclass(frozen=True)
 class Plan:
     steps: list[Step]
@@ -121,7 +125,8 @@ def plan_steps(cfg: Config, tasks: dict[str, TaskData] | None = None) -> Plan:
         deps = (f"graph/N{n}",) if n > 0 else ()
         fn = getattr(stages, f"{stage}_step")
         return Step(
-            f"{stage}/N{n}", stage, fn, {"n": n, **extra}, deps=deps, code=stage_code(stage)
+            f"{stage}/N{n}", stage, fn, {"n": n, **extra}, deps=deps, code=stage_code(stage),
+            remote=stage in REMOTE_STAGES,
         )
 
     if "rtl" in available:

@@ -82,7 +82,7 @@ def transfer_step(ctx: StepContext) -> dict[str, Any]:
     # they depend on, in one work area: sharing that area across runs means a changed target
     # task (or a new N) trains only what it adds.
     area = ctx.out_dir / "work" / "transfer"
-    summary = run_transfer(cfg, area, progress=True)
+    summary = run_transfer(cfg, area, progress=True, executor=ctx.executor)
     for name in ("transfer.json", "transfer.md"):
         shutil.copy2(area / name, ctx.work_dir / name)
     graphs = {}

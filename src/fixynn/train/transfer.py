@@ -41,7 +41,7 @@ from fixynn.atomic import atomic_write_json, atomic_write_text
 from fixynn.data import Dataset
 from fixynn.data.tasks import load_task, task_data_key
 from fixynn.errors import FixynnError
-from fixynn.executors import Executor, Shared, Unit, make_executor
+from fixynn.executors import Executor, Shared, Unit, local_workers, make_executor
 from fixynn.executors.progress import units_bar
 from fixynn.hw.export import export_front_end
 from fixynn.hw.ir import graph_digest, save_graph
@@ -51,6 +51,7 @@ from fixynn.nn.prune import sparsity_of
 from fixynn.train.augment import augmenter
 from fixynn.train.checkpoint import load_checkpoint, save_checkpoint
 from fixynn.train.config import TransferConfig, load_config
+from fixynn.train.device import resolve_device
 from fixynn.train.features import feature_sweep
 from fixynn.train.loops import evaluate, fit, scaled
 
@@ -59,21 +60,23 @@ __all__ = ["TransferConfig", "load_config", "load_networks", "run_transfer"]
 # Config fields each stage's artifacts depend on (a prefix chain: later stages add fields).
 PRETRAIN_FIELDS = ("source", "width", "input_size", "in_channels", "stride_plan", "seed",
                    "pretrain_epochs", "batch_size", "max_source_images", "max_test_images",
-                   "optimizer", "lr", "warmup", "label_smoothing", "weight_decay", "source_augment")
+                   "optimizer", "lr", "warmup", "label_smoothing", "weight_decay", "source_augment",
+                   "device")
 FIX_FIELDS = (*PRETRAIN_FIELDS, "w_bits", "a_bits", "sparsity", "finetune_epochs",
               "finetune_lr", "finetune_batch_size", "max_finetune_images")
 RESULT_FIELDS = (*FIX_FIELDS, "transfer_epochs", "max_train_images")
 
 
 # Fields added after artifacts existed: keyed only when not at this value, so that older
-# caches stay valid.
-KEYED_UNLESS: dict[str, Any] = {"source_augment": [], "in_channels": 1}
+# caches stay valid. Float training differs across devices.
+KEYED_UNLESS: dict[str, Any] = {"source_augment": [], "in_channels": 1, "device": "cpu"}
 
 
 def stage_key(cfg: TransferConfig, names: tuple[str, ...]) -> str:
     """Key of the artifacts that depend on `names`, and on the source task's data (its
     content and preprocessing: a changed source image retrains everything)."""
-    doc = {k: v for k, v in cfg.to_dict().items()
+    values = cfg.to_dict() | {"device": resolve_device(cfg.device).type}
+    doc = {k: v for k, v in values.items()
            if k in names and (k not in KEYED_UNLESS or v != KEYED_UNLESS[k])}
     doc["source_data"] = data_key(cfg, cfg.source)
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
@@ -142,7 +145,12 @@ def recipe(cfg: TransferConfig) -> dict[str, Any]:
     """`fit` keywords of the float training runs (pretraining, baselines, back-ends)."""
     return {"batch_size": cfg.batch_size, "optimizer": cfg.optimizer, "lr": cfg.lr,
             "warmup": cfg.warmup, "label_smoothing": cfg.label_smoothing,
-            "weight_decay": cfg.weight_decay}
+            "weight_decay": cfg.weight_decay, "device": device(cfg)}
+
+
+def device(cfg: TransferConfig) -> torch.device:
+    """Where this process trains and extracts features (`cfg.device` resolved here)."""
+    return resolve_device(cfg.device)
 
 
 def _timed(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -173,7 +181,8 @@ def pretrain(cfg: TransferConfig, src: Split, ckpt: Path,
         fit(model, src.x_train, src.y_train, scaled(INPUT_FRAC), epochs=cfg.pretrain_epochs,
             seed=cfg.seed, augment=augmenter(cfg.source_augment), desc="pretrain",
             progress=progress, **recipe(cfg))
-        acc, loss = evaluate(model, src.x_test, src.y_test, scaled(INPUT_FRAC))
+        acc, loss = evaluate(model, src.x_test, src.y_test, scaled(INPUT_FRAC),
+                             device=device(cfg))
         return {"float_acc": acc, "float_test_loss": loss, "seed": cfg.seed}
 
     info = _timed(run)
@@ -200,11 +209,12 @@ def fix_network(cfg: TransferConfig, pre: MobileNetV1, src: Split, ckpt: Path,
         fit(qat, src.x_train[pick], src.y_train[pick], scaled(INPUT_FRAC),
             epochs=cfg.finetune_epochs, batch_size=cfg.finetune_batch_size, lr=cfg.finetune_lr,
             seed=seed, augment=augmenter(cfg.source_augment), desc="fix (QAT)",
-            progress=progress)
+            progress=progress, device=device(cfg))
         # Source accuracy of the fully fixed network, through the exact integer front-end.
-        feats = dict(feature_sweep(fixed, src.x_test, [NUM_BLOCKS]))[NUM_BLOCKS]
+        feats = dict(feature_sweep(fixed, src.x_test, [NUM_BLOCKS], device(cfg)))[NUM_BLOCKS]
         head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), qat.classifier)
-        acc, loss = evaluate(head, feats, src.y_test, scaled(fixed.out_frac(NUM_BLOCKS)))
+        acc, loss = evaluate(head, feats, src.y_test, scaled(fixed.out_frac(NUM_BLOCKS)),
+                             device=device(cfg))
         weights = [layer.int_params().weight for layer in fixed.layers]
         zero = sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
         return {"fixed_acc_n14": acc, "fixed_test_loss_n14": loss, "seed": seed,
@@ -243,7 +253,8 @@ def train_baseline(cfg: TransferConfig, pre: MobileNetV1, task: Split, repeat: i
     model.new_classifier(task.num_classes)
     fit(model, task.x_train, task.y_train, scaled(INPUT_FRAC), epochs=cfg.transfer_epochs,
         seed=seed, desc=f"{task.name} baseline", progress=progress, **recipe(cfg))
-    acc, loss = evaluate(model, task.x_test, task.y_test, scaled(INPUT_FRAC))
+    acc, loss = evaluate(model, task.x_test, task.y_test, scaled(INPUT_FRAC),
+                         device=device(cfg))
     return {"acc": acc, "test_loss": loss, "seed": seed}
 
 
@@ -258,7 +269,7 @@ def train_back_end(cfg: TransferConfig, pre: MobileNetV1, n: int, frac: int, tas
     back = BackEnd(model, n)
     fit(back, feats_train, task.y_train, scaled(frac), epochs=cfg.transfer_epochs,
         seed=seed, desc=f"{task.name} N={n}", progress=progress, **recipe(cfg))
-    acc, loss = evaluate(back, feats_test, task.y_test, scaled(frac))
+    acc, loss = evaluate(back, feats_test, task.y_test, scaled(frac), device=device(cfg))
     return {"acc": acc, "test_loss": loss, "seed": seed}
 
 
@@ -268,11 +279,11 @@ def baseline_unit(cfg: TransferConfig, pre: MobileNetV1, task: Split,
     return _timed(lambda: train_baseline(cfg, pre, task, repeat, False))
 
 
-def features_unit(fixed: FixedNet, task: Split,
+def features_unit(cfg: TransferConfig, fixed: FixedNet, task: Split,
                   n_list: tuple[int, ...]) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
     """Unit: a task's cached integer features, N -> (train, test), one pass for every N."""
-    sweep_train = feature_sweep(fixed, task.x_train, list(n_list))
-    sweep_test = feature_sweep(fixed, task.x_test, list(n_list))
+    sweep_train = feature_sweep(fixed, task.x_train, list(n_list), device(cfg))
+    sweep_test = feature_sweep(fixed, task.x_test, list(n_list), device(cfg))
     return {n: (f_train, f_test)
             for (n, f_train), (_, f_test) in zip(sweep_train, sweep_test, strict=True)}
 
@@ -309,7 +320,7 @@ def train_missing(cfg: TransferConfig, pre: MobileNetV1, fixed: FixedNet,
              if not (path := result_path(dirs[name], "baseline", r)).is_file()]
     due = {name: [(n, r) for n in cfg.n_list for r in repeats
                   if not result_path(dirs[name], f"N{n}", r).is_file()] for name in tasks}
-    first += [unit(f"{name}/features", None, features_unit, fixed_net, data[name],
+    first += [unit(f"{name}/features", None, features_unit, cfg, fixed_net, data[name],
                    tuple(sorted({n for n, _ in due[name]})))
               for name in tasks if due[name]]
     total = sum(unit.name not in features for unit in first) + sum(map(len, due.values()))
@@ -381,14 +392,8 @@ def task_dir(cfg: TransferConfig, results_root: Path, name: str) -> Path:
     return results_root / f"{name}-{data_key(cfg, name)[:16]}"
 
 
-def worker_count(cfg: TransferConfig) -> int:
-    """Local worker processes: `cfg.workers`, or (0) one per usable core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(cfg.workers or (cores or 1) // cfg.threads, 1)
-
-
 def local_executor(cfg: TransferConfig) -> Executor:
-    return make_executor("local", worker_count(cfg), cfg.threads)
+    return make_executor("local", local_workers(cfg.workers, cfg.threads), cfg.threads)
 
 
 def results_root(cfg: TransferConfig, out_dir: Path) -> Path:
