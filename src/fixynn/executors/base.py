@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,10 +45,13 @@ def worker_died(attempts: int) -> str:
 
 
 def call_unit(fn: Callable[..., Any], threads: int, *args: Any) -> Any:
-    """Run one unit in a worker: `threads` torch threads, `Shared` arguments unwrapped."""
-    import torch
+    """Run one unit in a worker: `threads` torch threads, `Shared` arguments unwrapped.
 
-    torch.set_num_threads(threads)
+    torch is not imported for a unit that does not use it (the hardware steps); a worker
+    that imports it later gets `threads` from OMP_NUM_THREADS, which the executors set."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
     return fn(*(a.value if isinstance(a, Shared) else a for a in args))
 
 

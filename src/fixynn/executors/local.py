@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -45,7 +46,8 @@ class InlineExecutor(Executor):
             raise UnitsFailed(failures)
 
 
-def _worker_init() -> None:
+def _worker_init(threads: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # before anything imports torch here
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # best effort: 0 or -1
@@ -54,7 +56,8 @@ def _worker_init() -> None:
 class ProcessExecutor(Executor):
     """`workers` spawned processes, kept for the executor's life (torch is imported once per
     worker, not once per unit). A worker that dies breaks the pool: a new pool is started and
-    the units that were running are resubmitted, each at most `retries` times."""
+    the units that were running are resubmitted, one at a time, so that each death is
+    charged to the unit that caused it; a unit is retried at most `retries` times."""
 
     name = "local"
 
@@ -69,39 +72,46 @@ class ProcessExecutor(Executor):
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, multiprocessing.get_context("spawn"),
-                                             initializer=_worker_init)
+                                             initializer=_worker_init,
+                                             initargs=(self.threads,))
         return self._pool
 
     def run(self, units: Sequence[Unit], on_result: UnitCallback) -> None:
         queue = list(units)
-        attempts = {u.name: 0 for u in units}
+        deaths = {u.name: 0 for u in units}
+        suspects: set[str] = set()  # in flight when a worker died: next run alone
         failures: dict[str, str] = {}
         running: dict[Future[object], Unit] = {}
         try:
             while queue or running:
                 pool = self._get_pool()
-                # at most one unit per worker in the pool: then a dead worker's pool holds
-                # only units that were really running, and only those are charged a retry
-                while queue and len(running) < self.workers:
+                # one unit per worker, so the pool holds only units that are running; a
+                # suspect runs alone, so that a death then is its own
+                while (queue and len(running) < self.workers
+                       and not any(u.name in suspects for u in running.values())
+                       and not (running and queue[0].name in suspects)):
                     unit = queue.pop(0)
                     running[pool.submit(call_unit, unit.fn, self.threads, *unit.args)] = unit
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
-                    done, _ = wait(running)  # every unit of a broken pool is lost
+                    done, _ = wait(running)  # a worker died: every unit in the pool is lost
                     self._discard_pool()
+                lost = [running[f] for f in done if isinstance(f.exception(), BrokenProcessPool)]
                 for future in done:
                     unit = running.pop(future)
                     exc = future.exception()
-                    if isinstance(exc, BrokenProcessPool):
-                        attempts[unit.name] += 1
-                        if attempts[unit.name] > self.retries:
-                            failures[unit.name] = worker_died(attempts[unit.name])
-                        else:
-                            queue.insert(0, unit)
-                    elif exc is not None:
+                    if exc is not None and not isinstance(exc, BrokenProcessPool):
                         failures[unit.name] = f"{type(exc).__name__}: {exc}"
-                    else:
+                    elif exc is None:
                         on_result(unit, future.result())
+                if len(lost) == 1:
+                    deaths[lost[0].name] += 1
+                suspects.update(u.name for u in lost)
+                for unit in reversed(lost):
+                    if deaths[unit.name] > self.retries:
+                        failures[unit.name] = worker_died(deaths[unit.name])
+                    else:
+                        queue.insert(0, unit)
         except BaseException:
             self._discard_pool()
             raise
