@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from fixynn.errors import FixynnError
 from fixynn.executors import Executor, Shared, Unit, UnitsFailed, make_executor
 
 
@@ -79,3 +83,9 @@ def test_ray_retries_a_killed_worker_and_names_failures(ray_cluster, tmp_path: P
         assert executor.describe() == "Ray, 2 CPUs"
         check_executor(executor, tmp_path)
 
+
+
+def test_ray_not_installed_is_one_clear_error(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    with pytest.raises(FixynnError, match=r"Ray is not installed; pip install 'fixynn\[ray\]'"):
+        make_executor("ray", workers=2)

@@ -210,3 +210,14 @@ def test_cli_reports_a_bad_config_in_one_line(tmp_path, monkeypatch, capsys):
     assert err.strip().count("\n") == 0 and "unknown key 'batch'" in err
     assert not (tmp_path / "out").exists()
 
+
+
+def test_cli_rejects_an_unknown_executor_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["fixynn", "transfer", "--executor", "spark", "--out",
+                                      str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "--executor 'spark': choose one of local, ray" in err
+    assert not (tmp_path / "out").exists()

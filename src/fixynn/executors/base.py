@@ -82,8 +82,3 @@ class Executor(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def check_names(units: Sequence[Unit]) -> None:
-    names = [u.name for u in units]
-    if len(set(names)) != len(names):
-        raise ValueError(f"duplicate unit names in {names}")
