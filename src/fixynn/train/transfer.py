@@ -323,7 +323,7 @@ def train_missing(cfg: TransferConfig, pre: MobileNetV1, fixed: FixedNet,
     first += [unit(f"{name}/features", None, features_unit, cfg, fixed_net, data[name],
                    tuple(sorted({n for n, _ in due[name]})))
               for name in tasks if due[name]]
-    total = sum(unit.name not in features for unit in first) + sum(map(len, due.values()))
+    total = len(paths) + sum(map(len, due.values()))  # the trainings (not the feature passes)
     with units_bar(f"transfer ({executor.describe()}): trainings", total, progress) as update:
 
         def keep(done: Unit, result: Any) -> None:
