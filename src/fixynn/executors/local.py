@@ -4,8 +4,8 @@
 Spawned, not forked: a fork of a process whose torch thread pool has run can deadlock. A
 spawned worker imports the caller's main module (as `__mp_main__`), so a script that runs
 units in processes needs the usual `if __name__ == "__main__":` guard. Each worker ignores
-Ctrl-C (the caller stops the pool) and, on Linux, is sent SIGTERM if the caller dies, so a
-killed run leaves no orphans training on.
+Ctrl-C (the caller stops the pool; the tools a unit runs stop on their own) and, on Linux,
+is sent SIGTERM if the caller dies, so a killed run leaves no orphans training on.
 """
 
 from __future__ import annotations
@@ -46,9 +46,15 @@ class InlineExecutor(Executor):
             raise UnitsFailed(failures)
 
 
+def _ignore(signum: int, frame: object) -> None:
+    """Ctrl-C in a worker: nothing; the caller stops the pool."""
+
+
 def _worker_init(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)  # before anything imports torch here
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A handler, not SIG_IGN: an ignored signal stays ignored across exec, and the tools a
+    # unit starts (Verilator, make) must still stop on Ctrl-C.
+    signal.signal(signal.SIGINT, _ignore)
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # best effort: 0 or -1
 
