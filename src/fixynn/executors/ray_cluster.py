@@ -94,7 +94,7 @@ class RayExecutor(Executor):
                     cause = exc.cause
                     failures[unit.name] = f"{type(cause).__name__}: {cause}"
                 except (ray.exceptions.WorkerCrashedError,
-                        ray.exceptions.NodeDiedError, ray.exceptions.ActorDiedError):
+                        ray.exceptions.NodeDiedError, ray.exceptions.OutOfMemoryError):
                     failures[unit.name] = worker_died(self.retries + 1)
         except BaseException:
             for ref in running:
