@@ -23,6 +23,7 @@ from typing import Any
 from fixynn.arch import NUM_BLOCKS, STRIDE_PLANS
 from fixynn.errors import FixynnError
 from fixynn.executors import EXECUTORS
+from fixynn.hw.ppa.search import HANDOFF_OPTIONS, SIZING_RULES, WEIGHT_OPTIONS
 from fixynn.train.device import DEVICES
 
 STAGES: tuple[str, ...] = ("transfer", "rtl", "verify", "synth", "ppa", "report")
@@ -124,6 +125,16 @@ class HardwareConfig:
     freq_mhz: float = _spec("clock frequency of the FFE and the PCA", gt=0.0, max=10000.0)
     pca_rows: int = _spec("systolic array rows of the programmable accelerator", min=1, max=1024)
     pca_cols: int = _spec("systolic array columns", min=1, max=1024)
+    sizing: str = _spec("both PCAs sized by design-space search, or the fixed sqrt rule",
+                        choices=SIZING_RULES)
+    fps_floor: float = _spec("frames/s both designs must reach (search)", min=0.0, max=1e7)
+    batch: int = _spec("frames sharing one weight fetch on the PCA (search)", min=1, max=4096)
+    weight_storage: str = _spec("PCA weights: resident, streamed, or whichever is better",
+                                choices=WEIGHT_OPTIONS)
+    handoff: str = _spec("FFE -> PCA through DRAM, an on-chip buffer, or the better",
+                         choices=HANDOFF_OPTIONS)
+    area_mm2: float = _spec("total area of each design in mm2 (0 = FFE + the base PCA)",
+                            min=0.0, max=1e5)
     rtl_style: str = _spec("constant multipliers: CSD shift-add, or with shared subterms",
                            choices=RTL_STYLES)
 

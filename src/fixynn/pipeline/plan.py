@@ -28,7 +28,7 @@ STAGE_NEEDS: dict[str, tuple[str, ...]] = {
     "verify": ("fixynn.hw.sim:verify_graph", "fixynn.hw.rtl", "fixynn.hw.golden",
                "fixynn.data.tasks:task_images"),
     "synth": ("fixynn.hw.synth:synth_graph_layers", "fixynn.hw.rtl"),
-    "ppa": ("fixynn.hw.ppa.system:evaluate_split", "fixynn.hw.ppa.ffe:estimate_ffe",
+    "ppa": ("fixynn.hw.ppa.system:size_split", "fixynn.hw.ppa.ffe:estimate_ffe",
             "fixynn.hw.ppa", "fixynn.hw.rtl", "fixynn.arch"),
 }
 
