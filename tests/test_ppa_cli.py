@@ -76,7 +76,7 @@ def test_table_output_names_the_configuration(fixynn) -> None:  # type: ignore[n
         (["--fixed-layers", "0", "--batch", "0"], "batch"),
         (["--fixed-layers", "0", "--area-mm2", "-1"], "area"),
         (["--fixed-layers", "0", "--sizing", "fixed", "--batch", "4"], "sizing fixed"),
-        (["--fixed-layers", "0", "--resolution", "64", "--fps-floor", "1e7"], "lower the fps floor"),
+        (["--fixed-layers", "0", "--resolution", "64", "--fps-floor", "1e7"], "lower the fps"),
     ],
 )
 def test_bad_flags_are_one_line_errors(fixynn, args: list[str], message: str,  # type: ignore[no-untyped-def]

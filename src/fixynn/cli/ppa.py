@@ -22,6 +22,7 @@ from fixynn.hw.ppa.system import (
     SizingOptions,
     SystemResult,
     evaluate_system,
+    pca_label,
     sweep,
 )
 from fixynn.hw.ppa.tech import load_tech
@@ -33,13 +34,6 @@ SWEEP_RESOLUTION = 224
 def _check_number(value: float, flag: str, *, minimum: float = 0.0) -> None:
     if not math.isfinite(value) or value <= minimum:
         raise FixynnError(f"{flag} must be a number > {minimum:g}, got {value}")
-
-
-def pca_label(pca: dict[str, Any]) -> str:
-    """`RxC i/f/o` (buffer KiB) of a design's PCA, plus `R` when its weights stay resident."""
-    return (f"{pca['rows']}x{pca['cols']} {pca['ifmap_sram_kib']:.0f}/"
-            f"{pca['filter_sram_kib']:.0f}/{pca['ofmap_sram_kib']:.0f}"
-            + (" R" if pca["weights_resident"] else ""))
 
 
 def _table(results: list[SystemResult], title: str) -> Table:

@@ -265,6 +265,13 @@ def _pca_summary(cfg: PcaConfig, result: PcaResult) -> dict[str, Any]:
     }
 
 
+def pca_label(pca: dict[str, Any]) -> str:
+    """`RxC i/f/o` (buffer KiB) of a design's PCA summary, plus ` R` when weights are resident."""
+    return (f"{pca['rows']}x{pca['cols']} {pca['ifmap_sram_kib']:.0f}/"
+            f"{pca['filter_sram_kib']:.0f}/{pca['ofmap_sram_kib']:.0f}"
+            + (" R" if pca["weights_resident"] else ""))
+
+
 def _bytes(channels: int, height: int, width: int) -> int:
     return channels * height * width * ACT_BITS // 8
 
@@ -529,9 +536,11 @@ def sweep(
     *,
     ffe_freq_mhz: float | None = None,
     options: SizingOptions | None = None,
+    n_list: Sequence[int] = tuple(range(NUM_BLOCKS + 1)),
 ) -> list[SystemResult]:
-    """Every split N = 0..14 for every width. One random graph and one FFE estimate per width:
-    the FFE for N is a prefix of it, so a block's weights are the same for every N."""
+    """Every split N in `n_list` (default 0..14) for every width. One random graph and one FFE
+    estimate per width: the FFE for N is a prefix of it, so a block's weights are the same for
+    every N."""
     cfg = pca_config or PcaConfig()
     opts = options or SizingOptions()
     results = []
@@ -539,7 +548,7 @@ def sweep(
         layers = network_layers(width, resolution)
         graph = front_end_graph(layers, NUM_BLOCKS, sparsity)
         full = estimate_ffe(graph, tech, freq_mhz=ffe_freq_mhz or cfg.freq_mhz)
-        for n in range(NUM_BLOCKS + 1):
+        for n in n_list:
             count = len(front_end_layers(layers, n))
             ffe = ffe_prefix(full, graph, count, tech) if n else None
             hybrid, programmable, sizing = size_split(layers, n, tech, cfg, ffe, opts)
