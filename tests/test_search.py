@@ -85,6 +85,11 @@ def test_batching_shares_one_weight_fetch() -> None:
     assert four.macs == one.macs  # per frame
     assert four.fps > one.fps  # weight loads and fills amortised over four frames
     assert four.batch_latency_ms > one.batch_latency_ms  # but a batch takes longer
+    # per frame: the same MAC energy, less DRAM (weights fetched once for four frames)
+    mac = [r.energy_breakdown_uj()["mac_uj"] for r in (one, four)]
+    assert mac[1] == pytest.approx(mac[0])
+    assert four.energy_breakdown_uj()["dram_uj"] < one.energy_breakdown_uj()["dram_uj"]
+    assert four.energy_per_frame_uj < one.energy_per_frame_uj
 
 
 def test_dram_left_out_of_the_objective() -> None:
