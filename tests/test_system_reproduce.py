@@ -23,11 +23,14 @@ def test_rows_are_read_off_the_sweep() -> None:
     tech = load_tech("45nm")
     full = system.evaluate_system(0.25, 224, 14, tech, options=OPTIONS)
     split = system.evaluate_system(0.25, 224, 5, tech, options=OPTIONS)
-    fixed, fixed_free, partial, _ = rows
+    fixed, fixed_no_dram, fixed_free, partial, _, _ = rows
     assert (fixed.paper_tops_per_w, fixed.paper_ratio) == (26.6, 4.81)
     assert fixed.ours_tops_per_w == pytest.approx(full.hybrid.tops_per_w)
     assert fixed.ours_ratio == pytest.approx(full.ratios["tops_per_w"])
-    assert "DRAM excluded" in fixed_free.claim
+    assert "DRAM excluded" in fixed_no_dram.claim and fixed_no_dram.config == fixed.config
+    assert fixed_no_dram.ours_tops_per_w == pytest.approx(
+        reproduce.no_dram_tops_per_w(full.hybrid))
+    assert "DRAM free" in fixed_free.claim
     assert fixed_free.ours_tops_per_w > fixed.ours_tops_per_w
     assert "N=5" in partial.claim and partial.paper_tops_per_w == 11.2
     assert partial.ours_tops_per_w == pytest.approx(split.hybrid.tops_per_w)
@@ -47,7 +50,7 @@ def test_markdown_and_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     assert reproduce.main(["--tech", "45nm", "--accuracy-split", "3", "--out", str(out)]) == 0
     text = out.read_text()
     assert text == capsys.readouterr().out
-    assert text.count("| 26.6 | 4.81 |") == 2 and "split N=3" in text
+    assert text.count("| 26.6 | 4.81 |") == 3 and "split N=3" in text
     assert "hybrid PCA" in text and "iso PCA" in text
 
 
