@@ -17,7 +17,7 @@ import time
 
 from fixynn.arch import back_end_layers, mobilenet_v1_layers
 from fixynn.hw.ppa.pca import PcaConfig, evaluate_pca
-from fixynn.hw.ppa.search import SearchSpace, exhaustive_pca, search_pca
+from fixynn.hw.ppa.search import SearchSpace, search_pca
 from fixynn.hw.ppa.tech import load_tech
 
 REDUCED = SearchSpace(sides=(8, 16, 32, 64, 128, 256),
@@ -46,7 +46,8 @@ def main() -> None:
         t0 = time.perf_counter()
         fast = search_pca(layers, tech, area, 30.0, space=REDUCED, batch=batch)
         t1 = time.perf_counter()
-        full = exhaustive_pca(layers, tech, area, 30.0, space=REDUCED, batch=batch)
+        full = search_pca(layers, tech, area, 30.0, space=REDUCED, batch=batch,
+                           method="exhaustive")
         t2 = time.perf_counter()
         if fast is None or full is None:
             print(f"{width:5g} {n:3d} {area:5g} {batch:3d}  infeasible")

@@ -9,12 +9,11 @@ import pytest
 from fixynn.arch import back_end_layers, mobilenet_v1_layers
 from fixynn.errors import FixynnError
 from fixynn.hw.ppa.pca import PcaConfig, evaluate_pca, weight_bytes
-from fixynn.hw.ppa.search import KIB, SearchSpace, exhaustive_pca, search_pca
+from fixynn.hw.ppa.search import KIB, SearchSpace, search_pca
 from fixynn.hw.ppa.system import (
     FIXED_RULE,
     SizingOptions,
     evaluate_split,
-    search_split,
     size_split,
 )
 from fixynn.hw.ppa.tech import load_tech
@@ -35,7 +34,8 @@ class StubFfe:
 @pytest.mark.parametrize("batch", [1, 4])
 def test_descent_finds_the_exhaustive_optimum(area: float, batch: int) -> None:
     fast = search_pca(LAYERS, TECH, area, 30.0, space=SMALL, batch=batch)
-    full = exhaustive_pca(LAYERS, TECH, area, 30.0, space=SMALL, batch=batch)
+    full = search_pca(LAYERS, TECH, area, 30.0, space=SMALL, batch=batch,
+                      method="exhaustive")
     assert fast is not None and full is not None
     assert fast.best.energy_per_frame_uj == pytest.approx(full.best.energy_per_frame_uj)
     assert fast.evaluated < full.evaluated
@@ -55,7 +55,7 @@ def test_best_point_respects_area_and_fps_floor() -> None:
 def test_nothing_feasible_is_none_and_a_system_error() -> None:
     assert search_pca(LAYERS, TECH, 0.3, 1e9, space=SMALL) is None
     with pytest.raises(FixynnError, match="lower the fps floor"):
-        search_split(LAYERS, 0, TECH, PcaConfig(), None,
+        size_split(LAYERS, 0, TECH, PcaConfig(), None,
                      SizingOptions(fps_floor=1e9, space=SMALL))
 
 
@@ -105,7 +105,7 @@ def test_dram_left_out_of_the_objective() -> None:
 
 
 def test_n0_both_designs_are_the_same_search() -> None:
-    hybrid, programmable, record = search_split(LAYERS, 0, TECH, PcaConfig(), None,
+    hybrid, programmable, record = size_split(LAYERS, 0, TECH, PcaConfig(), None,
                                                 SizingOptions(space=SMALL))
     assert hybrid.energy_per_frame_uj == pytest.approx(programmable.energy_per_frame_uj)
     assert hybrid.pca["rows"] == programmable.pca["rows"]
@@ -115,7 +115,7 @@ def test_n0_both_designs_are_the_same_search() -> None:
 def test_hybrid_back_end_gets_the_area_left_by_the_ffe() -> None:
     ffe = StubFfe(area_mm2=0.3, energy_per_frame_uj=1.0, fps=1e5)
     opts = SizingOptions(space=SMALL, area_mm2=0.7, handoff="dram")
-    hybrid, programmable, record = search_split(LAYERS, 4, TECH, PcaConfig(), ffe, opts)
+    hybrid, programmable, record = size_split(LAYERS, 4, TECH, PcaConfig(), ffe, opts)
     assert record["total_area_mm2"] == 0.7
     assert hybrid.area_breakdown_mm2["pca"] <= 0.4 + 1e-12
     assert hybrid.area_mm2 <= 0.7 and programmable.area_mm2 <= 0.7
@@ -128,15 +128,15 @@ def test_handoff_buffer_is_a_double_buffered_frame_in_the_hybrid_area() -> None:
     frame = first.in_channels * first.in_height * first.in_width  # int8 activations
     for batch in (1, 2):
         opts = SizingOptions(space=SMALL, area_mm2=0.7, handoff="buffer", batch=batch)
-        hybrid, _, _ = search_split(LAYERS, 4, TECH, PcaConfig(), ffe, opts)
+        hybrid, _, _ = size_split(LAYERS, 4, TECH, PcaConfig(), ffe, opts)
         assert hybrid.pca["handoff"] == "buffer"
         assert hybrid.pca["handoff_buffer_kib"] * KIB >= 2 * batch * frame
         assert hybrid.area_breakdown_mm2["handoff_buffer"] > 0
         assert "interface_sram_uj" in hybrid.energy_breakdown_uj
         assert "interface_dram_uj" not in hybrid.energy_breakdown_uj
-    auto, _, _ = search_split(LAYERS, 4, TECH, PcaConfig(), ffe,
+    auto, _, _ = size_split(LAYERS, 4, TECH, PcaConfig(), ffe,
                               SizingOptions(space=SMALL, area_mm2=0.7))
-    both = [search_split(LAYERS, 4, TECH, PcaConfig(), ffe,
+    both = [size_split(LAYERS, 4, TECH, PcaConfig(), ffe,
                          SizingOptions(space=SMALL, area_mm2=0.7, handoff=h))[0]
             for h in ("dram", "buffer")]
     assert auto.energy_per_frame_uj == pytest.approx(min(p.energy_per_frame_uj for p in both))
@@ -165,4 +165,4 @@ def test_bad_options_are_errors(kwargs: dict, message: str) -> None:  # type: ig
 def test_area_below_the_ffe_is_an_error() -> None:
     ffe = StubFfe(area_mm2=1.0, energy_per_frame_uj=1.0, fps=1e5)
     with pytest.raises(FixynnError, match="leaves nothing for the PCA"):
-        search_split(LAYERS, 2, TECH, PcaConfig(), ffe, SizingOptions(space=SMALL, area_mm2=0.5))
+        size_split(LAYERS, 2, TECH, PcaConfig(), ffe, SizingOptions(space=SMALL, area_mm2=0.5))

@@ -174,6 +174,9 @@ def _problem(
     return problem, ladders, space
 
 
+SEARCH_METHODS = ("descent", "exhaustive")
+
+
 def search_pca(
     layers: Sequence[LayerShape],
     tech: TechTable,
@@ -186,12 +189,20 @@ def search_pca(
     batch: int = 1,
     weights: str = "auto",
     count_dram: bool = True,
+    method: str = "descent",
 ) -> SearchResult | None:
-    """The configuration of least energy per frame (steepest descent per array shape);
-    None when no point of the space is feasible."""
+    """The configuration of least energy per frame; None when no point of the space is
+    feasible. `method`: steepest descent per array shape, or every point of the space (the
+    reference the descent is checked against)."""
+    if method not in SEARCH_METHODS:
+        raise FixynnError(f"search method {method!r} is not one of {SEARCH_METHODS}")
     problem, ladders, space = _problem(layers, tech, area_mm2, fps_floor, base, space,
                                        input_on_chip, batch, weights, count_dram)
     ifmap, filt, ofmap = ladders
+    if method == "exhaustive":
+        for rows, cols, i, f, o in itertools.product(space.sides, space.sides, *ladders):
+            problem.cost(rows, cols, i, f, o)
+        return problem.result()
     # Two starts: the smallest buffers, and the largest filter buffer (weights resident when
     # they can be) with the smallest others; from either, descent only ever grows what pays.
     starts = {(ifmap[0], filt[0], ofmap[0]), (ifmap[0], filt[-1], ofmap[0])}
@@ -202,27 +213,6 @@ def search_pca(
             for start in sorted(starts):
                 _descend(lambda i, f, o, r=rows, c=cols: problem.cost(r, c, i, f, o), start,
                          *ladders)
-    return problem.result()
-
-
-def exhaustive_pca(
-    layers: Sequence[LayerShape],
-    tech: TechTable,
-    area_mm2: float,
-    fps_floor: float,
-    *,
-    base: PcaConfig | None = None,
-    space: SearchSpace | None = None,
-    input_on_chip: bool = False,
-    batch: int = 1,
-    weights: str = "auto",
-    count_dram: bool = True,
-) -> SearchResult | None:
-    """Every point of the same space (the reference the descent is checked against)."""
-    problem, ladders, space = _problem(layers, tech, area_mm2, fps_floor, base, space,
-                                       input_on_chip, batch, weights, count_dram)
-    for rows, cols, i, f, o in itertools.product(space.sides, space.sides, *ladders):
-        problem.cost(rows, cols, i, f, o)
     return problem.result()
 
 

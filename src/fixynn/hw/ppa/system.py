@@ -366,7 +366,7 @@ def _search(layers: Sequence[LayerShape], tech: TechTable, area_mm2: float, base
                       count_dram=opts.count_dram)
 
 
-def search_split(
+def size_split(
     layers: Sequence[LayerShape],
     n_fixed: int,
     tech: TechTable,
@@ -374,7 +374,11 @@ def search_split(
     ffe: FfeNumbers | None,
     opts: SizingOptions,
 ) -> tuple[DesignPoint, DesignPoint, dict[str, Any]]:
-    """(hybrid, iso-area programmable, sizing record), each PCA sized by search for its work."""
+    """(hybrid, iso-area programmable, sizing record) at split `n_fixed` by the rule
+    `opts.sizing`: the fixed rule, or each PCA sized by search for its own work."""
+    if opts.sizing == "fixed":
+        hybrid, programmable = evaluate_split(layers, n_fixed, tech, base, ffe)
+        return hybrid, programmable, opts.as_dict() | {"total_area_mm2": hybrid.area_mm2}
     if (n_fixed == 0) != (ffe is None):
         raise FixynnError("an FFE estimate is needed exactly when fixed-layers N > 0")
     ffe_area = 0.0 if ffe is None else ffe.area_mm2
@@ -411,21 +415,6 @@ def search_split(
                              "iso_area_programmable": full.evaluated},
     }
     return hybrid, _programmable_point(layers, full.best), record
-
-
-def size_split(
-    layers: Sequence[LayerShape],
-    n_fixed: int,
-    tech: TechTable,
-    base: PcaConfig,
-    ffe: FfeNumbers | None,
-    opts: SizingOptions,
-) -> tuple[DesignPoint, DesignPoint, dict[str, Any]]:
-    """Both designs at split `n_fixed` by the rule `opts.sizing`, and the sizing record."""
-    if opts.sizing == "fixed":
-        hybrid, programmable = evaluate_split(layers, n_fixed, tech, base, ffe)
-        return hybrid, programmable, opts.as_dict() | {"total_area_mm2": hybrid.area_mm2}
-    return search_split(layers, n_fixed, tech, base, ffe, opts)
 
 
 def network_layers(width: float, resolution: int) -> list[LayerShape]:
