@@ -11,18 +11,24 @@ from fixynn.arch import conv_out_size
 from fixynn.hw.ir import HwGraph, HwLayer
 from fixynn.hw.synthetic import random_layer
 
+STRIDES = (1, 2, 3)
+
 
 def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
     """A 1..max_layers layer graph drawing every knob the RTL supports.
 
-    Kernels 1/3/5, strides 1/2, any padding 0..k-1, conv/depthwise/pointwise, fused dw+pw,
-    weight and activation widths 2..8, sparsity 0..90%, shifts from -2 (left) through 0 to
-    large, ReLU/ReLU6, bias anywhere in a wide range.
+    Kernels 1/3/5, strides 1/2/3, any padding 0..k-1, conv/depthwise/pointwise, fused dw+pw
+    with a pointwise partner of any stride, maps from 1x1 up (a tenth of the graphs start at
+    one pixel per row or column), pixels of 2..16 bits (a quarter not 8), weight and
+    activation widths 2..8, sparsity 0..90%, shifts from -2 (left) through 0 to large,
+    ReLU/ReLU6, bias anywhere in a wide range.
     """
     rng = np.random.default_rng(seed)
     channels = int(rng.integers(1, 4))
-    h, w = int(rng.integers(3, 10)), int(rng.integers(3, 10))
-    in_bits, in_frac = 8, 8
+    h, w = (int(rng.integers(1, 10)) if rng.random() < 0.1 else int(rng.integers(3, 10))
+            for _ in range(2))
+    input_bits = 8 if rng.random() < 0.75 else int(rng.integers(2, 17))
+    in_bits, in_frac = input_bits, input_bits
     layers: list[HwLayer] = []
     size = (h, w)
     n_layers = int(rng.integers(1, max_layers + 1))
@@ -30,7 +36,7 @@ def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
         kind = str(rng.choice(["conv", "depthwise", "pointwise"]))
         fuse = kind == "depthwise" and rng.random() < 0.5
         k = 1 if kind == "pointwise" else int(rng.choice([1, 3, 5]))
-        stride = int(rng.choice([1, 2]))
+        stride = int(rng.choice(STRIDES))
         pad = 0 if kind == "pointwise" else int(rng.integers(0, k))
         if min(conv_out_size(s, k, stride, pad) for s in size) < 1:
             continue
@@ -48,18 +54,20 @@ def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
         bias = rng.integers(-(2 ** int(rng.integers(1, 14))), 2 ** 13, size=out_ch)
         layer = replace(layer, weight_frac=shift - in_frac + out_frac, bias=bias)
         layers.append(layer)
-        if fuse:  # the pointwise partner
-            pw_bits = int(rng.integers(2, 9))
+        size = (conv_out_size(size[0], k, stride, pad), conv_out_size(size[1], k, stride, pad))
+        if fuse:  # the pointwise partner, of any stride
+            pw_bits, pw_stride = int(rng.integers(2, 9)), int(rng.choice(STRIDES))
             pw = random_layer(rng, f"l{len(layers)}", "pointwise", channels,
-                              int(rng.integers(1, 7)), 1, 1, 0, weight_bits=pw_bits,
+                              int(rng.integers(1, 7)), 1, pw_stride, 0, weight_bits=pw_bits,
                               in_bits=out_bits, in_frac=out_frac, out_bits=pw_bits,
                               out_frac=int(rng.integers(0, pw_bits + 1)))
             layers.append(pw)
             out_ch, out_bits, out_frac = pw.out_channels, pw.out_bits, pw.out_frac
-        size = (conv_out_size(size[0], k, stride, pad), conv_out_size(size[1], k, stride, pad))
+            size = tuple(conv_out_size(s, 1, pw_stride, 0) for s in size)  # type: ignore[assignment]
         channels, in_bits, in_frac = out_ch, out_bits, out_frac
     return HwGraph(name=name, input_channels=layers[0].in_channels, input_height=h,
-                   input_width=w, layers=tuple(layers))
+                   input_width=w, input_bits=input_bits, input_frac=input_bits,
+                   layers=tuple(layers))
 
 
 def stacks(count: int, name: str = "r") -> st.SearchStrategy[list[HwGraph]]:
@@ -70,5 +78,5 @@ def stacks(count: int, name: str = "r") -> st.SearchStrategy[list[HwGraph]]:
 
 def images_for(graph: HwGraph, n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, size=(n, graph.input_channels, graph.input_height,
-                                      graph.input_width))
+    shape = (n, graph.input_channels, graph.input_height, graph.input_width)
+    return rng.integers(0, 2**graph.input_bits, size=shape)

@@ -18,6 +18,7 @@ from fixynn.errors import FixynnError
 from fixynn.hw.golden import run_graph
 from fixynn.hw.ir import HwGraph, save_graph
 from fixynn.hw.rtl.emit import graph_verilog, row_gap, top_name
+from fixynn.hw.rtl.stimulus import stimulus
 from fixynn.hw.rtl.testbench import cpp_testbench
 from fixynn.hw.sim import (
     VerilatorMissing,
@@ -167,17 +168,17 @@ def test_failing_verilog_and_cpp_builds_are_clear_errors(tmp_path: Path) -> None
 
 def test_hang_and_slow_simulation_are_clear_errors(mobilenet: HwGraph, cache_base: Path,
                                                    tmp_path: Path) -> None:
-    images = images_for(mobilenet, 1, seed=0)
-    tb = cpp_testbench([("", mobilenet, row_gap(mobilenet))], top_name(mobilenet))
+    stim = [stimulus(mobilenet, images_for(mobilenet, 1, seed=0), row_gap(mobilenet))]
+    tb = cpp_testbench([("", mobilenet)], top_name(mobilenet))
     exe, _ = build(graph_verilog(mobilenet, "shared"), tb, top_name(mobilenet),
                    _cache(cache_base))  # built by the end-to-end test: a cache hit
     with pytest.raises(FixynnError, match="hung"):
-        simulate(exe, [mobilenet], [images], tmp_path / "hang", max_cycles=50)
+        simulate(exe, [mobilenet], stim, tmp_path / "hang", max_cycles=50)
     sleeper = tmp_path / "sleeper.sh"
     sleeper.write_text("#!/bin/sh\nsleep 30\n")
     sleeper.chmod(0o755)
     with pytest.raises(FixynnError, match="did not finish"):
-        simulate(sleeper, [mobilenet], [images], tmp_path / "slow", timeout_s=0.5)
+        simulate(sleeper, [mobilenet], stim, tmp_path / "slow", timeout_s=0.5)
 
 
 def test_bad_images_are_rejected(mobilenet: HwGraph, tmp_path: Path) -> None:
