@@ -80,3 +80,44 @@ def images_for(graph: HwGraph, n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     shape = (n, graph.input_channels, graph.input_height, graph.input_width)
     return rng.integers(0, 2**graph.input_bits, size=shape)
+
+
+# The defects an independent simulation of our Verilog found (issue 9), as graphs.
+
+
+def _unit_layer(name: str, kind: str, kernel: int, stride: int, padding: int, bits: int = 8,
+                fuse_next: bool = False) -> HwLayer:
+    """One channel, every weight 1, bias 0, all fractions 0, ReLU: y = the window's sum."""
+    return HwLayer(name=name, kind=kind, in_channels=1, out_channels=1,  # type: ignore[arg-type]
+                   kernel=kernel, stride=stride, padding=padding,
+                   weight=np.ones((1, 1, kernel, kernel)), bias=np.zeros(1), weight_bits=8,
+                   weight_frac=np.zeros(1), in_bits=bits, in_frac=0, out_bits=bits, out_frac=0,
+                   activation="relu", fuse_next=fuse_next)
+
+
+def fused_strided_pointwise() -> HwGraph:
+    """Depthwise 3x3 (pad 1) fused with a stride-2 pointwise on 4x4: golden gives 2x2."""
+    return HwGraph(name="fused_s2", input_channels=1, input_height=4, input_width=4,
+                   input_frac=0, layers=(_unit_layer("dw", "depthwise", 3, 1, 1, fuse_next=True),
+                                         _unit_layer("pw", "pointwise", 1, 2, 0)))
+
+
+def one_pixel_busy() -> HwGraph:
+    """1x1 input, pointwise, then depthwise 3x3 pad 1: `busy` used to fall mid-frame."""
+    return HwGraph(name="busy_1x1", input_channels=1, input_height=1, input_width=1,
+                   input_frac=0, layers=(_unit_layer("pw", "pointwise", 1, 1, 0),
+                                         _unit_layer("dw", "depthwise", 3, 1, 1)))
+
+
+def wide_pixels() -> HwGraph:
+    """9-bit pixels through a pointwise layer of weight 1: 256 in gives 256 out."""
+    return HwGraph(name="wide9", input_channels=1, input_height=2, input_width=3, input_bits=9,
+                   input_frac=0, layers=(_unit_layer("pw", "pointwise", 1, 1, 0, bits=9),))
+
+
+def defect_images(graph: HwGraph, n: int = 4) -> np.ndarray:
+    """Small images (sums stay below saturation); the 9-bit graph gets 256 and 511."""
+    images = images_for(graph, n, seed=5) % 20
+    if graph.input_bits > 8:
+        images[:, 0, 0, :2] = [256, 511]
+    return images

@@ -33,7 +33,15 @@ from fixynn.hw.sim import (
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_rtl_emit import small_mobilenet
-from test_rtl_graphs import images_for, random_stack, stacks
+from test_rtl_graphs import (
+    defect_images,
+    fused_strided_pointwise,
+    images_for,
+    one_pixel_busy,
+    random_stack,
+    stacks,
+    wide_pixels,
+)
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +204,36 @@ def test_verification_images_fit_the_graph_input(mobilenet: HwGraph) -> None:
     assert len({im.tobytes() for im in images}) == 5  # five different images
     with pytest.raises(FixynnError, match="--images"):
         verification_images(mobilenet, 0)
+
+
+# Regression tests of the issue-9 defects: each failed before the fix (docs/rtl.md).
+
+
+@pytest.fixture(scope="module")
+def defect_results(cache_base: Path, tmp_path_factory: pytest.TempPathFactory
+                   ) -> dict[str, tuple[HwGraph, sim.VerifyResult]]:
+    graphs = [fused_strided_pointwise(), one_pixel_busy(), wide_pixels()]
+    results = verify_graphs(graphs, [defect_images(g) for g in graphs],
+                            tmp_path_factory.mktemp("defects"), cache_dir=_cache(cache_base))
+    return {g.name: (g, r) for g, r in zip(graphs, results, strict=True)}
+
+
+def test_fused_stride2_pointwise_emits_its_strided_map(defect_results: dict) -> None:
+    graph, result = defect_results["fused_s2"]
+    assert graph.shapes() == [(1, 4, 4), (1, 2, 2)]
+    assert result.outputs_compared == 4 * (16 + 4)  # the bench checks the pixel count too
+    assert result.mismatches == 0, result.to_json()
+
+
+def test_frames_back_to_back_on_a_one_pixel_map(defect_results: dict) -> None:
+    """The bench starts each frame as soon as busy is low: no frame may be lost."""
+    _, result = defect_results["busy_1x1"]
+    assert result.images == 4 and result.outputs_compared == 8
+    assert result.mismatches == 0, result.to_json()
+
+
+def test_pixels_wider_than_8_bits(defect_results: dict) -> None:
+    graph, result = defect_results["wide9"]
+    golden = run_graph(graph, defect_images(graph))[0]
+    assert golden[0, 0, 0, :2].tolist() == [256, 511]
+    assert result.mismatches == 0, result.to_json()

@@ -18,7 +18,7 @@ from fixynn.errors import FixynnError
 from fixynn.hw.arith import STYLES
 from fixynn.hw.ir import HwGraph, graph_digest
 from fixynn.hw.rtl.emit import graph_verilog, row_gap, top_name
-from fixynn.hw.rtl.portable_tb import portable_testbench, testbench_name
+from fixynn.hw.rtl.portable_tb import bench_module, portable_testbench
 from fixynn.hw.rtl.stimulus import stimulus
 from fixynn.hw.rtl.structure import LayerStructure, graph_structure, layer_structure
 
@@ -73,7 +73,7 @@ def generate_rtl(
         row_gap=gap, adders=sum(s.adders for s in structure),
         adder_bits=sum(s.total_adder_bits() for s in structure),
         graph_digest=graph_digest(graph),
-        testbench=testbench_name(graph) if stim is not None else None,
+        testbench=bench_module(graph) if stim is not None else None,
         vectors=0 if stim is None else len(stim.images),
     )
     doc = asdict(summary) | {

@@ -42,7 +42,7 @@ def hex_words(values: np.ndarray, bits: int) -> str:
     return "".join("".join(row) + "\n" for row in text)
 
 
-def testbench_name(graph: HwGraph) -> str:
+def bench_module(graph: HwGraph) -> str:
     """`tb_<top>`: cannot clash with the design's modules, which all start with the top."""
     return f"tb_{top_name(graph)}"
 
@@ -62,7 +62,7 @@ def portable_testbench(
         c = out.shape[1]
         files[f"vectors/o{i}.hex"] = hex_words(out.transpose(0, 2, 3, 1).reshape(-1, c),
                                                graph.layers[i].out_bits)
-    tb = testbench_name(graph)
+    tb = bench_module(graph)
     files[f"{tb}.v"] = _bench(graph, tb, n, cycle_budget(graph, stim, row_gap))
     files["tb.f"] = "".join(f"{name}\n" for name in [*design_files, f"{tb}.v"])
     return files

@@ -166,11 +166,12 @@ def window_verilog(geo: WindowGeometry, pixel_bits: int, gap: int) -> list[str]:
         "      else if (start) first_out <= 1'b1;",
     ]
     if eh:
+        # in the bottom padding rows (or the last real row); always, for a one-row frame
+        past_real = f" & (pr >= {const(h - 1, rb)})" if h > 1 else ""
         lines += [
             f"      if (start) gap <= {const(0, gb)};",
             f"      else if (!adv && !pad_go) gap <= gap - {const(1, gb)};",
-            f"      else if (adv & last_col & !last_row & (pr >= {const(h - 1, rb)})) "
-            f"gap <= {const(gap, gb)};",
+            f"      else if (adv & last_col & !last_row{past_real}) gap <= {const(gap, gb)};",
         ]
     lines += [
         "      if (adv) begin",
