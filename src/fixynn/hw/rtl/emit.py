@@ -315,8 +315,9 @@ def top_module(top: str, graph: HwGraph, mods: list[str]) -> str:
         HEADER,
         f"// graph {graph.name!r}: input {graph.input_channels}x{graph.input_height}x"
         f"{graph.input_width}, {graph.input_bits}-bit pixels; outputs {shapes}",
-        f"// Input protocol: raster order, >= {row_gap(graph)} idle cycles between rows, next "
-        "frame once busy is low.",
+        f"// Input protocol: raster order, >= {row_gap(graph)} idle cycles between rows, "
+        "in_data/in_sof ignored while in_valid is low; busy is high until a frame's last output "
+        "has left, the next frame may start in any cycle after its last pixel with busy low.",
         f"module {top} (",
         ",\n".join(ports),
         ");",
