@@ -20,15 +20,8 @@ from fixynn.hw.rtl.portable_tb import bench_module, hex_words
 from fixynn.hw.sim import lint as verilator_lint
 
 sys.path.insert(0, str(Path(__file__).parent))
+import test_rtl_graphs as rg
 from test_rtl_emit import small_mobilenet
-from test_rtl_graphs import (
-    defect_images,
-    fused_strided_pointwise,
-    images_for,
-    one_pixel_busy,
-    random_stack,
-    wide_pixels,
-)
 
 
 def _run(graph: HwGraph, images: np.ndarray, out: Path, **kw: object) -> icarus.IcarusResult:
@@ -42,9 +35,9 @@ def _values(graph: HwGraph, n: int) -> int:
 
 @pytest.mark.parametrize("seed", range(8))
 def test_random_graphs_pass_in_icarus(seed: int, tmp_path: Path) -> None:
-    graph = random_stack(500 + seed, f"i{seed}")
+    graph = rg.random_stack(500 + seed, f"i{seed}")
     style = ("csd", "shared", "naive")[seed % 3]
-    result = _run(graph, images_for(graph, 3, seed), tmp_path, style=style,
+    result = _run(graph, rg.images_for(graph, 3, seed), tmp_path, style=style,
                   pipeline=seed % 2 == 1, seed=seed)
     assert result.passed, result.line
     assert result.compared == _values(graph, 3) and result.mismatches == 0
@@ -75,17 +68,17 @@ def test_exported_front_end_on_real_images_passes_in_icarus(tmp_path: Path) -> N
     assert result.warnings == ""
 
 
-@pytest.mark.parametrize("make", [fused_strided_pointwise, one_pixel_busy, wide_pixels])
+@pytest.mark.parametrize("make", [rg.fused_strided_pointwise, rg.one_pixel_busy, rg.wide_pixels])
 def test_issue9_defects_pass_in_icarus(make, tmp_path: Path) -> None:
     graph = make()
-    result = _run(graph, defect_images(graph, 5), tmp_path)
+    result = _run(graph, rg.defect_images(graph, 5), tmp_path)
     assert result.passed, result.line
     assert result.compared == _values(graph, 5)
 
 
 def test_the_bench_counts_mismatches_and_missing_pixels(tmp_path: Path) -> None:
-    graph = fused_strided_pointwise()
-    generate_rtl(graph, tmp_path, vectors=defect_images(graph, 2))
+    graph = rg.fused_strided_pointwise()
+    generate_rtl(graph, tmp_path, vectors=rg.defect_images(graph, 2))
     expected = tmp_path / "vectors" / "o1.hex"
     words = expected.read_text().splitlines()
     words[3] = f"{(int(words[3], 16) + 1) % 256:02x}"
@@ -101,8 +94,8 @@ def test_the_bench_counts_mismatches_and_missing_pixels(tmp_path: Path) -> None:
 
 
 def test_generated_verilog_is_lint_clean_in_both_simulators() -> None:
-    graphs = [fused_strided_pointwise(), one_pixel_busy(), wide_pixels(), small_mobilenet(3),
-              *(random_stack(700 + i, f"w{i}") for i in range(4))]
+    graphs = [rg.fused_strided_pointwise(), rg.one_pixel_busy(), rg.wide_pixels(),
+              small_mobilenet(3), *(rg.random_stack(700 + i, f"w{i}") for i in range(4))]
     for i, graph in enumerate(graphs):
         files = graph_verilog(graph, "shared" if i % 2 else "csd", pipeline=i % 3 == 0)
         assert icarus.lint(files) == "", graph.name
@@ -119,7 +112,7 @@ def test_hex_words_layout() -> None:
 def test_cli_rtl_writes_a_testbench_a_user_can_run(tmp_path: Path) -> None:
     graph = small_mobilenet(2, size=8, name="cli")
     save_graph(graph, tmp_path / "g")
-    images = images_for(graph, 2, seed=1)
+    images = rg.images_for(graph, 2, seed=1)
     np.save(tmp_path / "imgs.npy", images)
     runner = CliRunner()
     result = runner.invoke(app, ["rtl", str(tmp_path / "g"), "--out", str(tmp_path / "rtl"),
