@@ -141,7 +141,9 @@ def test_cli_rtl_writes_verilog_and_rejects_bad_style(mobilenet: HwGraph,
     result = runner.invoke(app, ["rtl", str(tmp_path / "g"), "--out", str(tmp_path / "v"),
                                  "--style", "shared", "--pipeline"])
     assert result.exit_code == 0, result.output
-    assert len(list((tmp_path / "v").glob("*.v"))) == len(mobilenet.layers) + 1
+    assert len(list((tmp_path / "v").glob("fixynn_*.v"))) == len(mobilenet.layers) + 1
+    assert (tmp_path / "v" / "tb.f").is_file()  # and the portable testbench (4 images)
+    assert len((tmp_path / "v" / "vectors" / "in.hex").read_text().splitlines()) == 4 * 12 * 12
     exe = Path(sys.executable).parent / "fixynn"
     proc = subprocess.run([str(exe), "rtl", str(tmp_path / "g"), "--out", str(tmp_path / "w"),
                            "--style", "fancy"], capture_output=True, text=True, timeout=300,
