@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Debian packages fixynn uses: the offline data sets of the default suite and a headless
-# browser for the report test. Installs only what is missing; a no-op when all are present.
+# Debian packages fixynn uses: the offline data sets of the default suite, a headless
+# browser for the report test, and Icarus Verilog (the second simulator, which runs the
+# portable testbench of `fixynn rtl` in the test suite). Installs only what is missing; a no-op when all are present.
 # Without apt (or without root) it says what to install and carries on: the data loaders
 # then give a clear error naming the missing file.
 set -euo pipefail
-PACKAGES=(dataset-fashion-mnist opencv-doc chromium)
+PACKAGES=(dataset-fashion-mnist opencv-doc chromium iverilog)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -56,12 +56,12 @@ def test_rtl_verify_synth_with_relative_paths(user_dir: Path) -> None:
     assert doc["mismatches"] == 0 and doc["outputs_compared"] == 2 * 2 * 9 * 2
     work = default_work_dir(load_graph(user_dir / "g"))
     assert work.is_relative_to(user_dir.parent / "user cache")
-    assert (work / "images0.u8").stat().st_size == 2 * 2 * 9  # 2 images, 2 channels, 3x3
+    assert (work / "images0.u16").stat().st_size == 2 * 2 * 9 * 2  # 2 images, 2 ch, 3x3, u16
 
     explicit = CliRunner().invoke(app, ["verify", "g", "--images", "2", "--work", "sim files"])
     assert explicit.exit_code == 0, explicit.output
     assert "mismatches: 0" in explicit.output
-    assert (user_dir / "sim files" / "images0.u8").is_file()
+    assert (user_dir / "sim files" / "images0.u16").is_file()
 
     synth = CliRunner().invoke(app, ["synth", "g", "--layers", "pw_b", "--json"])
     assert synth.exit_code == 0, synth.output

@@ -71,6 +71,8 @@ def test_toml_round_trip() -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("[model]\nwidht = 0.5\n", r"model\.widht: unknown key; known: width, "),
+    ("[run]\nexecutor = \"spark\"\n", r"run\.executor: 'spark' is not one of local, ray"),
+    ("[train]\ndevice = \"gpu\"\n", r"train\.device: 'gpu' is not one of auto, cpu, cuda"),
     ("[modle]\nwidth = 0.5\n", r"unknown section \[modle\]"),
     ("model = 3\n", r"model must be a table"),
     ("[model]\nw_bits = \"8\"\n", r"model\.w_bits: expected int, got str '8'"),

@@ -9,6 +9,8 @@ import pytest
 
 from fixynn.arch import mobilenet_v1_layers
 from fixynn.hw.ppa.pca import PcaConfig
+from fixynn.hw.ppa.search import SearchSpace, search_pca
+from fixynn.hw.ppa.tech import load_tech
 
 pytest.importorskip("scalesim", reason="SCALE-Sim not installed (pip install -e .[bench])")
 
@@ -35,6 +37,24 @@ def test_cycles_within_ten_percent_of_scalesim_on_every_layer_kind() -> None:
         runs = next(layer.in_channels for layer in picked if layer.name == row["name"]) \
             if row["kind"] == "depthwise" else 1
         assert row["ours"] - row["scalesim"] == runs, row
+
+
+def test_configurations_the_search_picks_agree_with_scalesim() -> None:
+    layers = mobilenet_v1_layers(0.25, 32, num_classes=10)
+    space = SearchSpace(sides=(8, 16, 32, 64), buffer_kib=tuple(float(2**k) for k in range(3, 11)))
+    picked = []
+    for area in (0.05, 0.1, 0.4):
+        found = search_pca(layers, load_tech("16nm"), area, 30.0, space=space)
+        assert found is not None
+        picked.append(found.best.config)
+    assert any(cfg.rows != cfg.cols for cfg in picked)  # the search does pick non-square arrays
+    sample = [layer for layer in layers
+              if layer.name in {"b0_conv", "b1_dw", "b2_pw", "b13_pw", "fc"}]
+    for cfg in picked:
+        rows, _, _ = _bench_module().compare(sample, cfg)
+        assert {row["kind"] for row in rows} == {"conv", "depthwise", "pointwise", "fc"}
+        for row in rows:
+            assert abs(row["rel_diff"]) <= 0.10, (cfg, row)
 
 
 @pytest.mark.slow

@@ -89,8 +89,10 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def _cfg(**changes: dict[str, Any]):
     cfg = default_config(quick=True)
+    # workers = 1: every step in this process, where the fakes record their calls
     cfg = dataclasses.replace(cfg, sweep=dataclasses.replace(cfg.sweep, n_list=(0, 1, 2)),
-                              verify=dataclasses.replace(cfg.verify, images=5, n_list=()))
+                              verify=dataclasses.replace(cfg.verify, images=5, n_list=()),
+                              train=dataclasses.replace(cfg.train, workers=1))
     for section, values in changes.items():
         cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section),
                                                                        **values)})

@@ -54,7 +54,7 @@ def test_table_output_names_the_configuration(fixynn) -> None:  # type: ignore[n
                   "--tech", "16nm")
     assert proc.returncode == 0, proc.stderr
     assert "MobileNetV1 0.5 @ 128" in proc.stdout and "16nm" in proc.stdout
-    assert "x TOPS/W" in proc.stdout
+    assert "x TOPS/W" in proc.stdout and "hybrid PCA" in proc.stdout and "iso PCA" in proc.stdout
 
 
 @pytest.mark.parametrize(
@@ -70,6 +70,13 @@ def test_table_output_names_the_configuration(fixynn) -> None:  # type: ignore[n
         (["--fixed-layers", "0", "--pca-rows", "0"], "rows"),
         (["--fixed-layers", "0", "--resolution", "0"], "--width/--resolution"),
         (["--sweep", "--fixed-layers", "3"], "--sweep"),
+        (["--fixed-layers", "0", "--sizing", "best"], "--sizing"),
+        (["--fixed-layers", "0", "--handoff", "wire"], "--handoff"),
+        (["--fixed-layers", "0", "--weight-storage", "rom"], "--weight-storage"),
+        (["--fixed-layers", "0", "--batch", "0"], "batch"),
+        (["--fixed-layers", "0", "--area-mm2", "-1"], "area"),
+        (["--fixed-layers", "0", "--sizing", "fixed", "--batch", "4"], "sizing fixed"),
+        (["--fixed-layers", "0", "--resolution", "64", "--fps-floor", "1e7"], "lower the fps"),
     ],
 )
 def test_bad_flags_are_one_line_errors(fixynn, args: list[str], message: str,  # type: ignore[no-untyped-def]
@@ -107,7 +114,8 @@ def test_trained_graph_is_used_for_the_ffe(fixynn, tmp_path: Path) -> None:  # t
 
 
 def test_sweep_covers_every_width_and_split(fixynn) -> None:  # type: ignore[no-untyped-def]
-    proc = fixynn("ppa", "--sweep", "--json", "--sparsity", "0.5")
+    # the fixed rule keeps this fast; the search's sweep is the same loop (test_search.py)
+    proc = fixynn("ppa", "--sweep", "--json", "--sparsity", "0.5", "--sizing", "fixed")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert [(d["width"], d["fixed_layers"]) for d in doc] == [

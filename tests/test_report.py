@@ -17,7 +17,7 @@ from PIL import Image
 from fixynn.data.preview import contact_sheet
 from fixynn.data.types import Dataset
 from fixynn.errors import FixynnError
-from fixynn.report import write_report
+from fixynn.report import plots, write_report
 from fixynn.report.plots import PLOTS, pareto_front
 from fixynn.report.results import (
     SCHEMA,
@@ -44,14 +44,18 @@ def sample_results() -> dict[str, Any]:
                  "hybrid": _metrics(2.0 + n, 100.0 + 10 * n, 1.5),
                  "iso_area_programmable": _metrics(2.0, 100.0, 1.5),
                  "ratios": {"tops_per_w": (2.0 + n) / 2.0, "fps": (100.0 + 10 * n) / 100.0,
-                            "energy_per_frame": 2.0 / (2.0 + n)}} for n in NS]
+                            "energy_per_frame": 2.0 / (2.0 + n)},
+                 "configs": {"hybrid": "16x8 32/64/32 R", "iso_area_programmable": "64x32 ...",
+                             "handoff": "dram" if n else "-"}} for n in NS]
     accuracy = [{"task": t, "n": n, "baseline_acc": 0.9, "fixynn_acc": 0.9 - loss, "loss": loss,
                  "loss_se": 0.0015, "repeats": 3}
                 for t, per_n in losses.items() for n, loss in per_n.items()]
     return {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
         "created_utc": "2026-01-01T00:00:00Z",
-        "config": {"sweep": {"n_list": list(NS)}},
+        "config": {"sweep": {"n_list": list(NS)},
+                   "hardware": {"sizing": "search", "fps_floor": 30.0, "batch": 1,
+                                "weight_storage": "auto", "handoff": "auto", "area_mm2": 0.0}},
         "environment": {"python": "3.11", "fixynn": "0.1.0", "torch": "2.13.0", "numpy": "2.0",
                         "verilator": "5.048", "yosys": None, "git_revision": "abc123",
                         "platform": "linux", "seed": 0},
@@ -167,6 +171,22 @@ def test_markdown_has_no_empty_section(report_dir: Path) -> None:
         assert f"(plots/{name}.png)" in md
     assert ("| a | folder:/data/a | 12 | c0ffeec0ffeec0ff | 2 | 10 | 2 | 3x32x32 | the "
             "dataset's own |") in md
+
+
+def test_hardware_section_states_the_sizing_and_configurations(report_dir: Path) -> None:
+    md = (report_dir / "report.md").read_text()
+    assert "sized by design-space search" in md and ">= 30 fps" in md
+    assert "| 16x8 32/64/32 R | dram | 64x32 ... |" in md
+
+
+def test_ratio_plot_with_and_without_a_qualified_n() -> None:
+    doc = sample_results()
+    with_n = plots.ratio(doc)
+    doc["recommended"] = None
+    without = plots.ratio(doc)
+    assert with_n is not None and without is not None and with_n != without
+    doc["hardware"] = []
+    assert plots.ratio(doc) is None
 
 
 def test_sections_say_why_when_stages_did_not_run(tmp_path: Path) -> None:

@@ -11,18 +11,24 @@ from fixynn.arch import conv_out_size
 from fixynn.hw.ir import HwGraph, HwLayer
 from fixynn.hw.synthetic import random_layer
 
+STRIDES = (1, 2, 3)
+
 
 def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
     """A 1..max_layers layer graph drawing every knob the RTL supports.
 
-    Kernels 1/3/5, strides 1/2, any padding 0..k-1, conv/depthwise/pointwise, fused dw+pw,
-    weight and activation widths 2..8, sparsity 0..90%, shifts from -2 (left) through 0 to
-    large, ReLU/ReLU6, bias anywhere in a wide range.
+    Kernels 1/3/5, strides 1/2/3, any padding 0..k-1, conv/depthwise/pointwise, fused dw+pw
+    with a pointwise partner of any stride, maps from 1x1 up (a tenth of the graphs start at
+    one pixel per row or column), pixels of 2..16 bits (a quarter not 8), weight and
+    activation widths 2..8, sparsity 0..90%, shifts from -2 (left) through 0 to large,
+    ReLU/ReLU6, bias anywhere in a wide range.
     """
     rng = np.random.default_rng(seed)
     channels = int(rng.integers(1, 4))
-    h, w = int(rng.integers(3, 10)), int(rng.integers(3, 10))
-    in_bits, in_frac = 8, 8
+    h, w = (int(rng.integers(1, 10)) if rng.random() < 0.1 else int(rng.integers(3, 10))
+            for _ in range(2))
+    input_bits = 8 if rng.random() < 0.75 else int(rng.integers(2, 17))
+    in_bits, in_frac = input_bits, input_bits
     layers: list[HwLayer] = []
     fused: list[str] = []
     size = (h, w)
@@ -31,7 +37,7 @@ def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
         kind = str(rng.choice(["conv", "depthwise", "pointwise"]))
         fuse = kind == "depthwise" and rng.random() < 0.5
         k = 1 if kind == "pointwise" else int(rng.choice([1, 3, 5]))
-        stride = int(rng.choice([1, 2]))
+        stride = int(rng.choice(STRIDES))
         pad = 0 if kind == "pointwise" else int(rng.integers(0, k))
         if min(conv_out_size(s, k, stride, pad) for s in size) < 1:
             continue
@@ -49,19 +55,21 @@ def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
         bias = rng.integers(-(2 ** int(rng.integers(1, 14))), 2 ** 13, size=out_ch)
         layer = replace(layer, weight_frac=shift - in_frac + out_frac, bias=bias)
         layers.append(layer)
-        if fuse:  # the pointwise partner
+        size = (conv_out_size(size[0], k, stride, pad), conv_out_size(size[1], k, stride, pad))
+        if fuse:  # the pointwise partner, of any stride
             fused.append(layer.name)
-            pw_bits = int(rng.integers(2, 9))
+            pw_bits, pw_stride = int(rng.integers(2, 9)), int(rng.choice(STRIDES))
             pw = random_layer(rng, f"l{len(layers)}", "pointwise", channels,
-                              int(rng.integers(1, 7)), 1, 1, 0, weight_bits=pw_bits,
+                              int(rng.integers(1, 7)), 1, pw_stride, 0, weight_bits=pw_bits,
                               in_bits=out_bits, in_frac=out_frac, out_bits=pw_bits,
                               out_frac=int(rng.integers(0, pw_bits + 1)))
             layers.append(pw)
             out_ch, out_bits, out_frac = pw.out_channels, pw.out_bits, pw.out_frac
-        size = (conv_out_size(size[0], k, stride, pad), conv_out_size(size[1], k, stride, pad))
+            size = tuple(conv_out_size(s, 1, pw_stride, 0) for s in size)  # type: ignore[assignment]
         channels, in_bits, in_frac = out_ch, out_bits, out_frac
     return HwGraph(name=name, input_channels=layers[0].in_channels, input_height=h,
-                   input_width=w, layers=tuple(layers), meta={"fuse": fused})
+                   input_width=w, input_bits=input_bits, input_frac=input_bits,
+                   layers=tuple(layers), meta={"fuse": fused})
 
 
 def stacks(count: int, name: str = "r") -> st.SearchStrategy[list[HwGraph]]:
@@ -72,5 +80,47 @@ def stacks(count: int, name: str = "r") -> st.SearchStrategy[list[HwGraph]]:
 
 def images_for(graph: HwGraph, n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, size=(n, graph.input_channels, graph.input_height,
-                                      graph.input_width))
+    shape = (n, graph.input_channels, graph.input_height, graph.input_width)
+    return rng.integers(0, 2**graph.input_bits, size=shape)
+
+
+# The defects an independent simulation of our Verilog found (issue 9), as graphs.
+
+
+def _unit_layer(name: str, kind: str, kernel: int, stride: int, padding: int,
+                bits: int = 8) -> HwLayer:
+    """One channel, every weight 1, bias 0, all fractions 0, ReLU: y = the window's sum."""
+    return HwLayer(name=name, kind=kind, in_channels=1, out_channels=1,  # type: ignore[arg-type]
+                   kernel=kernel, stride=stride, padding=padding,
+                   weight=np.ones((1, 1, kernel, kernel)), bias=np.zeros(1), weight_bits=8,
+                   weight_frac=np.zeros(1), in_bits=bits, in_frac=0, out_bits=bits, out_frac=0,
+                   activation="relu")
+
+
+def fused_strided_pointwise() -> HwGraph:
+    """Depthwise 3x3 (pad 1) fused with a stride-2 pointwise on 4x4: golden gives 2x2."""
+    return HwGraph(name="fused_s2", input_channels=1, input_height=4, input_width=4,
+                   input_frac=0, layers=(_unit_layer("dw", "depthwise", 3, 1, 1),
+                                         _unit_layer("pw", "pointwise", 1, 2, 0)),
+                   meta={"fuse": ["dw"]})
+
+
+def one_pixel_busy() -> HwGraph:
+    """1x1 input, pointwise, then depthwise 3x3 pad 1: `busy` used to fall mid-frame."""
+    return HwGraph(name="busy_1x1", input_channels=1, input_height=1, input_width=1,
+                   input_frac=0, layers=(_unit_layer("pw", "pointwise", 1, 1, 0),
+                                         _unit_layer("dw", "depthwise", 3, 1, 1)))
+
+
+def wide_pixels() -> HwGraph:
+    """9-bit pixels through a pointwise layer of weight 1: 256 in gives 256 out."""
+    return HwGraph(name="wide9", input_channels=1, input_height=2, input_width=3, input_bits=9,
+                   input_frac=0, layers=(_unit_layer("pw", "pointwise", 1, 1, 0, bits=9),))
+
+
+def defect_images(graph: HwGraph, n: int = 4) -> np.ndarray:
+    """Small images (sums stay below saturation); the 9-bit graph gets 256 and 511."""
+    images = images_for(graph, n, seed=5) % 20
+    if graph.input_bits > 8:
+        images[:, 0, 0, :2] = [256, 511]
+    return images

@@ -1,4 +1,5 @@
-"""System model: hybrid pipelining, interface energy, iso-area scaling, ratios, JSON."""
+"""System model under the fixed sizing rule: hybrid pipelining, interface energy, iso-area
+scaling, ratios, JSON (the search is tested in test_search.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fixynn.arch import back_end_layers, front_end_layers, mobilenet_v1_layers
 from fixynn.errors import FixynnError
 from fixynn.hw.ppa.pca import PcaConfig, evaluate_pca, pca_area_mm2
 from fixynn.hw.ppa.system import (
+    FIXED_RULE,
     check_graph_matches,
     evaluate_system,
     front_end_graph,
@@ -49,7 +51,7 @@ def test_iso_area_below_base_is_an_error() -> None:
 
 
 def test_n0_hybrid_is_the_programmable_accelerator() -> None:
-    result = evaluate_system(0.25, 224, 0, TECH)
+    result = evaluate_system(0.25, 224, 0, TECH, options=FIXED_RULE)
     assert result.ratios == pytest.approx({"tops_per_w": 1, "fps": 1, "energy_per_frame": 1,
                                            "area": 1})
     assert result.hybrid.area_breakdown_mm2.keys() == {"pca"}
@@ -58,8 +60,10 @@ def test_n0_hybrid_is_the_programmable_accelerator() -> None:
 def test_hybrid_throughput_is_the_slower_stage() -> None:
     layers = mobilenet_v1_layers(0.25, 224)
     pca_fps = evaluate_pca(back_end_layers(layers, 3), PcaConfig(), TECH).fps
-    slow = evaluate_system(0.25, 224, 3, TECH, ffe=StubFfe(1.0, 10.0, fps=pca_fps / 4))
-    fast = evaluate_system(0.25, 224, 3, TECH, ffe=StubFfe(1.0, 10.0, fps=pca_fps * 4))
+    slow = evaluate_system(0.25, 224, 3, TECH, ffe=StubFfe(1.0, 10.0, fps=pca_fps / 4),
+                           options=FIXED_RULE)
+    fast = evaluate_system(0.25, 224, 3, TECH, ffe=StubFfe(1.0, 10.0, fps=pca_fps * 4),
+                           options=FIXED_RULE)
     assert slow.hybrid.fps == pytest.approx(pca_fps / 4)
     assert fast.hybrid.fps == pytest.approx(pca_fps)
     assert fast.hybrid.fps_breakdown == pytest.approx({"ffe": pca_fps * 4, "pca": pca_fps})
@@ -68,7 +72,7 @@ def test_hybrid_throughput_is_the_slower_stage() -> None:
 def test_hybrid_energy_area_and_ops_add_up() -> None:
     layers = mobilenet_v1_layers(0.25, 224)
     ffe = StubFfe(area_mm2=2.0, energy_per_frame_uj=7.0, fps=1e4)
-    result = evaluate_system(0.25, 224, 1, TECH, ffe=ffe)
+    result = evaluate_system(0.25, 224, 1, TECH, ffe=ffe, options=FIXED_RULE)
     pca = evaluate_pca(back_end_layers(layers, 1), PcaConfig(), TECH)
     h = result.hybrid
     image_uj = 224 * 224 * 3 * TECH.dram_pj_per_byte * 1e-6
@@ -89,15 +93,15 @@ def test_hybrid_energy_area_and_ops_add_up() -> None:
 
 
 def test_fully_fixed_hands_the_pooled_vector_to_the_classifier() -> None:
-    result = evaluate_system(1.0, 224, 14, TECH, ffe=StubFfe(50.0, 10.0, 1e4))
+    result = evaluate_system(1.0, 224, 14, TECH, ffe=StubFfe(50.0, 10.0, 1e4), options=FIXED_RULE)
     assert result.hybrid.energy_breakdown_uj["interface_dram_uj"] == pytest.approx(
         1024 * TECH.dram_pj_per_byte * 1e-6)
     assert result.hybrid.pca["cycles"] > 0  # the fc still runs on the PCA
 
 
 def test_as_dict_is_json_with_the_documented_keys() -> None:
-    doc = json.loads(json.dumps(evaluate_system(0.5, 224, 2, TECH,
-                                                ffe=StubFfe(1.0, 5.0, 1e3)).as_dict()))
+    result = evaluate_system(0.5, 224, 2, TECH, ffe=StubFfe(1.0, 5.0, 1e3), options=FIXED_RULE)
+    doc = json.loads(json.dumps(result.as_dict()))
     for key in ("hybrid", "iso_area_programmable"):
         assert {"tops_per_w", "fps", "area_mm2", "energy_per_frame_uj"} <= doc[key].keys()
     assert doc["ratios"].keys() == {"tops_per_w", "fps", "energy_per_frame", "area"}
@@ -105,7 +109,7 @@ def test_as_dict_is_json_with_the_documented_keys() -> None:
 
 
 def test_bigger_iso_area_baseline_is_faster() -> None:
-    result = evaluate_system(0.25, 224, 5, TECH, ffe=StubFfe(20.0, 5.0, 1e4))
+    result = evaluate_system(0.25, 224, 5, TECH, ffe=StubFfe(20.0, 5.0, 1e4), options=FIXED_RULE)
     iso = result.iso_area_programmable
     assert iso.pca["rows"] > PcaConfig().rows
     base = evaluate_pca(mobilenet_v1_layers(0.25, 224), PcaConfig(), TECH)
@@ -128,7 +132,7 @@ def test_user_graph_must_match_the_split() -> None:
 @pytest.mark.parametrize("n", [-1, 15])
 def test_bad_split_point_is_an_error(n: int) -> None:
     with pytest.raises(FixynnError, match="--fixed-layers"):
-        evaluate_system(0.25, 224, n, TECH)
+        evaluate_system(0.25, 224, n, TECH, options=FIXED_RULE)
 
 
 def test_bad_sparsity_is_an_error() -> None:
@@ -154,7 +158,7 @@ def test_ffe_prefix_equals_estimating_the_prefix_graph() -> None:
 
 
 def test_real_ffe_hybrid_at_small_size() -> None:
-    result = evaluate_system(0.25, 32, 2, TECH, sparsity=0.5)
+    result = evaluate_system(0.25, 32, 2, TECH, sparsity=0.5, options=FIXED_RULE)
     h = result.hybrid
     assert h.area_breakdown_mm2["ffe"] > 0 and h.energy_breakdown_uj["ffe_uj"] > 0
     assert h.fps == min(h.fps_breakdown.values())

@@ -23,7 +23,6 @@ from fixynn.train.transfer import (
     run_transfer,
     stage_key,
 )
-from fixynn.train.workers import run_workers
 
 TINY = TransferConfig(
     targets=("opencv-digits",), n_list=(0, 3, 14), pretrain_epochs=1, finetune_epochs=1,
@@ -158,20 +157,12 @@ def test_parallel_workers_give_the_same_results(tmp_path, monkeypatch, capsys):
         monkeypatch.setattr(transfer, name, lambda *a, **k: pytest.fail("the parent trained"))
     parallel = run_transfer(dataclasses.replace(cfg, workers=2), tmp_path / "parallel",
                             progress=True)
-    assert parallel["workers"] == 2 and serial["workers"] == 1
+    assert parallel["executor"] == "2 local processes" and serial["executor"] == "1 process"
     assert "transfer: sklearn-digits done" in capsys.readouterr().out
     strip = lambda s: [{k: v for k, v in r.items() if "seconds" not in k} for r in s["results"]]  # noqa: E731
     assert strip(parallel) == strip(serial)
     assert {t: b["accs"] for t, b in parallel["baselines"].items()} == {
         t: b["accs"] for t, b in serial["baselines"].items()}
-    assert (tmp_path / "parallel" / "logs" / "sklearn-digits.log").is_file()
-
-
-def test_a_failing_worker_is_one_clear_error(tmp_path):
-    cfg = dataclasses.replace(TINY, targets=("opencv-digits", "sklearn-digits"), workers=2)
-    with pytest.raises(FixynnError, match=r"task '(opencv|sklearn)-digits' failed \(exit 2\): "
-                                          r"error: .*pretrained-.*\.pt: missing"):
-        run_workers(cfg, tmp_path, 2, progress=False, results=[])  # no checkpoints to start from
 
 
 @pytest.mark.parametrize(("text", "match"), [
@@ -207,15 +198,18 @@ def test_config_file_overrides(tmp_path):
         load_config(tmp_path / "missing.toml")
 
 
-def test_cli_reports_a_bad_config_in_one_line(tmp_path, monkeypatch, capsys):
-    path = tmp_path / "bad.toml"
-    path.write_text("batch = 3\n")
-    monkeypatch.setattr(sys, "argv", ["fixynn", "transfer", "--config", str(path), "--out",
-                                      str(tmp_path / "out")])
+@pytest.mark.parametrize(("args", "message"), [
+    (["--config", "{bad}"], "unknown key 'batch'"),
+    (["--executor", "spark"], "--executor 'spark': choose one of local, ray"),
+])
+def test_cli_reports_bad_input_in_one_line(tmp_path, monkeypatch, capsys, args, message):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("batch = 3\n")
+    monkeypatch.setattr(sys, "argv", ["fixynn", "transfer", *(a.format(bad=bad) for a in args),
+                                      "--out", str(tmp_path / "out")])
     with pytest.raises(SystemExit) as info:
         main()
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert err.strip().count("\n") == 0 and "unknown key 'batch'" in err
+    assert err.strip().count("\n") == 0 and message in err
     assert not (tmp_path / "out").exists()
-

@@ -20,6 +20,7 @@ from fixynn.errors import FixynnError
 from fixynn.hw.golden import run_graph
 from fixynn.hw.ir import HwGraph, save_graph
 from fixynn.hw.rtl.emit import graph_verilog, row_gap, top_name
+from fixynn.hw.rtl.stimulus import stimulus
 from fixynn.hw.rtl.testbench import cpp_testbench
 from fixynn.hw.sim import (
     VerilatorMissing,
@@ -33,7 +34,15 @@ from fixynn.hw.sim import (
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_rtl_emit import small_mobilenet
-from test_rtl_graphs import images_for, random_stack, stacks
+from test_rtl_graphs import (
+    defect_images,
+    fused_strided_pointwise,
+    images_for,
+    one_pixel_busy,
+    random_stack,
+    stacks,
+    wide_pixels,
+)
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +142,9 @@ def test_cli_rtl_writes_verilog_and_rejects_bad_style(mobilenet: HwGraph,
     result = runner.invoke(app, ["rtl", str(tmp_path / "g"), "--out", str(tmp_path / "v"),
                                  "--style", "shared", "--pipeline"])
     assert result.exit_code == 0, result.output
-    assert len(list((tmp_path / "v").glob("*.v"))) == len(mobilenet.layers) + 1
+    assert len(list((tmp_path / "v").glob("fixynn_*.v"))) == len(mobilenet.layers) + 1
+    assert (tmp_path / "v" / "tb.f").is_file()  # and the portable testbench (4 images)
+    assert len((tmp_path / "v" / "vectors" / "in.hex").read_text().splitlines()) == 4 * 12 * 12
     exe = Path(sys.executable).parent / "fixynn"
     proc = subprocess.run([str(exe), "rtl", str(tmp_path / "g"), "--out", str(tmp_path / "w"),
                            "--style", "fancy"], capture_output=True, text=True, timeout=300,
@@ -168,17 +179,17 @@ def test_failing_verilog_and_cpp_builds_are_clear_errors(tmp_path: Path) -> None
 
 def test_hang_and_slow_simulation_are_clear_errors(mobilenet: HwGraph, cache_base: Path,
                                                    tmp_path: Path) -> None:
-    images = images_for(mobilenet, 1, seed=0)
-    tb = cpp_testbench([("", mobilenet, row_gap(mobilenet))], top_name(mobilenet))
+    stim = [stimulus(mobilenet, images_for(mobilenet, 1, seed=0), row_gap(mobilenet))]
+    tb = cpp_testbench([("", mobilenet)], top_name(mobilenet))
     exe, _ = build(graph_verilog(mobilenet, "shared"), tb, top_name(mobilenet),
                    _cache(cache_base))  # built by the end-to-end test: a cache hit
     with pytest.raises(FixynnError, match="hung"):
-        simulate(exe, [mobilenet], [images], tmp_path / "hang", max_cycles=50)
+        simulate(exe, [mobilenet], stim, tmp_path / "hang", max_cycles=50)
     sleeper = tmp_path / "sleeper.sh"
     sleeper.write_text("#!/bin/sh\nsleep 30\n")
     sleeper.chmod(0o755)
     with pytest.raises(FixynnError, match="did not finish"):
-        simulate(sleeper, [mobilenet], [images], tmp_path / "slow", timeout_s=0.5)
+        simulate(sleeper, [mobilenet], stim, tmp_path / "slow", timeout_s=0.5)
 
 
 def test_bad_images_are_rejected(mobilenet: HwGraph, tmp_path: Path) -> None:
@@ -219,3 +230,36 @@ def test_saturating_left_shifts_and_integer_relu6_match_rtl(cache_base: Path,
     assert set(golden[0].tolist()) == {255} and golden[2][0] == 0  # pixel 0: -3 -> 0
     assert set(golden[3].tolist()) == {1}  # (p + 5 + 2) >> 2 >= 1, capped at floor(6 / 4)
     assert set(golden[4].tolist()) == {1}  # (2^62 - 1 + p + 2^61) >> 62
+
+
+# Regression tests of the issue-9 defects: each failed before the fix (docs/rtl.md).
+
+
+@pytest.fixture(scope="module")
+def defect_results(cache_base: Path, tmp_path_factory: pytest.TempPathFactory
+                   ) -> dict[str, tuple[HwGraph, sim.VerifyResult]]:
+    graphs = [fused_strided_pointwise(), one_pixel_busy(), wide_pixels()]
+    results = verify_graphs(graphs, [defect_images(g) for g in graphs],
+                            tmp_path_factory.mktemp("defects"), cache_dir=_cache(cache_base))
+    return {g.name: (g, r) for g, r in zip(graphs, results, strict=True)}
+
+
+def test_fused_stride2_pointwise_emits_its_strided_map(defect_results: dict) -> None:
+    graph, result = defect_results["fused_s2"]
+    assert graph.shapes() == [(1, 4, 4), (1, 2, 2)]
+    assert result.outputs_compared == 4 * (16 + 4)  # the bench checks the pixel count too
+    assert result.mismatches == 0, result.to_json()
+
+
+def test_frames_back_to_back_on_a_one_pixel_map(defect_results: dict) -> None:
+    """The bench starts each frame as soon as busy is low: no frame may be lost."""
+    _, result = defect_results["busy_1x1"]
+    assert result.images == 4 and result.outputs_compared == 8
+    assert result.mismatches == 0, result.to_json()
+
+
+def test_pixels_wider_than_8_bits(defect_results: dict) -> None:
+    graph, result = defect_results["wide9"]
+    golden = run_graph(graph, defect_images(graph))[0]
+    assert golden[0, 0, 0, :2].tolist() == [256, 511]
+    assert result.mismatches == 0, result.to_json()

@@ -22,6 +22,9 @@ from typing import Any
 
 from fixynn.arch import NUM_BLOCKS, STRIDE_PLANS
 from fixynn.errors import FixynnError
+from fixynn.executors import EXECUTORS
+from fixynn.hw.ppa.search import HANDOFF_OPTIONS, SIZING_RULES, WEIGHT_OPTIONS
+from fixynn.train.device import DEVICES
 
 STAGES: tuple[str, ...] = ("transfer", "rtl", "verify", "synth", "ppa", "report")
 RTL_STYLES: tuple[str, ...] = ("csd", "shared")
@@ -110,8 +113,10 @@ class TrainConfig:
     threads: int = _spec("torch intra-op threads per process", min=1, max=256)
     repeats: int = _spec("seeded trainings of each baseline and back-end (mean reported)",
                          min=1, max=100)
-    workers: int = _spec("processes training target tasks in parallel (0 = one per core)",
+    workers: int = _spec("local processes running independent units (0 = one per core)",
                          min=0, max=256)
+    device: str = _spec("training and feature extraction (auto = CUDA when present)",
+                        choices=DEVICES)
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,16 @@ class HardwareConfig:
     freq_mhz: float = _spec("clock frequency of the FFE and the PCA", gt=0.0, max=10000.0)
     pca_rows: int = _spec("systolic array rows of the programmable accelerator", min=1, max=1024)
     pca_cols: int = _spec("systolic array columns", min=1, max=1024)
+    sizing: str = _spec("both PCAs sized by design-space search, or the fixed sqrt rule",
+                        choices=SIZING_RULES)
+    fps_floor: float = _spec("frames/s both designs must reach (search)", min=0.0, max=1e7)
+    batch: int = _spec("frames sharing one weight fetch on the PCA (search)", min=1, max=4096)
+    weight_storage: str = _spec("PCA weights: resident, streamed, or whichever is better",
+                                choices=WEIGHT_OPTIONS)
+    handoff: str = _spec("FFE -> PCA through DRAM, an on-chip buffer, or the better",
+                         choices=HANDOFF_OPTIONS)
+    area_mm2: float = _spec("total area of each design in mm2 (0 = FFE + the base PCA)",
+                            min=0.0, max=1e5)
     rtl_style: str = _spec("constant multipliers: CSD shift-add, or with shared subterms",
                            choices=RTL_STYLES)
 
@@ -150,6 +165,9 @@ class RunConfig:
     stages: tuple[str, ...] = _spec(
         "stages to run, in pipeline order", choices=STAGES, unique=True, min_len=1
     )
+    executor: str = _spec("where independent units run: local processes or a Ray cluster",
+                          choices=EXECUTORS)
+    ray_address: str = _spec("Ray cluster address (empty: RAY_ADDRESS, else a local instance)")
 
 
 @dataclass(frozen=True)

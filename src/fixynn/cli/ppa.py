@@ -16,7 +16,15 @@ from fixynn.atomic import atomic_write_json
 from fixynn.errors import FixynnError
 from fixynn.hw.ir import load_graph
 from fixynn.hw.ppa.pca import PcaConfig
-from fixynn.hw.ppa.system import SystemResult, evaluate_system, sweep
+from fixynn.hw.ppa.search import HANDOFF_OPTIONS, SIZING_RULES, WEIGHT_OPTIONS
+from fixynn.hw.ppa.system import (
+    DEFAULT_FPS_FLOOR,
+    SizingOptions,
+    SystemResult,
+    evaluate_system,
+    pca_label,
+    sweep,
+)
 from fixynn.hw.ppa.tech import load_tech
 
 SWEEP_WIDTHS = (0.25, 0.5, 0.75, 1.0)
@@ -29,20 +37,29 @@ def _check_number(value: float, flag: str, *, minimum: float = 0.0) -> None:
 
 
 def _table(results: list[SystemResult], title: str) -> Table:
-    table = Table(title=title)
-    columns = ("width", "N", "hybrid TOPS/W", "hybrid fps", "area mm2", "hybrid uJ/frame",
-               "iso TOPS/W", "iso fps", "iso array", "x TOPS/W", "x fps", "x energy")
+    table = Table(title=title, caption="PCA: rows x cols, ifmap/filter/ofmap KiB, R = weights "
+                  "resident; hand-off: FFE -> PCA through DRAM or an on-chip buffer")
+    columns = ("width", "N", "area mm2", "hybrid PCA", "hand-off", "hybrid uJ/frame",
+               "of which DRAM", "hybrid fps", "iso PCA", "iso uJ/frame", "iso fps",
+               "x TOPS/W", "x fps")
     for column in columns:
         table.add_column(column, justify="right", no_wrap=True)
     for r in results:
         h, p, x = r.hybrid, r.iso_area_programmable, r.ratios
+        dram = sum(v for k, v in h.energy_breakdown_uj.items() if "dram" in k)
         table.add_row(
-            f"{r.width:g}", str(r.n_fixed), f"{h.tops_per_w:.3f}", f"{h.fps:,.0f}",
-            f"{h.area_mm2:.2f}", f"{h.energy_per_frame_uj:,.1f}", f"{p.tops_per_w:.3f}",
-            f"{p.fps:,.0f}", f"{p.pca['rows']}x{p.pca['cols']}", f"{x['tops_per_w']:.2f}",
-            f"{x['fps']:.2f}", f"{x['energy_per_frame']:.3f}",
+            f"{r.width:g}", str(r.n_fixed), f"{h.area_mm2:.2f}", pca_label(h.pca),
+            h.pca.get("handoff", "-"), f"{h.energy_per_frame_uj:,.1f}", f"{dram:,.1f}",
+            f"{h.fps:,.0f}", pca_label(p.pca), f"{p.energy_per_frame_uj:,.1f}", f"{p.fps:,.0f}",
+            f"{x['tops_per_w']:.2f}", f"{x['fps']:.2f}",
         )
     return table
+
+
+def _choice(value: str, flag: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise FixynnError(f"{flag} {value!r} is not one of {', '.join(choices)}")
+    return value
 
 
 def ppa_command(
@@ -64,6 +81,19 @@ def ppa_command(
     pca_sram_kib: Annotated[
         float, typer.Option("--pca-sram-kib", help="size of each PCA buffer (ifmap/filter/ofmap)")
     ] = 64.0,
+    sizing: Annotated[str, typer.Option(
+        "--sizing", help="search: both PCAs sized by design-space search; fixed: base PCA for "
+        "the hybrid, sqrt-scaled baseline")] = "search",
+    fps_floor: Annotated[float, typer.Option(
+        "--fps-floor", help="frames/s both designs must reach (search)")] = DEFAULT_FPS_FLOOR,
+    batch: Annotated[int, typer.Option(
+        "--batch", help="frames sharing one weight fetch on the PCA (search)")] = 1,
+    weight_storage: Annotated[str, typer.Option(
+        "--weight-storage", help="PCA weights: auto | resident | streamed (search)")] = "auto",
+    handoff: Annotated[str, typer.Option(
+        "--handoff", help="FFE -> PCA: auto | dram | buffer (search)")] = "auto",
+    area_mm2: Annotated[float | None, typer.Option(
+        "--area-mm2", help="total area of each design (default: FFE + the base PCA)")] = None,
     do_sweep: Annotated[
         bool, typer.Option("--sweep", help="N = 0..14 x widths 0.25/0.5/0.75/1.0 at 224x224")
     ] = False,
@@ -76,6 +106,10 @@ def ppa_command(
                           "either trained (--weights) or random at a sparsity")
     _check_number(freq_mhz, "--freq-mhz")
     _check_number(pca_sram_kib, "--pca-sram-kib")
+    options = SizingOptions(
+        sizing=_choice(sizing, "--sizing", SIZING_RULES), fps_floor=fps_floor, batch=batch,
+        weights=_choice(weight_storage, "--weight-storage", WEIGHT_OPTIONS),
+        handoff=_choice(handoff, "--handoff", HANDOFF_OPTIONS), area_mm2=area_mm2)
     table_tech = load_tech(tech)
     cfg = PcaConfig(rows=pca_rows, cols=pca_cols, freq_mhz=freq_mhz, ifmap_sram_kib=pca_sram_kib,
                     filter_sram_kib=pca_sram_kib, ofmap_sram_kib=pca_sram_kib)
@@ -83,18 +117,20 @@ def ppa_command(
         if fixed_layers is not None or weights is not None:
             raise FixynnError("--sweep covers every N with random weights; drop --fixed-layers "
                               "and --weights (use --sparsity to set the FFE's sparsity)")
-        results = sweep(table_tech, cfg, SWEEP_WIDTHS, SWEEP_RESOLUTION, sparsity or 0.0)
-        title = f"fixynn ppa sweep, MobileNetV1 @ {SWEEP_RESOLUTION}, {table_tech.name}"
+        results = sweep(table_tech, cfg, SWEEP_WIDTHS, SWEEP_RESOLUTION, sparsity or 0.0,
+                        options=options)
+        title = (f"fixynn ppa sweep, MobileNetV1 @ {SWEEP_RESOLUTION}, {table_tech.name}, "
+                 f"sizing {sizing}")
         doc: Any = [r.as_dict() for r in results]
     else:
         if fixed_layers is None:
             raise FixynnError("--fixed-layers N is required (0..14), or pass --sweep")
         graph = load_graph(weights) if weights is not None else None
         result = evaluate_system(width, resolution, fixed_layers, table_tech, cfg, graph=graph,
-                                 sparsity=sparsity or 0.0)
+                                 sparsity=sparsity or 0.0, options=options)
         results = [result]
         title = (f"fixynn ppa, MobileNetV1 {width:g} @ {resolution}, N={fixed_layers}, "
-                 f"{table_tech.name}, {result.weights}")
+                 f"{table_tech.name}, {result.weights}, sizing {sizing}")
         doc = result.as_dict()
     if out is not None:
         atomic_write_json(out, doc)
@@ -102,7 +138,7 @@ def ppa_command(
         print(json.dumps(doc, indent=2, sort_keys=True))
     else:
         # Off a terminal rich assumes 80 columns, which folds every cell; logs can be wider.
-        Console(width=None if sys.stdout.isatty() else 160).print(_table(results, title))
+        Console(width=None if sys.stdout.isatty() else 220).print(_table(results, title))
 
 
 def register(app: typer.Typer) -> None:

@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 
 from fixynn.errors import FixynnError
 from fixynn.hw.arith import STYLES
-from fixynn.hw.ir import load_graph
+from fixynn.hw.ir import HwGraph, load_graph
+from fixynn.hw.rtl.stimulus import check_images
 
 
 def _style(value: str) -> str:
@@ -24,14 +26,46 @@ def rtl(
     out: Annotated[Path, typer.Option("--out", help="directory for the Verilog files")],
     style: Annotated[str, typer.Option(help="csd | shared | naive (const * x)")] = "csd",
     pipeline: Annotated[bool, typer.Option(help="registers every 2 adder-tree levels")] = False,
+    vectors: Annotated[int, typer.Option(
+        "--vectors", help="random images for the portable testbench (0: no testbench)")] = 4,
+    vectors_from: Annotated[Path | None, typer.Option(
+        "--vectors-from", help=".npy of test images (N, C, H, W) for the testbench, "
+        "instead of random ones")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the random images and idle cycles")] = 0,
 ) -> None:
-    """Generate the fixed-weight Verilog of GRAPH into --out."""
+    """Generate the fixed-weight Verilog of GRAPH into --out, with a self-checking
+    Verilog-2005 testbench and its vectors (golden's outputs) for any simulator."""
     from fixynn.hw.rtl import generate_rtl
 
-    summary = generate_rtl(load_graph(graph), out, _style(style), pipeline)
+    g = load_graph(graph)
+    images = _testbench_images(g, vectors, vectors_from, seed)
+    summary = generate_rtl(g, out, _style(style), pipeline, vectors=images, seed=seed)
     typer.echo(f"wrote {len(summary.files)} Verilog files (top {summary.top}) to {out}; "
                f"{summary.adders} adders, {summary.adder_bits} adder bits, input row gap "
                f"{summary.row_gap} cycles")
+    if summary.testbench:
+        typer.echo(f"testbench {summary.testbench} on {summary.vectors} images "
+                   f"({vectors_from or f'random, seed {seed}'}); run it: cd {out} && "
+                   "iverilog -g2005 -o tb.vvp -c tb.f && vvp -n tb.vvp")
+
+
+def _testbench_images(
+    graph: HwGraph, count: int, path: Path | None, seed: int
+) -> np.ndarray | None:
+    """Images for the testbench's vectors: from --vectors-from, else `count` random ones."""
+    if path is not None:
+        try:
+            images = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise FixynnError(f"--vectors-from {path}: not a readable .npy array ({exc})"
+                              ) from exc
+        return check_images(graph, images, f"--vectors-from {path}")
+    if count < 0:
+        raise FixynnError(f"--vectors must be >= 0, got {count}")
+    if count == 0:
+        return None
+    shape = (count, graph.input_channels, graph.input_height, graph.input_width)
+    return np.random.default_rng(seed).integers(0, 2**graph.input_bits, size=shape)
 
 
 def verify(

@@ -18,8 +18,13 @@ def transfer_command(
     quick: Annotated[bool, typer.Option("--quick", help="smoke-test scale")] = False,
     seed: Annotated[int | None, typer.Option("--seed", help="random seed")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bars")] = False,
+    executor: Annotated[str, typer.Option(
+        "--executor", help="local (processes on this machine) or ray (docs/ray.md)")] = "local",
+    ray_address: Annotated[str, typer.Option(
+        "--ray-address", help="Ray cluster (default: RAY_ADDRESS, else a local one)")] = "",
 ) -> None:
     """Write OUT/transfer.json, OUT/transfer.md and OUT/hwgraph/N<k>/ for each split point."""
+    from fixynn.executors import EXECUTORS, local_workers, make_executor
     from fixynn.train.transfer import TransferConfig, load_config, run_transfer
 
     cfg = TransferConfig.quick() if quick else TransferConfig.default()
@@ -31,7 +36,11 @@ def transfer_command(
         cfg = dataclasses.replace(cfg, seed=seed)
     if out.exists() and not out.is_dir():
         raise FixynnError(f"--out {out}: exists and is not a directory; pick another path")
-    summary = run_transfer(cfg, out, progress=not no_progress)
+    if executor not in EXECUTORS:
+        raise FixynnError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    with make_executor(executor, local_workers(cfg.workers, cfg.threads), cfg.threads,
+                       ray_address) as units:
+        summary = run_transfer(cfg, out, progress=not no_progress, executor=units)
     typer.echo((out / "transfer.md").read_text())
     typer.echo(f"wrote {out / 'transfer.json'} ({len(summary['results'])} results)")
 

@@ -24,6 +24,7 @@ from fixynn.errors import FixynnError
 from fixynn.hw.golden import run_graph
 from fixynn.hw.ir import HwGraph, graph_digest
 from fixynn.hw.rtl.emit import graph_verilog, multi_top_module, row_gap, top_name
+from fixynn.hw.rtl.stimulus import Stimulus, check_images, cycle_budget, stimulus
 from fixynn.hw.rtl.testbench import cpp_testbench
 from fixynn.paths import cache_home
 
@@ -238,20 +239,21 @@ def _save_runtime(obj: Path, runtime: Path) -> None:
 
 
 def simulate(
-    exe: Path, graphs: list[HwGraph], images: list[np.ndarray], work_dir: Path,
+    exe: Path, graphs: list[HwGraph], stimuli: list[Stimulus], work_dir: Path,
     timeout_s: float = RUN_TIMEOUT_S, max_cycles: int | None = None,
 ) -> list[list[np.ndarray]]:
     """Run the testbench: per design, every layer's output (B, C, H, W) on its images."""
     work_dir = Path(work_dir).resolve()  # the testbench runs with cwd=work_dir and opens it
     work_dir.mkdir(parents=True, exist_ok=True)
-    n = len(images[0])
-    budget = 1000
-    for d, (graph, imgs) in enumerate(zip(graphs, images, strict=True)):
-        if len(imgs) != n:
+    n = len(stimuli[0].images)
+    budget = 0
+    for d, (graph, stim) in enumerate(zip(graphs, stimuli, strict=True)):
+        if len(stim.images) != n:
             raise FixynnError("images: every design of one build needs the same image count")
-        (work_dir / f"images{d}.u8").write_bytes(np.ascontiguousarray(imgs, np.uint8).tobytes())
-        per_image = (graph.input_height + 1) * (graph.input_width + row_gap(graph))
-        budget += 4 * (per_image + 64) * n
+        (work_dir / f"images{d}.u16").write_bytes(
+            np.ascontiguousarray(stim.images, np.uint16).tobytes())
+        (work_dir / f"idle{d}.u8").write_bytes(np.ascontiguousarray(stim.idle, np.uint8).tobytes())
+        budget += cycle_budget(graph, stim, row_gap(graph))
     proc = run_group([str(exe), str(work_dir), str(n), str(max_cycles or budget)], work_dir,
                      None, timeout_s)
     if proc is None:
@@ -346,7 +348,7 @@ def verify_graphs(
     """
     if not graphs or len(graphs) != len(images):
         raise FixynnError("verify_graphs needs one image batch per graph (and >= 1 graph)")
-    images = [_check_images(g, np.asarray(x)) for g, x in zip(graphs, images, strict=True)]
+    images = [check_images(g, x) for g, x in zip(graphs, images, strict=True)]
     files: dict[str, str] = {}
     for graph in graphs:
         for name, text in graph_verilog(graph, style, pipeline).items():
@@ -360,11 +362,13 @@ def verify_graphs(
         top = "fixynn_batch"
         prefixes = [f"g{d}_" for d in range(len(graphs))]
         files[f"{top}.v"] = multi_top_module(top, [(top_name(g), g) for g in graphs])
-    designs = [(p, g, row_gap(g)) for p, g in zip(prefixes, graphs, strict=True)]
+    designs = list(zip(prefixes, graphs, strict=True))
+    stimuli = [stimulus(g, x, row_gap(g), seed=d)
+               for d, (g, x) in enumerate(zip(graphs, images, strict=True))]
     t0 = time.perf_counter()
     exe, cached = build(files, cpp_testbench(designs, top), top, cache_dir, build_timeout_s)
     t1 = time.perf_counter()
-    rtl = simulate(exe, graphs, images, Path(work_dir), run_timeout_s)
+    rtl = simulate(exe, graphs, stimuli, Path(work_dir), run_timeout_s)
     t2 = time.perf_counter()
     results = []
     for graph, imgs, outs in zip(graphs, images, rtl, strict=True):
@@ -375,13 +379,3 @@ def verify_graphs(
             build_s=t1 - t0, sim_s=t2 - t1, cached_build=cached,
         ))
     return results
-
-
-def _check_images(graph: HwGraph, images: np.ndarray) -> np.ndarray:
-    expected = (graph.input_channels, graph.input_height, graph.input_width)
-    if images.ndim != 4 or images.shape[1:] != expected or len(images) == 0:
-        raise FixynnError(f"images: shape {images.shape} does not match the input of graph "
-                          f"{graph.name!r} (N, {', '.join(map(str, expected))}) with N >= 1")
-    if images.min() < 0 or images.max() >= 2**graph.input_bits:
-        raise FixynnError(f"images: values must be unsigned {graph.input_bits}-bit integers")
-    return images

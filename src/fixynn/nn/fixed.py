@@ -114,7 +114,12 @@ class FixedConv(nn.Module):
         if bound >= _FLOAT64_EXACT:
             raise OverflowError(f"layer {self.shape.name}: accumulator bound exceeds 2^53")
         dtype = torch.float32 if bound < _FLOAT32_EXACT else torch.float64
-        acc = self._conv(x.to(dtype), p.weight.to(dtype), p.bias.to(dtype))
+        # on CUDA, TF32 (10 mantissa bits) would round the float32 sums: keep it off
+        cudnn = torch.backends.cudnn
+        with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
+                         deterministic=cudnn.deterministic, allow_tf32=False):
+            acc = self._conv(x.to(dtype), p.weight.to(x.device, dtype),
+                             p.bias.to(x.device, dtype))
         return requantize_exact(acc, shift, self.hi)
 
 

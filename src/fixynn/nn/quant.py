@@ -97,6 +97,6 @@ def requantize_exact(acc: torch.Tensor, shift: torch.Tensor, hi: int) -> torch.T
     Exact as long as acc + 2^(s-1) is held exactly (the caller checks); scaling by a power of
     two is exact in binary floating point. Works in place on `acc`.
     """
-    s = shift.to(acc.dtype).reshape(1, -1, 1, 1)
+    s = shift.to(acc.device, acc.dtype).reshape(1, -1, 1, 1)
     rounding = torch.where(s > 0, torch.exp2(s - 1), torch.zeros_like(s))
     return acc.add_(rounding).mul_(torch.exp2(-s)).floor_().clamp_(0, hi)

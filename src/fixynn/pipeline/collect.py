@@ -12,6 +12,7 @@ from typing import Any
 
 import fixynn
 from fixynn.config import Config
+from fixynn.hw.ppa.system import pca_label
 from fixynn.pipeline.runner import Artifact
 from fixynn.report.results import LOSS_BUDGET, PAPER_POINTS, SCHEMA, SCHEMA_VERSION, recommend
 
@@ -81,6 +82,15 @@ def hardware_row(ppa: dict[str, Any]) -> dict[str, Any]:
     row["ratios"] = {
         k: float(v) for k, v in system.get("ratios", {}).items() if isinstance(v, int | float)
     }
+    # optional keys: how each design's PCA came out, the hybrid's DRAM share, the sizing
+    if all("pca" in system[name] for name in SYSTEMS):
+        row["configs"] = {name: pca_label(system[name]["pca"]) for name in SYSTEMS}
+        row["configs"]["handoff"] = system["hybrid"]["pca"].get("handoff", "-")
+    if "energy_breakdown_uj" in system["hybrid"]:
+        row["hybrid_dram_uj"] = float(sum(
+            v for k, v in system["hybrid"]["energy_breakdown_uj"].items() if "dram" in k))
+    if "sizing" in system:
+        row["sizing"] = system["sizing"]
     ffe = ppa["ffe"]
     row["ffe"] = (
         None

@@ -31,10 +31,14 @@ STAGE_NEEDS: dict[str, tuple[str, ...]] = {
                "fixynn.hw.kinds", "fixynn.hw.golden", "fixynn.data.tasks:task_images"),
     "synth": ("fixynn.hw.synth:synth_graph_layers", "fixynn.hw.rtl", "fixynn.hw.lower",
               "fixynn.hw.kinds", "fixynn.hw.cells"),
-    "ppa": ("fixynn.hw.ppa.system:evaluate_split", "fixynn.hw.ppa.ffe:estimate_ffe",
+    "ppa": ("fixynn.hw.ppa.system:size_split", "fixynn.hw.ppa.ffe:estimate_ffe",
             "fixynn.hw.ppa", "fixynn.hw.lower", "fixynn.hw.kinds", "fixynn.hw.cells",
             "fixynn.arch"),
 }
+
+
+# Independent per-N units the runner may hand to its executor (local processes or Ray).
+REMOTE_STAGES = ("rtl", "verify", "synth")
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,8 @@ def plan_steps(cfg: Config, tasks: dict[str, TaskData] | None = None) -> Plan:
         deps = (f"graph/N{n}",) if n > 0 else ()
         fn = getattr(stages, f"{stage}_step")
         return Step(
-            f"{stage}/N{n}", stage, fn, {"n": n, **extra}, deps=deps, code=stage_code(stage)
+            f"{stage}/N{n}", stage, fn, {"n": n, **extra}, deps=deps, code=stage_code(stage),
+            remote=stage in REMOTE_STAGES,
         )
 
     if "rtl" in available:

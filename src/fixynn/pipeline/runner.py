@@ -34,6 +34,7 @@ from typing import Any
 
 import fixynn
 from fixynn.errors import FixynnError
+from fixynn.executors import Executor, Unit, UnitsFailed
 
 ARTIFACT_JSON = "artifact.json"
 TMP_PREFIX = ".tmp-"
@@ -62,6 +63,7 @@ class StepContext:
     inputs: dict[str, Artifact]
     work_dir: Path  # temporary; becomes the artifact directory when the step returns
     out_dir: Path  # the run's output directory (for shared, self-resuming work areas)
+    executor: Executor | None = None  # for a step that runs units of its own (transfer)
 
 
 StepFn = Callable[[StepContext], dict[str, Any]]
@@ -79,6 +81,9 @@ class Step:
     # Whether the artifact's digest covers its files. A step whose result already pins its
     # content (e.g. a graph digest) sets False: some writers (npz) stamp files with the time.
     digest_files: bool = True
+    # An independent unit the runner may hand to its executor (pipeline/remote.py): it reads
+    # only its inputs' files and writes only into its work directory (never `out_dir`).
+    remote: bool = False
 
 
 class Events:
@@ -132,12 +137,15 @@ def step_key(step: Step, inputs: Mapping[str, Artifact]) -> str:
 
 
 class Runner:
-    """Runs steps in order against a cache under `out_dir/cache`."""
+    """Runs steps in order against a cache under `out_dir/cache`; with a parallel
+    `executor`, consecutive `remote` steps run side by side as its units."""
 
-    def __init__(self, out_dir: str | Path, events: Events | None = None) -> None:
+    def __init__(self, out_dir: str | Path, events: Events | None = None,
+                 executor: Executor | None = None) -> None:
         self.out_dir = Path(out_dir)
         self.cache_dir = self.out_dir / "cache"
         self.events = events or Events()
+        self.executor = executor
         self._held = False
 
     @contextmanager
@@ -173,20 +181,32 @@ class Runner:
                 shutil.rmtree(tmp, ignore_errors=True)
 
     def run(self, steps: list[Step]) -> dict[str, Artifact]:
-        """Run (or reuse) every step, in list order; a step's deps must come before it."""
+        """Run (or reuse) every step, in list order; a step's deps must come before it.
+
+        Remote steps are collected into a batch that runs when a later step needs one of
+        them, or at the end; a failed unit is reported by name after the others finished."""
         names = [s.name for s in steps]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate step names in {names}")
         done: dict[str, Artifact] = {}
+        batch: list[tuple[int, Step]] = []
+        parallel = self.executor is not None and self.executor.parallel
         with self.locked():
             for index, step in enumerate(steps):
+                if any(d == s.name for d in step.deps for _, s in batch):
+                    done |= self._run_batch(batch, done, len(steps))
+                    batch = []
                 missing = [d for d in step.deps if d not in done]
                 if missing:
                     raise ValueError(f"step {step.name!r} depends on {missing}, not run before it")
+                if step.remote and parallel:
+                    batch.append((index, step))
+                    continue
                 inputs = {d: done[d] for d in step.deps}
                 done[step.name] = self._run_step(step, inputs, index, len(steps))
                 self.events.finished(step, done[step.name])
-        return done
+            done |= self._run_batch(batch, done, len(steps))
+        return {name: done[name] for name in names}
 
     def _run_step(self, step: Step, inputs: dict[str, Artifact], index: int,
                   total: int) -> Artifact:
@@ -197,8 +217,7 @@ class Runner:
             log.info("%s: cached (%s)", step.name, final)
             return cached
         self.events.started(step, index, total)  # only for steps that do work
-        final.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{key[:16]}-", dir=final.parent))
+        work = self._work_dir(final, key)
         log.info("%s: running (key %s)", step.name, key[:16])
         start = time.perf_counter()
         try:
@@ -208,26 +227,81 @@ class Runner:
                 inputs=inputs,
                 work_dir=work,
                 out_dir=self.out_dir,
+                executor=self.executor,
             )
             result = step.fn(ctx)
-            seconds = time.perf_counter() - start
-            files = dir_digest(work) if step.digest_files else ""
-            digest = _sha({"result": result, "files": files})
-            doc = {
-                "step": step.name,
-                "stage": step.stage,
-                "key": key,
-                "params": step.params,
-                "inputs": {n: a.digest for n, a in inputs.items()},
-                "result": result,
-                "digest": digest,
-                "seconds": seconds,
-            }
-            _write_json_synced(work / ARTIFACT_JSON, doc)
-            os.replace(work, final)  # final cannot exist: we hold the lock and it was absent
+            return self._finish(step, key, inputs, work, final, result,
+                                time.perf_counter() - start)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
+
+    def _run_batch(self, batch: list[tuple[int, Step]], done: dict[str, Artifact],
+                   total: int) -> dict[str, Artifact]:
+        """The remote steps of `batch` (cached ones read here), the rest as executor units."""
+        from fixynn.pipeline.remote import shipped_inputs, step_unit, write_files
+
+        finished: dict[str, Artifact] = {}
+        todo: dict[str, tuple[Step, str, Path, dict[str, Artifact]]] = {}
+        units = []
+        for index, step in batch:
+            inputs = {d: done[d] for d in step.deps}
+            key = step_key(step, inputs)
+            final = self.cache_dir / step.stage / key
+            cached = _load_artifact(step, key, final)
+            if cached is not None:
+                finished[step.name] = cached
+                self.events.finished(step, cached)
+                continue
+            self.events.started(step, index, total)
+            todo[step.name] = (step, key, final, inputs)
+            units.append(Unit(step.name, step_unit, (step.fn, step.name, dict(step.params),
+                                                     shipped_inputs(inputs))))
+        if not units:
+            return finished
+        assert self.executor is not None  # a batch is only collected with an executor
+
+        def keep(unit: Unit, returned: tuple[dict[str, Any], dict[str, bytes], float]) -> None:
+            step, key, final, inputs = todo[unit.name]
+            result, files, seconds = returned
+            work = self._work_dir(final, key)
+            try:
+                write_files(work, files)
+                finished[step.name] = self._finish(step, key, inputs, work, final, result,
+                                                   seconds)
+            except BaseException:
+                shutil.rmtree(work, ignore_errors=True)
+                raise
+            self.events.finished(step, finished[step.name])
+
+        log.info("running %d steps as units of %s", len(units), self.executor.describe())
+        try:
+            self.executor.run(units, keep)
+        except UnitsFailed as exc:
+            raise FixynnError(f"pipeline: {exc}") from exc
+        return finished
+
+    def _work_dir(self, final: Path, key: str) -> Path:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{key[:16]}-", dir=final.parent))
+
+    def _finish(self, step: Step, key: str, inputs: dict[str, Artifact], work: Path,
+                final: Path, result: dict[str, Any], seconds: float) -> Artifact:
+        """Seal `work` as the artifact of `step`: artifact.json, then rename it to `final`."""
+        files = dir_digest(work) if step.digest_files else ""
+        digest = _sha({"result": result, "files": files})
+        doc = {
+            "step": step.name,
+            "stage": step.stage,
+            "key": key,
+            "params": step.params,
+            "inputs": {n: a.digest for n, a in inputs.items()},
+            "result": result,
+            "digest": digest,
+            "seconds": seconds,
+        }
+        _write_json_synced(work / ARTIFACT_JSON, doc)
+        os.replace(work, final)  # final cannot exist: we hold the lock and it was absent
         log.info("%s: done in %.1f s", step.name, seconds)
         return Artifact(step.name, key, final, result, digest, cached=False, seconds=seconds)
 

@@ -82,7 +82,7 @@ def transfer_step(ctx: StepContext) -> dict[str, Any]:
     # they depend on, in one work area: sharing that area across runs means a changed target
     # task (or a new N) trains only what it adds.
     area = ctx.out_dir / "work" / "transfer"
-    summary = run_transfer(cfg, area, progress=True)
+    summary = run_transfer(cfg, area, progress=True, executor=ctx.executor)
     for name in ("transfer.json", "transfer.md"):
         shutil.copy2(area / name, ctx.work_dir / name)
     graphs = {}
@@ -158,11 +158,20 @@ def synth_step(ctx: StepContext) -> dict[str, Any]:
     return {"n": n, "layers": rows}
 
 
+def sizing_options(p: dict[str, Any]) -> Any:
+    """The PPA stage's sizing options from the run config's hardware section."""
+    from fixynn.hw.ppa.system import SizingOptions
+
+    return SizingOptions(sizing=p["sizing"], fps_floor=p["fps_floor"], batch=p["batch"],
+                         weights=p["weight_storage"], handoff=p["handoff"],
+                         area_mm2=p["area_mm2"] or None)
+
+
 def ppa_step(ctx: StepContext) -> dict[str, Any]:
     from fixynn.arch import mobilenet_v1_layers
     from fixynn.hw.ppa.ffe import estimate_ffe
     from fixynn.hw.ppa.pca import PcaConfig
-    from fixynn.hw.ppa.system import SystemResult, evaluate_split
+    from fixynn.hw.ppa.system import SystemResult, size_split
     from fixynn.hw.ppa.tech import load_tech
 
     p = ctx.params
@@ -176,8 +185,9 @@ def ppa_step(ctx: StepContext) -> dict[str, Any]:
     if p["n"] > 0:
         graph = _graph(ctx, p["n"])
         ffe = estimate_ffe(graph, tech, freq_mhz=p["freq_mhz"], style=p["rtl_style"])
-    hybrid, programmable = evaluate_split(layers, p["n"], tech, pca, ffe)
+    hybrid, programmable, sizing = size_split(layers, p["n"], tech, pca, ffe,
+                                              sizing_options(p))
     system = SystemResult(width=p["width"], resolution=p["input_size"], n_fixed=p["n"],
                           tech=tech.name, weights="trained", hybrid=hybrid,
-                          iso_area_programmable=programmable)
+                          iso_area_programmable=programmable, sizing=sizing)
     return {"n": p["n"], "system": _plain(system), "ffe": None if ffe is None else _plain(ffe)}

@@ -79,6 +79,30 @@ def efficiency(results: Results) -> bytes | None:
     return _png(fig)
 
 
+def ratio(results: Results) -> bytes | None:
+    """Hybrid / iso-area TOPS/W against N, the recommended (accuracy-qualified) N marked."""
+    rows = sorted(results["hardware"], key=lambda r: r["n"])
+    if not rows:
+        return None
+    ns = [r["n"] for r in rows]
+    fig = Figure(figsize=(6.4, 3.8))
+    ax = fig.add_subplot()
+    ax.plot(ns, [r["ratios"]["tops_per_w"] for r in rows], marker="o", color="tab:blue",
+            label="FixyNN hybrid / iso-area programmable")
+    ax.axhline(1.0, color="0.6", linewidth=0.8)
+    rec = results["recommended"]
+    if rec is not None:
+        ax.axvline(rec["n"], **BUDGET_STYLE, label=f"N = {rec['n']}: every task loses < 1%")
+    else:
+        ax.annotate("no N keeps every task within 1%", (min(ns), 1.0), fontsize=8,
+                    va="bottom", color="tab:red")
+    ax.set(xlabel="N (blocks fixed in silicon)", ylabel="TOPS/W ratio (same area)",
+           title="Energy-efficiency ratio vs. N", yscale="log")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    return _png(fig)
+
+
 def area_breakdown(results: Results) -> bytes | None:
     rows = results["ffe_area_breakdown"]
     if not rows:
@@ -163,6 +187,7 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 PLOTS: dict[str, tuple[str, Callable[[Results], bytes | None]]] = {
     "accuracy_loss": ("Accuracy loss vs. N", accuracy_loss),
     "efficiency": ("TOPS/W and fps vs. N, hybrid and iso-area baseline", efficiency),
+    "ratio": ("TOPS/W ratio vs. N, accuracy-qualified N marked", ratio),
     "area_breakdown": ("FFE area breakdown per layer", area_breakdown),
     "pareto": ("Accuracy-vs-efficiency Pareto front", pareto),
 }

@@ -171,6 +171,25 @@ def _hardware(results: Results, plot_names: set[str]) -> Section:
     if not rows:
         sec.paragraphs.append("No PPA figures (the ppa stage did not run).")
         return sec
+    hw_cfg = results["config"].get("hardware", {})
+    if hw_cfg.get("sizing") == "search":
+        area = hw_cfg.get("area_mm2") or 0.0
+        sec.paragraphs.append(
+            "Each design's programmable accelerator (PCA) is sized by design-space search for "
+            "its own work: least energy per frame within the same total area ("
+            + (f"{area:g} mm²" if area else "the FFE plus the base PCA")
+            + f") at >= {hw_cfg.get('fps_floor', 0):g} fps; the baseline runs the whole "
+            "network, the hybrid's PCA its back-end. Options: "
+            f"{hw_cfg.get('batch', 1)} frame(s) per weight fetch, weights "
+            f"{hw_cfg.get('weight_storage')}, FFE -> PCA hand-off {hw_cfg.get('handoff')}. "
+            "PCA: rows x cols, ifmap/filter/ofmap KiB, R = weights resident "
+            "(docs/ppa-system.md)."
+        )
+    elif hw_cfg.get("sizing") == "fixed":
+        sec.paragraphs.append(
+            "Fixed sizing rule: the hybrid gets the base PCA, the baseline the base PCA scaled "
+            "to the hybrid's area (docs/ppa-system.md)."
+        )
     sec.tables.append(
         Table(
             [
@@ -184,6 +203,9 @@ def _hardware(results: Results, plot_names: set[str]) -> Section:
                 "iso-area fps",
                 "TOPS/W ratio",
                 "fps ratio",
+                "hybrid PCA",
+                "hand-off",
+                "iso-area PCA",
             ],
             [
                 [
@@ -197,12 +219,15 @@ def _hardware(results: Results, plot_names: set[str]) -> Section:
                     _num(r["iso_area_programmable"]["fps"]),
                     _num(r["ratios"].get("tops_per_w")),
                     _num(r["ratios"].get("fps")),
+                    r.get("configs", {}).get("hybrid", "-"),
+                    r.get("configs", {}).get("handoff", "-"),
+                    r.get("configs", {}).get("iso_area_programmable", "-"),
                 ]
                 for r in rows
             ],
         )
     )
-    sec.plots += [p for p in ("efficiency", "area_breakdown") if p in plot_names]
+    sec.plots += [p for p in ("efficiency", "ratio", "area_breakdown") if p in plot_names]
     return sec
 
 

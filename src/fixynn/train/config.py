@@ -13,6 +13,7 @@ from fixynn.data.tasks import DEFAULT_SOURCE, DEFAULT_TARGETS
 from fixynn.data.taskspec import TaskSpec, resolve_task, task_from_dict
 from fixynn.errors import FixynnError
 from fixynn.train.augment import AUGMENTS
+from fixynn.train.device import DEVICES
 from fixynn.train.loops import OPTIMIZERS
 
 
@@ -47,8 +48,9 @@ class TransferConfig:
     source_augment: tuple[str, ...] = ()  # augmentations of the source task (pretraining, QAT)
     threads: int = 1  # torch intra-op threads per process (docs/transfer.md: 1 is fastest)
     repeats: int = 3  # seeded trainings of each baseline and back-end (their mean is reported)
-    workers: int = 0  # processes training target tasks in parallel; 0 = one per core
+    workers: int = 0  # local processes running the sweep's units; 0 = one per core
     task_defs: tuple[TaskSpec, ...] = ()  # user-defined tasks (the built-in ones need none)
+    device: str = "auto"  # training and feature extraction: "auto" (CUDA if any), "cpu", "cuda"
 
     @classmethod
     def default(cls) -> TransferConfig:
@@ -104,6 +106,8 @@ class TransferConfig:
         for name in ("lr", "finetune_lr"):
             if not getattr(self, name) > 0:
                 raise bad(name, "must be > 0")
+        if self.device not in DEVICES:
+            raise bad("device", f"choose one of {', '.join(DEVICES)}")
         if self.optimizer not in OPTIMIZERS:
             raise bad("optimizer", f"choose one of {', '.join(OPTIMIZERS)}")
         for name in ("warmup", "label_smoothing"):

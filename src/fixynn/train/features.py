@@ -14,6 +14,7 @@ import torch
 from fixynn.nn.fixed import FixedNet
 
 _BATCH = 256  # images per exact forward: bounds the float buffers
+CPU = torch.device("cpu")
 
 
 def compact(x: torch.Tensor) -> torch.Tensor:
@@ -23,19 +24,22 @@ def compact(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def front_end_features(fixed: FixedNet, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-    """Integer output of blocks start..stop-1 for the integer input x of block `start`."""
+def front_end_features(fixed: FixedNet, x: torch.Tensor, start: int, stop: int,
+                       device: torch.device = CPU) -> torch.Tensor:
+    """Integer output of blocks start..stop-1 for the integer input x of block `start`,
+    computed on `device` (default: the CPU) and returned on the CPU, the same on any device."""
     if start == stop:
         return x
     params = fixed.int_params_of(start, stop)
-    parts = [fixed.exact(x[i:i + _BATCH], start, stop, params) for i in range(0, len(x), _BATCH)]
+    parts = [compact(fixed.exact(x[i:i + _BATCH].to(device), start, stop, params)).cpu()
+             for i in range(0, len(x), _BATCH)]
     return compact(torch.cat(parts)) if parts else x
 
 
-def feature_sweep(fixed: FixedNet, images: torch.Tensor,
-                  n_list: list[int]) -> Iterator[tuple[int, torch.Tensor]]:
+def feature_sweep(fixed: FixedNet, images: torch.Tensor, n_list: list[int],
+                  device: torch.device = CPU) -> Iterator[tuple[int, torch.Tensor]]:
     """(N, features at N) for N in ascending `n_list`, each block run once per image."""
     x, at = images, 0
     for n in sorted(n_list):
-        x, at = front_end_features(fixed, x, at, n), n
+        x, at = front_end_features(fixed, x, at, n, device), n
         yield n, x

@@ -2,7 +2,8 @@
 and already decoded, so batching is an index into one tensor).
 
 Inputs are stored compactly (uint8 pixels or integer features) and turned into the model's
-float input batch by batch by a `transform` (by default `x * 2^-frac`).
+float input batch by batch by a `transform` (by default `x * 2^-frac`). A model lives on the
+CPU; `fit` and `evaluate` move it (and each batch) to their `device` for the call only.
 """
 
 from __future__ import annotations
@@ -40,6 +41,17 @@ def progress_bar(desc: str, total: int, enabled: bool) -> Iterator[Callable[[flo
 
 
 OPTIMIZERS = ("sgd", "adam")
+CPU = torch.device("cpu")
+
+
+@contextmanager
+def on_device(model: nn.Module, device: torch.device) -> Iterator[None]:
+    """`model` on `device` inside the block, back on the CPU after it."""
+    model.to(device)
+    try:
+        yield
+    finally:
+        model.to(CPU)
 
 
 def fit(
@@ -59,6 +71,7 @@ def fit(
     augment: Augment | None = None,
     desc: str = "train",
     progress: bool = False,
+    device: torch.device = CPU,
 ) -> float:
     """Train `model`; returns the mean loss of the last epoch.
 
@@ -72,34 +85,36 @@ def fit(
     n = len(inputs)
     if n == 0 or epochs == 0:
         return float("nan")
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = (torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True,
-                           weight_decay=weight_decay) if optimizer == "sgd"
-           else torch.optim.Adam(params, lr=lr, weight_decay=weight_decay))
-    total = epochs * math.ceil(n / batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, total, warmup))
-    model.train()
-    last = float("nan")
-    with progress_bar(desc, total, progress) as step:
-        for _ in range(epochs):
-            order = torch.randperm(n, generator=gen)
-            running = 0.0
-            for start in range(0, n, batch_size):
-                idx = order[start:start + batch_size]
-                batch = inputs[idx] if augment is None else augment(inputs[idx], gen)
-                loss = F.cross_entropy(model(transform(batch)), labels[idx],
-                                       label_smoothing=label_smoothing)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                running += loss.item() * len(idx)
-                step(loss.item())
-            last = running / n
-    recalibrate_bn(model, inputs, transform, batch_size=256)
-    return last
+    with on_device(model, device):
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)  # on the CPU: same shuffles on every device
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = (torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True,
+                               weight_decay=weight_decay) if optimizer == "sgd"
+               else torch.optim.Adam(params, lr=lr, weight_decay=weight_decay))
+        total = epochs * math.ceil(n / batch_size)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, total, warmup))
+        model.train()
+        last = float("nan")
+        with progress_bar(desc, total, progress) as step:
+            for _ in range(epochs):
+                order = torch.randperm(n, generator=gen)
+                running = 0.0
+                for start in range(0, n, batch_size):
+                    idx = order[start:start + batch_size]
+                    batch = inputs[idx] if augment is None else augment(inputs[idx], gen)
+                    loss = F.cross_entropy(model(transform(batch.to(device))),
+                                           labels[idx].to(device),
+                                           label_smoothing=label_smoothing)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    sched.step()
+                    running += loss.item() * len(idx)
+                    step(loss.item())
+                last = running / n
+        recalibrate_bn(model, inputs, transform, batch_size=256, device=device)
+        return last
 
 
 def lr_factor(step: int, total: int, warmup: float) -> float:
@@ -113,7 +128,8 @@ def lr_factor(step: int, total: int, warmup: float) -> float:
 
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module, inputs: torch.Tensor, transform: Transform,
-                   batch_size: int = 256, max_images: int = 2048) -> None:
+                   batch_size: int = 256, max_images: int = 2048,
+                   device: torch.device = CPU) -> None:
     """Re-estimate BatchNorm statistics from the trained weights (exact averages over up to
     `max_images` training inputs). With a few hundred steps, BN's exponential running averages
     still carry the statistics of early training; evaluation would use stale ones.
@@ -128,21 +144,23 @@ def recalibrate_bn(model: nn.Module, inputs: torch.Tensor, transform: Transform,
         m.momentum = None  # cumulative average
     model.train()
     for start in range(0, min(len(inputs), max_images), batch_size):
-        model(transform(inputs[start:start + batch_size]))
+        model(transform(inputs[start:start + batch_size].to(device)))
     for m, momentum in zip(norms, saved, strict=True):
         m.momentum = momentum
 
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
-             transform: Transform, batch_size: int = 512) -> tuple[float, float]:
+             transform: Transform, batch_size: int = 512,
+             device: torch.device = CPU) -> tuple[float, float]:
     """(accuracy in %, mean cross-entropy) of `model` in eval mode."""
-    model.eval()
-    correct, loss = 0, 0.0
-    for start in range(0, len(inputs), batch_size):
-        logits = model(transform(inputs[start:start + batch_size]))
-        target = labels[start:start + batch_size]
-        correct += int((logits.argmax(dim=1) == target).sum())
-        loss += float(F.cross_entropy(logits, target, reduction="sum"))
-    n = max(len(inputs), 1)
-    return 100.0 * correct / n, loss / n
+    with on_device(model, device):
+        model.eval()
+        correct, loss = 0, 0.0
+        for start in range(0, len(inputs), batch_size):
+            logits = model(transform(inputs[start:start + batch_size].to(device)))
+            target = labels[start:start + batch_size].to(device)
+            correct += int((logits.argmax(dim=1) == target).sum())
+            loss += float(F.cross_entropy(logits, target, reduction="sum"))
+        n = max(len(inputs), 1)
+        return 100.0 * correct / n, loss / n

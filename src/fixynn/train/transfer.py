@@ -9,9 +9,10 @@ Stages, each persisted as it finishes so an interrupted sweep resumes where it s
 3. per target task: a float baseline (all layers fine-tuned from the pretrained weights) and,
    for each N, a back-end (blocks N..13 from the pretrained weights + a new classifier)
    trained on the cached integer features of blocks 0..N-1 (one JSON result each), each
-   trained `repeats` times with different seeds. Target tasks run in parallel worker
-   processes (one thread each): small-batch training does not scale over threads, but
-   independent tasks scale over cores.
+   trained `repeats` times with different seeds. Each baseline, each task's feature pass
+   and each back-end (one N, one repeat) is a unit of an executor (fixynn.executors: local
+   processes, one thread each, or a Ray cluster): small-batch training does not scale over
+   threads, but independent trainings scale over cores and machines.
 
 Artifacts are content-addressed by the config fields they depend on, so a changed config
 recomputes only what it changes. Accuracies of the fixed model are computed through the exact
@@ -40,6 +41,8 @@ from fixynn.atomic import atomic_write_json, atomic_write_text
 from fixynn.data import Dataset
 from fixynn.data.tasks import load_task, task_data_key
 from fixynn.errors import FixynnError
+from fixynn.executors import Executor, Shared, Unit, local_workers, make_executor
+from fixynn.executors.progress import units_bar
 from fixynn.hw.ir import graph_digest, save_graph
 from fixynn.nn.export import export_front_end
 from fixynn.nn.fixed import INPUT_FRAC, FixedNet
@@ -48,30 +51,32 @@ from fixynn.nn.prune import sparsity_of
 from fixynn.train.augment import augmenter
 from fixynn.train.checkpoint import load_checkpoint, save_checkpoint
 from fixynn.train.config import TransferConfig, load_config
+from fixynn.train.device import resolve_device
 from fixynn.train.features import feature_sweep
 from fixynn.train.loops import evaluate, fit, scaled
-from fixynn.train.workers import run_workers
 
 __all__ = ["TransferConfig", "load_config", "load_networks", "run_transfer"]
 
 # Config fields each stage's artifacts depend on (a prefix chain: later stages add fields).
 PRETRAIN_FIELDS = ("source", "width", "input_size", "in_channels", "stride_plan", "seed",
                    "pretrain_epochs", "batch_size", "max_source_images", "max_test_images",
-                   "optimizer", "lr", "warmup", "label_smoothing", "weight_decay", "source_augment")
+                   "optimizer", "lr", "warmup", "label_smoothing", "weight_decay", "source_augment",
+                   "device")
 FIX_FIELDS = (*PRETRAIN_FIELDS, "w_bits", "a_bits", "sparsity", "finetune_epochs",
               "finetune_lr", "finetune_batch_size", "max_finetune_images")
 RESULT_FIELDS = (*FIX_FIELDS, "transfer_epochs", "max_train_images")
 
 
 # Fields added after artifacts existed: keyed only when not at this value, so that older
-# caches stay valid.
-KEYED_UNLESS: dict[str, Any] = {"source_augment": [], "in_channels": 1}
+# caches stay valid. Float training differs across devices.
+KEYED_UNLESS: dict[str, Any] = {"source_augment": [], "in_channels": 1, "device": "cpu"}
 
 
 def stage_key(cfg: TransferConfig, names: tuple[str, ...]) -> str:
     """Key of the artifacts that depend on `names`, and on the source task's data (its
     content and preprocessing: a changed source image retrains everything)."""
-    doc = {k: v for k, v in cfg.to_dict().items()
+    values = cfg.to_dict() | {"device": resolve_device(cfg.device).type}
+    doc = {k: v for k, v in values.items()
            if k in names and (k not in KEYED_UNLESS or v != KEYED_UNLESS[k])}
     doc["source_data"] = data_key(cfg, cfg.source)
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
@@ -140,7 +145,12 @@ def recipe(cfg: TransferConfig) -> dict[str, Any]:
     """`fit` keywords of the float training runs (pretraining, baselines, back-ends)."""
     return {"batch_size": cfg.batch_size, "optimizer": cfg.optimizer, "lr": cfg.lr,
             "warmup": cfg.warmup, "label_smoothing": cfg.label_smoothing,
-            "weight_decay": cfg.weight_decay}
+            "weight_decay": cfg.weight_decay, "device": device(cfg)}
+
+
+def device(cfg: TransferConfig) -> torch.device:
+    """Where this process trains and extracts features (`cfg.device` resolved here)."""
+    return resolve_device(cfg.device)
 
 
 def _timed(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -171,7 +181,8 @@ def pretrain(cfg: TransferConfig, src: Split, ckpt: Path,
         fit(model, src.x_train, src.y_train, scaled(INPUT_FRAC), epochs=cfg.pretrain_epochs,
             seed=cfg.seed, augment=augmenter(cfg.source_augment), desc="pretrain",
             progress=progress, **recipe(cfg))
-        acc, loss = evaluate(model, src.x_test, src.y_test, scaled(INPUT_FRAC))
+        acc, loss = evaluate(model, src.x_test, src.y_test, scaled(INPUT_FRAC),
+                             device=device(cfg))
         return {"float_acc": acc, "float_test_loss": loss, "seed": cfg.seed}
 
     info = _timed(run)
@@ -198,11 +209,12 @@ def fix_network(cfg: TransferConfig, pre: MobileNetV1, src: Split, ckpt: Path,
         fit(qat, src.x_train[pick], src.y_train[pick], scaled(INPUT_FRAC),
             epochs=cfg.finetune_epochs, batch_size=cfg.finetune_batch_size, lr=cfg.finetune_lr,
             seed=seed, augment=augmenter(cfg.source_augment), desc="fix (QAT)",
-            progress=progress)
+            progress=progress, device=device(cfg))
         # Source accuracy of the fully fixed network, through the exact integer front-end.
-        feats = dict(feature_sweep(fixed, src.x_test, [NUM_BLOCKS]))[NUM_BLOCKS]
+        feats = dict(feature_sweep(fixed, src.x_test, [NUM_BLOCKS], device(cfg)))[NUM_BLOCKS]
         head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), qat.classifier)
-        acc, loss = evaluate(head, feats, src.y_test, scaled(fixed.out_frac(NUM_BLOCKS)))
+        acc, loss = evaluate(head, feats, src.y_test, scaled(fixed.out_frac(NUM_BLOCKS)),
+                             device=device(cfg))
         weights = [layer.int_params().weight for layer in fixed.layers]
         zero = sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
         return {"fixed_acc_n14": acc, "fixed_test_loss_n14": loss, "seed": seed,
@@ -241,7 +253,8 @@ def train_baseline(cfg: TransferConfig, pre: MobileNetV1, task: Split, repeat: i
     model.new_classifier(task.num_classes)
     fit(model, task.x_train, task.y_train, scaled(INPUT_FRAC), epochs=cfg.transfer_epochs,
         seed=seed, desc=f"{task.name} baseline", progress=progress, **recipe(cfg))
-    acc, loss = evaluate(model, task.x_test, task.y_test, scaled(INPUT_FRAC))
+    acc, loss = evaluate(model, task.x_test, task.y_test, scaled(INPUT_FRAC),
+                         device=device(cfg))
     return {"acc": acc, "test_loss": loss, "seed": seed}
 
 
@@ -256,40 +269,91 @@ def train_back_end(cfg: TransferConfig, pre: MobileNetV1, n: int, frac: int, tas
     back = BackEnd(model, n)
     fit(back, feats_train, task.y_train, scaled(frac), epochs=cfg.transfer_epochs,
         seed=seed, desc=f"{task.name} N={n}", progress=progress, **recipe(cfg))
-    acc, loss = evaluate(back, feats_test, task.y_test, scaled(frac))
+    acc, loss = evaluate(back, feats_test, task.y_test, scaled(frac), device=device(cfg))
     return {"acc": acc, "test_loss": loss, "seed": seed}
 
 
-def _cached(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """The JSON result at `path`, computing and writing it (atomically) if absent."""
-    if path.is_file():
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError:
-            pass  # cannot happen with atomic writes unless edited by hand: recompute
-    result = _timed(compute)
-    atomic_write_json(path, result)
-    return result
+def baseline_unit(cfg: TransferConfig, pre: MobileNetV1, task: Split,
+                  repeat: int) -> dict[str, Any]:
+    """Unit: one repeat of a task's float baseline (timed)."""
+    return _timed(lambda: train_baseline(cfg, pre, task, repeat, False))
 
 
-def run_task(cfg: TransferConfig, pre: MobileNetV1, fixed: FixedNet, task: Split,
-             result_dir: Path, progress: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Baseline and every N of one target task, each `cfg.repeats` times; the features are
-    computed (once, for every repeat) only if a result is due."""
+def features_unit(cfg: TransferConfig, fixed: FixedNet, task: Split,
+                  n_list: tuple[int, ...]) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """Unit: a task's cached integer features, N -> (train, test), one pass for every N."""
+    sweep_train = feature_sweep(fixed, task.x_train, list(n_list), device(cfg))
+    sweep_test = feature_sweep(fixed, task.x_test, list(n_list), device(cfg))
+    return {n: (f_train, f_test)
+            for (n, f_train), (_, f_test) in zip(sweep_train, sweep_test, strict=True)}
+
+
+def back_end_unit(cfg: TransferConfig, pre: MobileNetV1, n: int, frac: int, task: Split,
+                  feats: tuple[torch.Tensor, torch.Tensor], repeat: int) -> dict[str, Any]:
+    """Unit: one repeat of a task's back-end at split point N (timed)."""
+    return _timed(lambda: train_back_end(cfg, pre, n, frac, task, *feats, repeat, False))
+
+
+def train_missing(cfg: TransferConfig, pre: MobileNetV1, fixed: FixedNet,
+                  tasks: dict[str, Split], dirs: dict[str, Path], executor: Executor,
+                  progress: bool) -> None:
+    """Train every baseline and back-end whose result file (in the task's `dirs`) is
+    missing, as executor units.
+
+    Two rounds: the baselines and each task's features (one unit per task, for the N still
+    due), then the back-ends, which read those features. Each result is written atomically
+    here as its unit finishes, so a failure or a stop keeps every finished one.
+    """
     repeats = range(cfg.repeats)
-    baselines = [_cached(result_path(result_dir, "baseline", r),
-                         lambda r=r: train_baseline(cfg, pre, task, r, progress))
-                 for r in repeats]
-    todo = [n for n in cfg.n_list
-            if not all(result_path(result_dir, f"N{n}", r).is_file() for r in repeats)]
-    if todo:
-        sweep_train = feature_sweep(fixed, task.x_train, todo)
-        sweep_test = feature_sweep(fixed, task.x_test, todo)
-        for (n, f_train), (_, f_test) in zip(sweep_train, sweep_test, strict=True):
-            for r in repeats:
-                _cached(result_path(result_dir, f"N{n}", r),
-                        lambda n=n, a=f_train, b=f_test, r=r: train_back_end(
-                            cfg, pre, n, fixed.out_frac(n), task, a, b, r, progress))
+    net, fixed_net = Shared(pre), Shared(fixed)
+    data = {name: Shared(task) for name, task in tasks.items()}
+    paths: dict[str, Path] = {}
+    features: dict[str, dict[int, tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    def unit(name: str, path: Path | None, fn: Callable[..., Any], *args: Any) -> Unit:
+        if path is not None:
+            paths[name] = path
+        return Unit(name, fn, args)
+
+    first = [unit(f"{name}/baseline/r{r}", path, baseline_unit, cfg, net, data[name], r)
+             for name in tasks for r in repeats
+             if not (path := result_path(dirs[name], "baseline", r)).is_file()]
+    due = {name: [(n, r) for n in cfg.n_list for r in repeats
+                  if not result_path(dirs[name], f"N{n}", r).is_file()] for name in tasks}
+    first += [unit(f"{name}/features", None, features_unit, cfg, fixed_net, data[name],
+                   tuple(sorted({n for n, _ in due[name]})))
+              for name in tasks if due[name]]
+    total = len(paths) + sum(map(len, due.values()))  # the trainings (not the feature passes)
+    with units_bar(f"transfer ({executor.describe()}): trainings", total, progress) as update:
+
+        def keep(done: Unit, result: Any) -> None:
+            if done.name in paths:
+                atomic_write_json(paths[done.name], result)
+                update(1, _task_done(done.name.split("/")[0], cfg, dirs))
+            else:
+                features[done.name.split("/")[0]] = result
+
+        executor.run(first, keep)
+        second = [unit(f"{name}/N{n}/r{r}", result_path(dirs[name], f"N{n}", r),
+                       back_end_unit, cfg, net, n, fixed.out_frac(n), data[name],
+                       Shared(features[name][n]), r)
+                  for name in tasks for n, r in due[name]]
+        executor.run(second, keep)
+
+
+def _task_done(name: str, cfg: TransferConfig, dirs: dict[str, Path]) -> str:
+    """'transfer: NAME done' once every result of the task exists (else '')."""
+    stems = ("baseline", *(f"N{n}" for n in cfg.n_list))
+    done = all(result_path(dirs[name], stem, r).is_file()
+               for stem in stems for r in range(cfg.repeats))
+    return f"transfer: {name} done" if done else ""
+
+
+def task_summary(cfg: TransferConfig, task: Split,
+                 result_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(baseline summary, rows) of one target task, from its result files."""
+    repeats = range(cfg.repeats)
+    baselines = [json.loads(result_path(result_dir, "baseline", r).read_text()) for r in repeats]
     baseline_accs = [b["acc"] for b in baselines]
     summary = {"acc": _mean(baseline_accs), "accs": baseline_accs,
                "test_loss": _mean([b["test_loss"] for b in baselines]),
@@ -323,24 +387,13 @@ def loss_standard_error(baseline_accs: list[float], fixed_accs: list[float]) -> 
     return round(math.sqrt(var), 4)
 
 
-def transfer_target(cfg: TransferConfig, pre: MobileNetV1, fixed: FixedNet, name: str,
-                    results_root: Path, progress: bool
-                    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(baseline summary, rows) of one target task."""
-    task = load_split(cfg, name, cfg.max_train_images)
-    return run_task(cfg, pre, fixed, task, task_dir(cfg, results_root, name), progress)
-
-
 def task_dir(cfg: TransferConfig, results_root: Path, name: str) -> Path:
     """A target's results, keyed by its data: a changed image retrains just that task."""
     return results_root / f"{name}-{data_key(cfg, name)[:16]}"
 
 
-def worker_count(cfg: TransferConfig) -> int:
-    """Processes for the target tasks: `cfg.workers`, or (0) one per usable core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    wanted = cfg.workers or max((cores or 1) // cfg.threads, 1)
-    return max(min(wanted, len(cfg.targets)), 1)
+def local_executor(cfg: TransferConfig) -> Executor:
+    return make_executor("local", local_workers(cfg.workers, cfg.threads), cfg.threads)
 
 
 def results_root(cfg: TransferConfig, out_dir: Path) -> Path:
@@ -348,20 +401,13 @@ def results_root(cfg: TransferConfig, out_dir: Path) -> Path:
 
 
 def transfer_all(cfg: TransferConfig, out_dir: Path, pre: MobileNetV1, fixed: FixedNet,
-                 progress: bool) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Every target task: name -> (baseline summary, rows).
-
-    With more than one worker, `fixynn.train.worker` processes train the tasks first (each
-    result written as it finishes); the pass here then only reads their results.
-    """
-    workers = worker_count(cfg)
-    if workers > 1:
-        stems = ("baseline", *(f"N{n}" for n in cfg.n_list))
-        results = [result_path(task_dir(cfg, results_root(cfg, out_dir), name), stem, r)
-                   for name in cfg.targets for stem in stems for r in range(cfg.repeats)]
-        run_workers(cfg, out_dir, workers, progress, results)
-    return {name: transfer_target(cfg, pre, fixed, name, results_root(cfg, out_dir), progress)
-            for name in cfg.targets}
+                 executor: Executor, progress: bool
+                 ) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Every target task: name -> (baseline summary, rows); trains what is missing first."""
+    tasks = {name: load_split(cfg, name, cfg.max_train_images) for name in cfg.targets}
+    dirs = {name: task_dir(cfg, results_root(cfg, out_dir), name) for name in cfg.targets}
+    train_missing(cfg, pre, fixed, tasks, dirs, executor, progress)
+    return {name: task_summary(cfg, task, dirs[name]) for name, task in tasks.items()}
 
 
 def largest_safe_n(rows: list[dict[str, Any]], targets: tuple[str, ...],
@@ -373,21 +419,27 @@ def largest_safe_n(rows: list[dict[str, Any]], targets: tuple[str, ...],
     return max(safe) if safe else None
 
 
-def run_transfer(cfg: TransferConfig, out_dir: Path, progress: bool = True) -> dict[str, Any]:
+def run_transfer(cfg: TransferConfig, out_dir: Path, progress: bool = True,
+                 executor: Executor | None = None) -> dict[str, Any]:
     """Run (or resume) the sweep in `out_dir`; write transfer.json, transfer.md, hwgraph/N<k>/.
 
-    Returns the content of transfer.json.
+    The baselines and back-ends run as units of `executor` (default: local processes, one
+    per core). Returns the content of transfer.json.
     """
     out_dir = Path(out_dir)
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
-        return _run(cfg, out_dir, progress)
+        if executor is not None:
+            return _run(cfg, out_dir, executor, progress)
+        with local_executor(cfg) as own:
+            return _run(cfg, out_dir, own, progress)
     finally:
         torch.set_num_threads(threads)
 
 
-def _run(cfg: TransferConfig, out_dir: Path, progress: bool) -> dict[str, Any]:
+def _run(cfg: TransferConfig, out_dir: Path, executor: Executor,
+         progress: bool) -> dict[str, Any]:
     started, cpu_started = time.perf_counter(), cpu_seconds()
     src = load_split(cfg, cfg.source, cfg.max_source_images)
     ckpt = out_dir / "ckpt"
@@ -404,7 +456,7 @@ def _run(cfg: TransferConfig, out_dir: Path, progress: bool) -> dict[str, Any]:
         save_graph(graph, out_dir / "hwgraph" / f"N{n}")
         graphs[str(n)] = graph_digest(graph)
 
-    done = transfer_all(cfg, out_dir, pre, fixed, progress)
+    done = transfer_all(cfg, out_dir, pre, fixed, executor, progress)
     baselines = {name: done[name][0] for name in cfg.targets}
     rows = [row for name in cfg.targets for row in done[name][1]]
     summary = {
@@ -419,7 +471,7 @@ def _run(cfg: TransferConfig, out_dir: Path, progress: bool) -> dict[str, Any]:
         "seconds_this_run": round(time.perf_counter() - started, 1),
         # CPU time (workers included) is what a loaded shared machine cannot inflate.
         "cpu_seconds_this_run": round(cpu_seconds() - cpu_started, 1),
-        "workers": worker_count(cfg),
+        "executor": executor.describe(),
     }
     atomic_write_json(out_dir / "transfer.json", summary)
     atomic_write_text(out_dir / "transfer.md", markdown_table(summary))

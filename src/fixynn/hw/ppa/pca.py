@@ -28,7 +28,12 @@ Memory (stated assumptions, no bandwidth stalls, as in SCALE-Sim's CALC mode):
   per tile (2R + C - 2 extra cycles per fold and tile), weights re-fetched per tile unless they
   fit the filter buffer.
 * Weights: every weight is used by exactly one fold, so each is fetched once per frame (order A);
-  if all of the network's weights fit the filter buffer they stay resident: no DRAM per frame.
+  if all of the network's weights fit the filter buffer they stay resident: no DRAM per frame
+  (weight storage "auto"). "streamed" fetches them every batch even when they would fit.
+* Batching: B frames share one weight load per fold (the B frames' pixels stream past the same
+  weight tile, as B x T pixels). A batch is mapped as one layer sequence with B times the
+  pixels, maps and MACs; per-frame figures are the batch's divided by B. B = 1 is the
+  unbatched case, and the only one SCALE-Sim cross-checks.
 * Partial sums (row folds > 1) accumulate in the ofmap buffer at 32 bits. When a column fold's
   T x C partial sums do not fit it, the pixels are split into tiles that do, and every tile
   re-runs the row folds (weights reloaded: 2R + C - 2 extra cycles and one more filter-buffer
@@ -39,7 +44,7 @@ weight load), SRAM reads/writes at the per-bit energy of each buffer's size (cap
 table's largest SRAM: bigger buffers are banks of that size), DRAM bytes, and the
 tech table's clock/leakage overhead fraction. Idle PEs are taken as clock-gated. Area: MAC array
 (int8 MAC + weight/input/psum registers per PE) plus the three SRAM buffers.
-Everything is closed form per layer; a whole MobileNetV1 takes about a millisecond.
+Everything is closed form per layer; a whole MobileNetV1 takes under a millisecond.
 """
 
 from __future__ import annotations
@@ -62,6 +67,9 @@ ACT_BITS = 8  # int8 activations
 WEIGHT_BITS = 8  # int8 weights
 ACC_BITS = 32  # partial sums; tech's mac_int8_pj is an 8b multiply + 32b add
 DEPTHWISE_MAPPINGS = ("block_diagonal", "channel_serial")
+# "auto": resident when the whole sequence's weights fit the filter buffer; "streamed": fetched
+# from DRAM every batch regardless.
+WEIGHT_STORAGE = ("auto", "streamed")
 
 
 @dataclass(frozen=True)
@@ -160,10 +168,11 @@ class PcaResult:
     """One frame of a layer sequence on one PCA."""
 
     config: PcaConfig
-    layers: tuple[PcaLayer, ...]
+    layers: tuple[PcaLayer, ...]  # counts and energy of one batch
     array_area_mm2: float
     sram_area_mm2: float
     weights_resident: bool
+    batch: int = 1  # frames per weight fetch
 
     @property
     def area_mm2(self) -> float:
@@ -171,37 +180,49 @@ class PcaResult:
 
     @property
     def cycles(self) -> int:
+        """Cycles of one batch."""
         return sum(layer.counts.cycles for layer in self.layers)
 
     @property
     def macs(self) -> int:
-        return sum(layer.counts.macs for layer in self.layers)
+        """MACs of one frame."""
+        return sum(layer.counts.macs for layer in self.layers) // self.batch
 
     @property
     def fps(self) -> float:
-        return math.inf if self.cycles == 0 else self.config.freq_mhz * 1e6 / self.cycles
+        if self.cycles == 0:
+            return math.inf
+        return self.batch * self.config.freq_mhz * 1e6 / self.cycles
+
+    @property
+    def batch_latency_ms(self) -> float:
+        """Compute time of one batch (collecting its B frames first adds B - 1 frame periods)."""
+        return self.cycles / (self.config.freq_mhz * 1e3)
 
     @property
     def energy_per_frame_pj(self) -> float:
-        return sum(layer.energy.total_pj for layer in self.layers)
+        return sum(layer.energy.total_pj for layer in self.layers) / self.batch
 
     @property
     def energy_per_frame_uj(self) -> float:
         return self.energy_per_frame_pj * 1e-6
 
     @property
-    def dram_bytes(self) -> int:
-        return sum(layer.counts.dram_bytes for layer in self.layers)
+    def dram_bytes(self) -> float:
+        """DRAM bytes per frame."""
+        return sum(layer.counts.dram_bytes for layer in self.layers) / self.batch
 
     @property
     def utilization(self) -> float:
-        return 0.0 if self.cycles == 0 else self.macs / (self.config.num_macs * self.cycles)
+        total_macs = sum(layer.counts.macs for layer in self.layers)
+        return 0.0 if self.cycles == 0 else total_macs / (self.config.num_macs * self.cycles)
 
     def energy_breakdown_uj(self) -> dict[str, float]:
+        """Energy per frame by where it is spent."""
         keys = ("mac_pj", "register_pj", "sram_pj", "dram_pj", "overhead_pj")
         return {
             k.removesuffix("_pj") + "_uj": sum(getattr(layer.energy, k) for layer in self.layers)
-            * 1e-6
+            * 1e-6 / self.batch
             for k in keys
         }
 
@@ -219,6 +240,8 @@ class PcaResult:
             "energy_breakdown_uj": self.energy_breakdown_uj(),
             "dram_bytes": self.dram_bytes,
             "weights_resident": self.weights_resident,
+            "batch": self.batch,
+            "batch_latency_ms": self.batch_latency_ms,
             "layers": [
                 asdict(layer.counts) | {"energy_pj": layer.energy.total_pj} for layer in self.layers
             ],
@@ -229,20 +252,20 @@ class PcaResult:
 # Mapping (cycles and traffic)
 
 
-def _gemm_dims(layer: LayerShape) -> tuple[int, int, int]:
-    """(Sr, Sc, T) of one group of the layer's GEMM: window, filters, output pixels."""
-    pixels = layer.out_height * layer.out_width
+def _gemm_dims(layer: LayerShape, batch: int = 1) -> tuple[int, int, int]:
+    """(Sr, Sc, T) of one group of the layer's GEMM: window, filters, output pixels of a batch."""
+    pixels = layer.out_height * layer.out_width * batch
     window = (layer.in_channels // layer.groups) * layer.kernel**2
     filters = 1 if layer.kind == "depthwise" else layer.out_channels
     return window, filters, pixels
 
 
-def _in_bytes(layer: LayerShape) -> int:
-    return layer.in_channels * layer.in_height * layer.in_width * ACT_BITS // 8
+def _in_bytes(layer: LayerShape, batch: int = 1) -> int:
+    return layer.in_channels * layer.in_height * layer.in_width * ACT_BITS // 8 * batch
 
 
-def _out_bytes(layer: LayerShape) -> int:
-    return layer.out_channels * layer.out_height * layer.out_width * ACT_BITS // 8
+def _out_bytes(layer: LayerShape, batch: int = 1) -> int:
+    return layer.out_channels * layer.out_height * layer.out_width * ACT_BITS // 8 * batch
 
 
 def map_layer(
@@ -252,10 +275,11 @@ def map_layer(
     input_on_chip: bool = False,
     output_on_chip: bool = False,
     weights_resident: bool = False,
+    batch: int = 1,
 ) -> LayerCounts:
-    """Cycles, utilization and SRAM/DRAM traffic of `layer` on the array `cfg`."""
+    """Cycles, utilization and SRAM/DRAM traffic of `layer` for `batch` frames on `cfg`."""
     rows, cols = cfg.rows, cfg.cols
-    window, filters, pixels = _gemm_dims(layer)
+    window, filters, pixels = _gemm_dims(layer, batch)
     row_folds = math.ceil(window / rows)
     if layer.kind == "depthwise":
         per_fold = 1
@@ -277,7 +301,7 @@ def map_layer(
     if row_folds > 1:
         tile_pixels = max(1, int(cfg.ofmap_bytes // (used_cols * ACC_BITS // 8)))
         psum_tiles = math.ceil(pixels / tile_pixels)
-    in_bytes, out_bytes = _in_bytes(layer), _out_bytes(layer)
+    in_bytes, out_bytes = _in_bytes(layer, batch), _out_bytes(layer, batch)
     weight_bytes = 0 if weights_resident else layer.weights * WEIGHT_BITS // 8
     # Loop order A: folds outer, the whole ifmap streamed per fold (re-fetched from DRAM per
     # column fold when it does not fit). Order B: ifmap tiles that fit outer, every fold re-run
@@ -294,14 +318,15 @@ def map_layer(
         dram_ifmap = 0
     cycles = folds * (tiles * (2 * rows + cols - 2) + pixels)
     psum_words = (row_folds - 1) * ofmap_words
+    macs = layer.macs * batch
     return LayerCounts(
         name=layer.name,
         kind=layer.kind,
-        macs=layer.macs,
+        macs=macs,
         folds=folds,
         tiles=tiles,
         cycles=cycles,
-        utilization=layer.macs / (rows * cols * cycles),
+        utilization=macs / (rows * cols * cycles),
         ifmap_sram_reads=ifmap_reads,
         filter_sram_reads=layer.weights * tiles,
         ofmap_sram_writes=row_folds * ofmap_words,
@@ -314,25 +339,38 @@ def map_layer(
     )
 
 
+def weight_bytes(layers: Sequence[LayerShape]) -> int:
+    """Bytes of all weights of a layer sequence (what a filter buffer must hold to keep them)."""
+    return sum(layer.weights for layer in layers) * WEIGHT_BITS // 8
+
+
 def map_network(
-    layers: Sequence[LayerShape], cfg: PcaConfig, *, input_on_chip: bool = False
+    layers: Sequence[LayerShape],
+    cfg: PcaConfig,
+    *,
+    input_on_chip: bool = False,
+    batch: int = 1,
+    weight_storage: str = "auto",
 ) -> tuple[list[LayerCounts], bool]:
-    """Map a layer sequence, deciding on-chip hand-offs and weight residency; (counts, resident)."""
-    total_weight_bytes = sum(layer.weights for layer in layers) * WEIGHT_BITS // 8
-    resident = total_weight_bytes <= cfg.filter_bytes
+    """Map a batch through a layer sequence, deciding on-chip hand-offs and weight residency;
+    (counts, resident)."""
+    if weight_storage not in WEIGHT_STORAGE:
+        raise FixynnError(f"weight storage {weight_storage!r} is not one of {WEIGHT_STORAGE}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise FixynnError(f"batch must be an integer >= 1, got {batch!r}")
+    resident = weight_storage == "auto" and weight_bytes(layers) <= cfg.filter_bytes
     counts: list[LayerCounts] = []
     on_chip = input_on_chip
     for i, layer in enumerate(layers):
         nxt = layers[i + 1] if i + 1 < len(layers) else None
         keep = (
             nxt is not None
-            and _out_bytes(layer) <= cfg.ofmap_bytes
-            and _in_bytes(nxt) <= cfg.ifmap_bytes
+            and _out_bytes(layer, batch) <= cfg.ofmap_bytes
+            and _in_bytes(nxt, batch) <= cfg.ifmap_bytes
         )
         counts.append(
-            map_layer(
-                layer, cfg, input_on_chip=on_chip, output_on_chip=keep, weights_resident=resident
-            )
+            map_layer(layer, cfg, input_on_chip=on_chip, output_on_chip=keep,
+                      weights_resident=resident, batch=batch)
         )
         on_chip = keep
     return counts, resident
@@ -348,13 +386,35 @@ def bank_bytes(tech: TechTable, size_bytes: float) -> float:
     return min(size_bytes, max(tech.sram_sizes_bytes))
 
 
-def layer_energy(counts: LayerCounts, cfg: PcaConfig, tech: TechTable) -> LayerEnergy:
-    """Energy of one mapped layer from the technology table."""
+@dataclass(frozen=True)
+class SramCosts:
+    """pJ per bit read / written of the three buffers of one configuration."""
+
+    ifmap_rd: float
+    ifmap_wr: float
+    filt_rd: float
+    filt_wr: float
+    ofmap_rd: float
+    ofmap_wr: float
+
+
+def sram_costs(cfg: PcaConfig, tech: TechTable) -> SramCosts:
+    """Per-bit access energies of `cfg`'s buffers (computed once per configuration)."""
     ifmap, filt, ofmap = (bank_bytes(tech, cfg.ifmap_bytes), bank_bytes(tech, cfg.filter_bytes),
                           bank_bytes(tech, cfg.ofmap_bytes))
-    ifmap_rd, ifmap_wr = sram_read_pj_per_bit(tech, ifmap), sram_write_pj_per_bit(tech, ifmap)
-    filt_rd, filt_wr = sram_read_pj_per_bit(tech, filt), sram_write_pj_per_bit(tech, filt)
-    ofmap_rd, ofmap_wr = sram_read_pj_per_bit(tech, ofmap), sram_write_pj_per_bit(tech, ofmap)
+    return SramCosts(
+        ifmap_rd=sram_read_pj_per_bit(tech, ifmap), ifmap_wr=sram_write_pj_per_bit(tech, ifmap),
+        filt_rd=sram_read_pj_per_bit(tech, filt), filt_wr=sram_write_pj_per_bit(tech, filt),
+        ofmap_rd=sram_read_pj_per_bit(tech, ofmap), ofmap_wr=sram_write_pj_per_bit(tech, ofmap),
+    )
+
+
+def layer_energy(counts: LayerCounts, cfg: PcaConfig, tech: TechTable,
+                 costs: SramCosts | None = None) -> LayerEnergy:
+    """Energy of one mapped layer from the technology table."""
+    c = costs or sram_costs(cfg, tech)
+    ifmap_rd, ifmap_wr, filt_rd, filt_wr = c.ifmap_rd, c.ifmap_wr, c.filt_rd, c.filt_wr
+    ofmap_rd, ofmap_wr = c.ofmap_rd, c.ofmap_wr
     final_writes = counts.ofmap_sram_writes - counts.psum_sram_writes
     sram = (
         counts.ifmap_sram_reads * ACT_BITS * ifmap_rd
@@ -393,15 +453,24 @@ def pca_area_mm2(cfg: PcaConfig, tech: TechTable) -> float:
 
 
 def evaluate_pca(
-    layers: Sequence[LayerShape], cfg: PcaConfig, tech: TechTable, *, input_on_chip: bool = False
+    layers: Sequence[LayerShape],
+    cfg: PcaConfig,
+    tech: TechTable,
+    *,
+    input_on_chip: bool = False,
+    batch: int = 1,
+    weight_storage: str = "auto",
 ) -> PcaResult:
-    """Cycles, energy and area of running `layers` (one frame) on the PCA `cfg`."""
-    counts, resident = map_network(layers, cfg, input_on_chip=input_on_chip)
-    mapped = tuple(PcaLayer(c, layer_energy(c, cfg, tech)) for c in counts)
+    """Cycles, energy and area of running `layers` on the PCA `cfg`, `batch` frames at a time."""
+    counts, resident = map_network(layers, cfg, input_on_chip=input_on_chip, batch=batch,
+                                   weight_storage=weight_storage)
+    costs = sram_costs(cfg, tech)
+    mapped = tuple(PcaLayer(c, layer_energy(c, cfg, tech, costs)) for c in counts)
     return PcaResult(
         config=cfg,
         layers=mapped,
         array_area_mm2=array_area_um2(cfg, tech) * 1e-6,
         sram_area_mm2=buffers_area_um2(cfg, tech) * 1e-6,
         weights_resident=resident,
+        batch=batch,
     )

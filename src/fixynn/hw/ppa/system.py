@@ -4,19 +4,27 @@ Hybrid at split point N: the fixed front-end (FFE) runs blocks 0..N-1, the PCA r
 and the classifier. The two are pipelined across frames (the FFE works on frame i+1 while the
 PCA finishes frame i), so
 * throughput = the slower stage: fps = min(FFE fps, PCA fps);
-* energy/frame = FFE + PCA + interface; area = FFE + PCA.
-Interface (stated choice): the FFE's output map goes through DRAM. The FFE writes it once (the
-DRAM write is charged here), the PCA reads it as its first layer's input (charged in the PCA
-model). When N = 14 the global average pool is taken at the FFE output, so the vector crosses
-(pooling energy, 49 adds per channel, is not counted). DRAM rather than the PCA's ifmap buffer
-because a pipelined hand-off needs a frame of double buffering, which the 64 KiB buffer cannot
-hold for any N <= 11 at 224x224.
+* energy/frame = FFE + PCA + interface; area = FFE + PCA (+ hand-off buffer).
+Interface, through DRAM: the FFE writes its output map once (the DRAM write is charged here),
+the PCA reads it as its first layer's input (charged in the PCA model). Or through an on-chip
+hand-off buffer (sizing by search only): double-buffered, it holds 2 x B frames of the FFE's
+output (B = frames per batch) so the FFE fills one half while the PCA reads the other; the FFE
+writes it, each byte is read once and written into the PCA's ifmap buffer (all charged here),
+and its area comes out of the hybrid's. When N = 14 the global average pool is taken at the
+FFE output, so the vector crosses (pooling energy, 49 adds per channel, is not counted).
 Image input: the camera frame sits in DRAM for both designs; the FFE reads it once (charged
 here), the PCA reads it as its first layer's input. Writing it there is outside both.
 
-Iso-area programmable baseline: the base PCA scaled until its area equals the hybrid's: rows
-and cols both grow by sqrt(area ratio) (rounded, aspect kept), then the three SRAM buffers grow
-in their base proportions to take exactly the remaining area. It runs the whole network.
+Sizing of the two PCAs (SizingOptions.sizing):
+* "search" (default): for a total area A (default: the hybrid's as with the fixed rule, FFE +
+  the base PCA; or a given area_mm2) and an fps floor, each side's PCA is the configuration of
+  least energy per frame that the design-space search (fixynn.hw.ppa.search) finds for its own
+  work: the baseline over the whole network in A, the hybrid over its back-end in A minus the
+  FFE (and minus the hand-off buffer). Options: weight storage, frames per batch, hand-off.
+* "fixed" (the rule before the search): the hybrid gets the base PCA; the iso-area baseline is
+  the base PCA scaled to the hybrid's area: rows and cols both grow by sqrt(area ratio)
+  (rounded, aspect kept), then the three SRAM buffers grow in their base proportions to take
+  exactly the remaining area. It runs the whole network.
 
 Ops convention: both designs are credited the same dense ops, 2 x MACs of the whole network per
 frame (zero weights of a sparse FFE still count), so TOPS/W ratios compare energy per frame.
@@ -42,17 +50,80 @@ from fixynn.hw.ppa.ffe import FfeEstimate, estimate_ffe
 from fixynn.hw.ppa.pca import (
     ACT_BITS,
     PcaConfig,
+    PcaResult,
     array_area_um2,
+    bank_bytes,
     buffers_area_um2,
     evaluate_pca,
     pca_area_mm2,
 )
-from fixynn.hw.ppa.tech import TechTable
+from fixynn.hw.ppa.search import (
+    HANDOFF_OPTIONS,
+    KIB,
+    SIZING_RULES,
+    WEIGHT_OPTIONS,
+    SearchResult,
+    SearchSpace,
+    search_pca,
+)
+from fixynn.hw.ppa.tech import (
+    TechTable,
+    sram_area_um2,
+    sram_read_pj_per_bit,
+    sram_write_pj_per_bit,
+)
 
 STRIDE_PLAN = "imagenet"
 IN_CHANNELS = 3
 NUM_CLASSES = 1000
 ISO_AREA_RTOL = 1e-9
+# A real-time video target (30 frames/s, the usual camera rate) at the model's resolution.
+DEFAULT_FPS_FLOOR = 30.0
+
+
+@dataclass(frozen=True)
+class SizingOptions:
+    """How the two designs' programmable accelerators are sized (docs/ppa-system.md)."""
+
+    sizing: str = "search"  # "search" or "fixed" (the sqrt-scaling rule)
+    fps_floor: float = DEFAULT_FPS_FLOOR  # both designs must reach it (search only)
+    batch: int = 1  # frames sharing one weight fetch on the PCA
+    weights: str = "auto"  # weight storage: auto / resident / streamed (search.WEIGHT_OPTIONS)
+    handoff: str = "auto"  # FFE -> PCA: auto (the better of the two) / dram / buffer
+    area_mm2: float | None = None  # total area A; None: FFE + the base PCA
+    count_dram: bool = True  # DRAM energy in the objective (and in every reported figure)
+    space: SearchSpace = field(default_factory=SearchSpace)
+
+    def __post_init__(self) -> None:
+        if self.sizing not in SIZING_RULES:
+            raise FixynnError(f"sizing {self.sizing!r} is not one of {', '.join(SIZING_RULES)}")
+        if not (math.isfinite(self.fps_floor) and self.fps_floor >= 0):
+            raise FixynnError(f"fps floor must be a number >= 0, got {self.fps_floor}")
+        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
+            raise FixynnError(f"batch must be an integer >= 1, got {self.batch!r}")
+        if self.weights not in WEIGHT_OPTIONS:
+            raise FixynnError(f"weight storage {self.weights!r} is not one of "
+                              f"{', '.join(WEIGHT_OPTIONS)}")
+        if self.handoff not in HANDOFF_OPTIONS:
+            raise FixynnError(f"hand-off {self.handoff!r} is not one of "
+                              f"{', '.join(HANDOFF_OPTIONS)}")
+        if self.area_mm2 is not None and not (math.isfinite(self.area_mm2)
+                                              and self.area_mm2 > 0):
+            raise FixynnError(f"area must be a number > 0 mm2, got {self.area_mm2}")
+        if self.sizing == "fixed" and (self.batch != 1 or self.weights != "auto"
+                                       or self.handoff == "buffer" or self.area_mm2 is not None
+                                       or not self.count_dram):
+            raise FixynnError("sizing fixed takes none of the search's options (batch, weight "
+                              "storage, hand-off buffer, area, DRAM left out); leave them at "
+                              "their defaults or use sizing search")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sizing": self.sizing, "fps_floor": self.fps_floor, "batch": self.batch,
+                "weights": self.weights, "handoff": self.handoff, "area_mm2": self.area_mm2,
+                "count_dram": self.count_dram, "space": self.space.as_dict()}
+
+
+FIXED_RULE = SizingOptions(sizing="fixed")
 
 
 class FfeNumbers(Protocol):
@@ -115,6 +186,7 @@ class SystemResult:
     weights: str  # "trained:<graph name>" or "random sparsity=<s>"
     hybrid: DesignPoint
     iso_area_programmable: DesignPoint
+    sizing: dict[str, Any] = field(default_factory=dict)  # options and search statistics
 
     @property
     def ratios(self) -> dict[str, float]:
@@ -137,6 +209,7 @@ class SystemResult:
             "hybrid": self.hybrid.as_dict(),
             "iso_area_programmable": self.iso_area_programmable.as_dict(),
             "ratios": self.ratios,
+            "sizing": self.sizing,
         }
 
 
@@ -173,7 +246,7 @@ def iso_area_config(base: PcaConfig, target_area_mm2: float, tech: TechTable) ->
 # Evaluation
 
 
-def _pca_summary(cfg: PcaConfig, result: Any) -> dict[str, Any]:
+def _pca_summary(cfg: PcaConfig, result: PcaResult) -> dict[str, Any]:
     return {
         "rows": cfg.rows,
         "cols": cfg.cols,
@@ -186,11 +259,73 @@ def _pca_summary(cfg: PcaConfig, result: Any) -> dict[str, Any]:
         "utilization": result.utilization,
         "dram_bytes": result.dram_bytes,
         "weights_resident": result.weights_resident,
+        "batch": result.batch,
+        "batch_latency_ms": result.batch_latency_ms,
+        "area_mm2": result.area_mm2,
     }
+
+
+def pca_label(pca: dict[str, Any]) -> str:
+    """`RxC i/f/o` (buffer KiB) of a design's PCA summary, plus ` R` when weights are resident."""
+    return (f"{pca['rows']}x{pca['cols']} {pca['ifmap_sram_kib']:.0f}/"
+            f"{pca['filter_sram_kib']:.0f}/{pca['ofmap_sram_kib']:.0f}"
+            + (" R" if pca["weights_resident"] else ""))
 
 
 def _bytes(channels: int, height: int, width: int) -> int:
     return channels * height * width * ACT_BITS // 8
+
+
+def _ops(layers: Sequence[LayerShape]) -> int:
+    return 2 * sum(layer.macs for layer in layers)
+
+
+def _pca_energy(pca: PcaResult) -> dict[str, float]:
+    return {f"pca_{k}": v for k, v in pca.energy_breakdown_uj().items()}
+
+
+def _programmable_point(layers: Sequence[LayerShape], full: PcaResult) -> DesignPoint:
+    return DesignPoint(
+        name="iso_area_programmable", area_mm2=full.area_mm2,
+        energy_per_frame_uj=full.energy_per_frame_uj, fps=full.fps, ops_per_frame=_ops(layers),
+        energy_breakdown_uj=_pca_energy(full), area_breakdown_mm2={"pca": full.area_mm2},
+        fps_breakdown={"pca": full.fps}, pca=_pca_summary(full.config, full),
+    )
+
+
+def _hybrid_point(layers: Sequence[LayerShape], n_fixed: int, tech: TechTable, pca: PcaResult,
+                  ffe: FfeNumbers | None, handoff_kib: float = 0.0) -> DesignPoint:
+    """FFE + interface + PCA; `handoff_kib` > 0: through an on-chip buffer of that size."""
+    energy, area, fps = _pca_energy(pca), {"pca": pca.area_mm2}, {"pca": pca.fps}
+    summary = _pca_summary(pca.config, pca)
+    if ffe is not None:
+        back = back_end_layers(list(layers), n_fixed)
+        first = layers[0]
+        image = _bytes(first.in_channels, first.in_height, first.in_width)
+        handoff = _bytes(back[0].in_channels, back[0].in_height, back[0].in_width)
+        energy = {"ffe_uj": ffe.energy_per_frame_uj,
+                  "image_dram_uj": image * tech.dram_pj_per_byte * 1e-6}
+        if handoff_kib > 0:
+            buffer = bank_bytes(tech, handoff_kib * KIB)
+            ifmap = bank_bytes(tech, pca.config.ifmap_bytes)
+            per_bit = (sram_write_pj_per_bit(tech, buffer) + sram_read_pj_per_bit(tech, buffer)
+                       + sram_write_pj_per_bit(tech, ifmap))
+            energy["interface_sram_uj"] = handoff * 8 * per_bit * 1e-6
+            area = {"ffe": ffe.area_mm2,
+                    "handoff_buffer": sram_area_um2(tech, handoff_kib * KIB * 8) * 1e-6,
+                    "pca": pca.area_mm2}
+        else:
+            energy["interface_dram_uj"] = handoff * tech.dram_pj_per_byte * 1e-6
+            area = {"ffe": ffe.area_mm2, "pca": pca.area_mm2}
+        energy |= _pca_energy(pca)
+        fps = {"ffe": ffe.fps, "pca": pca.fps}
+        summary |= {"handoff": "buffer" if handoff_kib > 0 else "dram",
+                    "handoff_buffer_kib": handoff_kib}
+    return DesignPoint(
+        name="hybrid", area_mm2=sum(area.values()), energy_per_frame_uj=sum(energy.values()),
+        fps=min(fps.values()), ops_per_frame=_ops(layers), energy_breakdown_uj=energy,
+        area_breakdown_mm2=area, fps_breakdown=fps, pca=summary,
+    )
 
 
 def evaluate_split(
@@ -200,44 +335,86 @@ def evaluate_split(
     pca_config: PcaConfig,
     ffe: FfeNumbers | None,
 ) -> tuple[DesignPoint, DesignPoint]:
-    """(hybrid, iso-area programmable) for `layers` split at `n_fixed`, given the FFE estimate."""
+    """(hybrid, iso-area programmable) by the fixed rule: the hybrid gets `pca_config`, the
+    baseline `pca_config` scaled to the hybrid's area (iso_area_config)."""
     if (n_fixed == 0) != (ffe is None):
         raise FixynnError("an FFE estimate is needed exactly when fixed-layers N > 0")
-    ops = 2 * sum(layer.macs for layer in layers)
-    back = back_end_layers(list(layers), n_fixed)
-    pca = evaluate_pca(back, pca_config, tech)
-    pca_breakdown = {f"pca_{k}": v for k, v in pca.energy_breakdown_uj().items()}
-    if ffe is None:
-        energy = dict(pca_breakdown)
-        area = {"pca": pca.area_mm2}
-        fps = {"pca": pca.fps}
-    else:
-        first = layers[0]
-        image = _bytes(first.in_channels, first.in_height, first.in_width)
-        handoff = _bytes(back[0].in_channels, back[0].in_height, back[0].in_width)
-        energy = {
-            "ffe_uj": ffe.energy_per_frame_uj,
-            "image_dram_uj": image * tech.dram_pj_per_byte * 1e-6,
-            "interface_dram_uj": handoff * tech.dram_pj_per_byte * 1e-6,
-            **pca_breakdown,
-        }
-        area = {"ffe": ffe.area_mm2, "pca": pca.area_mm2}
-        fps = {"ffe": ffe.fps, "pca": pca.fps}
-    hybrid = DesignPoint(
-        name="hybrid", area_mm2=sum(area.values()), energy_per_frame_uj=sum(energy.values()),
-        fps=min(fps.values()), ops_per_frame=ops, energy_breakdown_uj=energy,
-        area_breakdown_mm2=area, fps_breakdown=fps, pca=_pca_summary(pca_config, pca),
-    )
+    pca = evaluate_pca(back_end_layers(list(layers), n_fixed), pca_config, tech)
+    hybrid = _hybrid_point(layers, n_fixed, tech, pca, ffe)
     iso_cfg = iso_area_config(pca_config, hybrid.area_mm2, tech)
-    full = evaluate_pca(list(layers), iso_cfg, tech)
-    programmable = DesignPoint(
-        name="iso_area_programmable", area_mm2=full.area_mm2,
-        energy_per_frame_uj=full.energy_per_frame_uj, fps=full.fps, ops_per_frame=ops,
-        energy_breakdown_uj={f"pca_{k}": v for k, v in full.energy_breakdown_uj().items()},
-        area_breakdown_mm2={"pca": full.area_mm2}, fps_breakdown={"pca": full.fps},
-        pca=_pca_summary(iso_cfg, full),
-    )
-    return hybrid, programmable
+    return hybrid, _programmable_point(layers, evaluate_pca(list(layers), iso_cfg, tech))
+
+
+def _objective(point: DesignPoint, count_dram: bool) -> float:
+    dram = 0.0 if count_dram else sum(
+        v for k, v in point.energy_breakdown_uj.items() if "dram" in k)
+    return point.energy_per_frame_uj - dram
+
+
+def _no_fit(what: str, area_mm2: float, opts: SizingOptions) -> FixynnError:
+    return FixynnError(
+        f"sizing: no PCA of the search space fits the {what} in {area_mm2:.4g} mm2 at >= "
+        f"{opts.fps_floor:g} fps (batch {opts.batch}, weights {opts.weights}); lower the fps "
+        "floor (--fps-floor / hardware.fps_floor) or give more area (--area-mm2 / "
+        "hardware.area_mm2)")
+
+
+def _search(layers: Sequence[LayerShape], tech: TechTable, area_mm2: float, base: PcaConfig,
+            opts: SizingOptions, input_on_chip: bool = False) -> SearchResult | None:
+    return search_pca(layers, tech, area_mm2, opts.fps_floor, base=base, space=opts.space,
+                      input_on_chip=input_on_chip, batch=opts.batch, weights=opts.weights,
+                      count_dram=opts.count_dram)
+
+
+def size_split(
+    layers: Sequence[LayerShape],
+    n_fixed: int,
+    tech: TechTable,
+    base: PcaConfig,
+    ffe: FfeNumbers | None,
+    opts: SizingOptions,
+) -> tuple[DesignPoint, DesignPoint, dict[str, Any]]:
+    """(hybrid, iso-area programmable, sizing record) at split `n_fixed` by the rule
+    `opts.sizing`: the fixed rule, or each PCA sized by search for its own work."""
+    if opts.sizing == "fixed":
+        hybrid, programmable = evaluate_split(layers, n_fixed, tech, base, ffe)
+        return hybrid, programmable, opts.as_dict() | {"total_area_mm2": hybrid.area_mm2}
+    if (n_fixed == 0) != (ffe is None):
+        raise FixynnError("an FFE estimate is needed exactly when fixed-layers N > 0")
+    ffe_area = 0.0 if ffe is None else ffe.area_mm2
+    total = opts.area_mm2 if opts.area_mm2 is not None else ffe_area + pca_area_mm2(base, tech)
+    if total <= ffe_area:
+        raise FixynnError(f"area {total:.4g} mm2 leaves nothing for the PCA next to the "
+                          f"{ffe_area:.4g} mm2 FFE; give a larger --area-mm2 / hardware.area_mm2")
+    if ffe is not None and ffe.fps < opts.fps_floor:
+        raise FixynnError(f"the FFE runs at {ffe.fps:.4g} fps, under the fps floor "
+                          f"{opts.fps_floor:g}; lower --fps-floor / hardware.fps_floor or raise "
+                          "the clock")
+    back = back_end_layers(list(layers), n_fixed)
+    handoffs = ("dram",) if ffe is None else (
+        ("dram", "buffer") if opts.handoff == "auto" else (opts.handoff,))
+    first = back[0]
+    frame = _bytes(first.in_channels, first.in_height, first.in_width)
+    candidates: list[tuple[DesignPoint, SearchResult]] = []
+    for handoff in handoffs:
+        kib = math.ceil(2 * opts.batch * frame / KIB) if handoff == "buffer" else 0
+        budget = total - ffe_area - sram_area_um2(tech, kib * KIB * 8) * 1e-6
+        found = _search(back, tech, budget, base, opts, input_on_chip=kib > 0) \
+            if budget > 0 else None
+        if found is not None:
+            candidates.append((_hybrid_point(layers, n_fixed, tech, found.best, ffe, kib), found))
+    if not candidates:
+        raise _no_fit("hybrid's back-end", total - ffe_area, opts)
+    hybrid = min(candidates, key=lambda c: _objective(c[0], opts.count_dram))[0]
+    full = _search(layers, tech, total, base, opts)
+    if full is None:
+        raise _no_fit("whole network", total, opts)
+    record = opts.as_dict() | {
+        "total_area_mm2": total,
+        "points_evaluated": {"hybrid": sum(c[1].evaluated for c in candidates),
+                             "iso_area_programmable": full.evaluated},
+    }
+    return hybrid, _programmable_point(layers, full.best), record
 
 
 def network_layers(width: float, resolution: int) -> list[LayerShape]:
@@ -296,12 +473,14 @@ def evaluate_system(
     *,
     ffe_freq_mhz: float | None = None,
     ffe: FfeNumbers | None = None,
+    options: SizingOptions | None = None,
 ) -> SystemResult:
     """The hybrid at split point `n_fixed` and its iso-area programmable baseline.
 
     FFE weights come from `graph` (a trained HwGraph of exactly blocks 0..n_fixed-1) or are
     random at `sparsity`; a precomputed `ffe` estimate skips both (used by the sweep's cache).
-    The FFE runs at `ffe_freq_mhz` (default: the PCA's clock).
+    The FFE runs at `ffe_freq_mhz` (default: the PCA's clock). Both PCAs are sized by
+    `options` (default: the search with its default options).
     """
     if not isinstance(n_fixed, int) or not 0 <= n_fixed <= NUM_BLOCKS:
         raise FixynnError(f"--fixed-layers must be an integer in 0..{NUM_BLOCKS}, got {n_fixed}")
@@ -315,9 +494,11 @@ def evaluate_system(
     if n_fixed > 0 and ffe is None:
         graph = graph if graph is not None else front_end_graph(layers, n_fixed, sparsity)
         ffe = estimate_ffe(graph, tech, freq_mhz=ffe_freq_mhz or cfg.freq_mhz)
-    hybrid, programmable = evaluate_split(layers, n_fixed, tech, cfg, ffe if n_fixed else None)
+    hybrid, programmable, sizing = size_split(layers, n_fixed, tech, cfg,
+                                              ffe if n_fixed else None, options or SizingOptions())
     return SystemResult(width=width, resolution=resolution, n_fixed=n_fixed, tech=tech.name,
-                        weights=label, hybrid=hybrid, iso_area_programmable=programmable)
+                        weights=label, hybrid=hybrid, iso_area_programmable=programmable,
+                        sizing=sizing)
 
 
 def ffe_prefix(full: FfeEstimate, graph: HwGraph, count: int, tech: TechTable) -> FfeEstimate:
@@ -342,21 +523,25 @@ def sweep(
     sparsity: float = 0.0,
     *,
     ffe_freq_mhz: float | None = None,
+    options: SizingOptions | None = None,
+    n_list: Sequence[int] = tuple(range(NUM_BLOCKS + 1)),
 ) -> list[SystemResult]:
-    """Every split N = 0..14 for every width. One random graph and one FFE estimate per width:
-    the FFE for N is a prefix of it, so a block's weights are the same for every N."""
+    """Every split N in `n_list` (default 0..14) for every width. One random graph and one FFE
+    estimate per width: the FFE for N is a prefix of it, so a block's weights are the same for
+    every N."""
     cfg = pca_config or PcaConfig()
+    opts = options or SizingOptions()
     results = []
     for width in widths:
         layers = network_layers(width, resolution)
         graph = front_end_graph(layers, NUM_BLOCKS, sparsity)
         full = estimate_ffe(graph, tech, freq_mhz=ffe_freq_mhz or cfg.freq_mhz)
-        for n in range(NUM_BLOCKS + 1):
+        for n in n_list:
             count = len(front_end_layers(layers, n))
             ffe = ffe_prefix(full, graph, count, tech) if n else None
-            hybrid, programmable = evaluate_split(layers, n, tech, cfg, ffe)
+            hybrid, programmable, sizing = size_split(layers, n, tech, cfg, ffe, opts)
             results.append(SystemResult(
                 width=width, resolution=resolution, n_fixed=n, tech=tech.name,
                 weights=f"random sparsity={sparsity:g}", hybrid=hybrid,
-                iso_area_programmable=programmable))
+                iso_area_programmable=programmable, sizing=sizing))
     return results

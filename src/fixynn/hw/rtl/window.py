@@ -20,7 +20,8 @@ ONE = "1'b1"
 
 
 def window_verilog(geo: WindowGeometry, pixel_bits: int, gap: int) -> list[str]:
-    """Module-body lines declaring `win` (K*K*pixel_bits), `win_valid`, `win_sof`, `busy`.
+    """Module-body lines declaring `win` (K*K*pixel_bits), `win_valid`, `win_sof` and
+    `win_busy` (a frame is inside the unit: its walk is not finished or a window is leaving).
 
     Window cell p = i*K + j (i: row, 0 = oldest; j: column, 0 = oldest) sits at bits
     [p*pixel_bits +: pixel_bits].
@@ -124,11 +125,12 @@ def window_verilog(geo: WindowGeometry, pixel_bits: int, gap: int) -> list[str]:
         "      else if (start) first_out <= 1'b1;",
     ]
     if eh:
+        # in the bottom padding rows (or the last real row); always, for a one-row frame
+        past_real = f" & (pr >= {const(h - 1, rb)})" if h > 1 else ""
         lines += [
             f"      if (start) gap <= {const(0, gb)};",
             f"      else if (!adv && !pad_go) gap <= gap - {const(1, gb)};",
-            f"      else if (adv & last_col & !last_row & (pr >= {const(h - 1, rb)})) "
-            f"gap <= {const(gap, gb)};",
+            f"      else if (adv & last_col & !last_row{past_real}) gap <= {const(gap, gb)};",
         ]
     lines += [
         "      if (adv) begin",
@@ -144,9 +146,47 @@ def window_verilog(geo: WindowGeometry, pixel_bits: int, gap: int) -> list[str]:
         "      end",
         "    end",
         "  end",
-        "  assign busy = active;",
+        "  wire win_busy = active | win_valid;",
     ]
     return lines
+
+
+def decimator_verilog(geo: WindowGeometry, pixel_bits: int) -> list[str]:
+    """Lines declaring `win`, `win_valid`, `win_sof`, `win_busy` for a 1x1 layer fused after
+    another (no buffer): the input stream itself, with only the pixels of a stride-s grid
+    (rows and columns 0, s, 2s, ...) valid. Row/column counters, no data register."""
+    if geo.kernel != 1 or geo.padding != 0:
+        raise ValueError("a fused input is read by a 1x1 layer without padding")
+    lines = [
+        f"  wire [{pixel_bits - 1}:0] win = in_data;",
+        "  wire win_busy = 1'b0;  // no state of its own: the layer's valid registers tell",
+    ]
+    if geo.stride == 1:
+        return [*lines, "  wire win_valid = in_valid;", "  wire win_sof = in_sof;"]
+    h, w = geo.in_height, geo.in_width
+    rb, cb = bits_for(h), bits_for(w - 1)
+    return [
+        *lines,
+        f"  // ---- stride-{geo.stride} decimator of the fused input (fixynn.hw.rtl.window) ----",
+        f"  localparam [{(1 << rb) - 1}:0] ROWMASK = {_mask_literal(geo.row_mask(), rb)};",
+        f"  localparam [{(1 << cb) - 1}:0] COLMASK = {_mask_literal(geo.col_mask(), cb)};",
+        f"  reg [{rb - 1}:0] vr;",
+        f"  reg [{cb - 1}:0] vc;",
+        "  wire start = in_valid & in_sof;",
+        f"  wire [{rb - 1}:0] pr = start ? {const(0, rb)} : vr;",
+        f"  wire [{cb - 1}:0] pc = start ? {const(0, cb)} : vc;",
+        "  wire win_valid = in_valid & ROWMASK[pr] & COLMASK[pc];",
+        "  wire win_sof = start;  // pixel (0, 0) is always on the grid",
+        "  always @(posedge clk) begin",
+        "    if (rst) begin",
+        f"      vr <= {const(0, rb)};",
+        f"      vc <= {const(0, cb)};",
+        "    end else if (in_valid) begin",
+        f"      vr <= pc == {const(w - 1, cb)} ? pr + {const(1, rb)} : pr;",
+        f"      vc <= pc == {const(w - 1, cb)} ? {const(0, cb)} : pc + {const(1, cb)};",
+        "    end",
+        "  end",
+    ]
 
 
 def _mask_literal(mask: list[bool], bits: int) -> str:
