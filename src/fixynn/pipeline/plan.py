@@ -9,13 +9,16 @@ whose fixed front-end came out the same.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fixynn.config import Config
 from fixynn.data.tasks import TaskData, prepare_task
+from fixynn.errors import FixynnError
 from fixynn.pipeline import stages
 from fixynn.pipeline.runner import Step
 
@@ -30,7 +33,7 @@ STAGE_NEEDS: dict[str, tuple[str, ...]] = {
     "verify": ("fixynn.hw.sim:verify_graph", "fixynn.hw.rtl", "fixynn.hw.lower",
                "fixynn.hw.kinds", "fixynn.hw.golden", "fixynn.data.tasks:task_images"),
     "synth": ("fixynn.hw.synth:synth_graph_layers", "fixynn.hw.rtl", "fixynn.hw.lower",
-              "fixynn.hw.kinds", "fixynn.hw.cells"),
+              "fixynn.hw.kinds", "fixynn.hw.cells", "fixynn.hw.liberty", "fixynn.hw.sta"),
     "ppa": ("fixynn.hw.ppa.system:size_split", "fixynn.hw.ppa.ffe:estimate_ffe",
             "fixynn.hw.ppa", "fixynn.hw.lower", "fixynn.hw.kinds", "fixynn.hw.cells",
             "fixynn.arch"),
@@ -72,6 +75,19 @@ def _available(need: str) -> bool:
         return not attr or hasattr(importlib.import_module(module), attr)
     except ImportError:  # a parent package (or something the module imports) is missing
         return False
+
+
+def _liberty(choice: str) -> dict[str, Any]:
+    """The cell library of the synth step and its content digest (part of the cache key)."""
+    from fixynn.hw.liberty import find_liberty
+
+    path = None if choice == "generic" else find_liberty() if choice == "auto" else Path(choice)
+    if path is None:
+        return {"liberty": None}
+    if not path.is_file():
+        raise FixynnError(f"synth.liberty: {path}: no such file; give a Liberty .lib file, "
+                          "'auto' or 'generic'")
+    return {"liberty": str(path), "liberty_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 def plan_steps(cfg: Config, tasks: dict[str, TaskData] | None = None) -> Plan:
@@ -144,7 +160,8 @@ def plan_steps(cfg: Config, tasks: dict[str, TaskData] | None = None) -> Plan:
                   "style": cfg.hardware.rtl_style}
         steps += [hw("verify", n, verify) for n in cfg.verify_ns()]
     if "synth" in available:
-        synth = {"max_layers": cfg.synth.max_layers, "style": cfg.hardware.rtl_style}
+        synth = {"max_layers": cfg.synth.max_layers, "style": cfg.hardware.rtl_style,
+                 "clock_ns": 1e3 / cfg.hardware.freq_mhz, **_liberty(cfg.synth.liberty)}
         steps.append(hw("synth", cfg.synth_n(), synth))
     if "ppa" in available:
         hw_params = {

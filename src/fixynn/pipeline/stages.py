@@ -149,9 +149,16 @@ def synth_step(ctx: StepContext) -> dict[str, Any]:
     # a representative subset at bounded Yosys time: the layers with the fewest weights
     order = sorted(range(len(graph.layers)), key=lambda i: graph.layers[i].weight.size)
     picked = sorted(order[: ctx.params["max_layers"]])
-    results = synth_graph_layers(graph, style=ctx.params["style"], layers=picked)
+    liberty = ctx.params["liberty"]
+    results = synth_graph_layers(graph, style=ctx.params["style"], layers=picked,
+                                 liberty=Path(liberty) if liberty else None,
+                                 clock_ns=ctx.params["clock_ns"])
     rows = [{"n": n, "layer": name, "cells": sum(res.cells.values()),
-             "gate_equivalents": res.ge, "flip_flops": res.flip_flops}
+             "gate_equivalents": res.ge, "flip_flops": res.flip_flops,
+             "library": res.library, "area_um2": res.area_um2,
+             "critical_path_ns": res.timing.critical_path_ns if res.timing else None,
+             "f_max_mhz": res.timing.f_max_mhz if res.timing else None,
+             "clock_target_ns": ctx.params["clock_ns"] if res.timing else None}
             for name, res in results]
     (ctx.work_dir / "synth.json").write_text(
         json.dumps([{"layer": name, **res.to_dict()} for name, res in results], indent=1))

@@ -286,15 +286,26 @@ def _synthesis(results: Results) -> Section:
     if not rows:
         sec.paragraphs.append("No layer synthesized (the synth stage did not run).")
         return sec
-    sec.tables.append(
-        Table(
-            ["N", "layer", "cells", "gate equivalents"],
-            [
-                [str(r["n"]), r["layer"], str(r["cells"]), _num(r["gate_equivalents"], 6)]
-                for r in rows
-            ],
-        )
-    )
+    library = rows[0]["library"]
+    if library is None:
+        sec.paragraphs.append("Yosys generic gates, in NanGate NAND2_X1 gate equivalents (no "
+                              "cell library installed: see docs/ppa-ffe.md).")
+        sec.tables.append(Table(["N", "layer", "cells", "gate equivalents"], [
+            [str(r["n"]), r["layer"], str(r["cells"]), _num(r["gate_equivalents"], 6)]
+            for r in rows]))
+        return sec
+    slowest = min(rows, key=lambda r: r["f_max_mhz"])
+    sec.paragraphs.append(
+        f"Mapped to the {library} cell library (Yosys + ABC), timed by OpenSTA. Derived clock "
+        f"of the synthesized layers: {slowest['f_max_mhz']:.0f} MHz, set by {slowest['layer']} "
+        f"(critical path {slowest['critical_path_ns']:.2f} ns), against the assumed clock of "
+        f"{1e3 / slowest['clock_target_ns']:g} MHz (hardware.freq_mhz, also the mapping's "
+        "timing target); only these layers were synthesized, and larger ones have deeper adder "
+        "trees.")
+    sec.tables.append(Table(
+        ["N", "layer", "cells", "area um2", "critical path ns", "f_max MHz"],
+        [[str(r["n"]), r["layer"], str(r["cells"]), _num(r["area_um2"], 6),
+          f"{r['critical_path_ns']:.2f}", f"{r['f_max_mhz']:.0f}"] for r in rows]))
     return sec
 
 

@@ -104,7 +104,10 @@ SPEC: dict[str, Any] = {
     ],
     "verification": [{"n": int, "images": int, "outputs_compared": int, "mismatches": int}],
     "synthesis": [
-        {"n": int, "layer": str, "cells": int, "gate_equivalents": float, "flip_flops": int}
+        {"n": int, "layer": str, "cells": int, "gate_equivalents": float, "flip_flops": int,
+         "library": (str, type(None)), "area_um2": (float, type(None)),
+         "critical_path_ns": (float, type(None)), "f_max_mhz": (float, type(None)),
+         "clock_target_ns": (float, type(None))}
     ],
     "recommended": (dict, type(None)),
     "loss_budget": float,

@@ -27,8 +27,9 @@ import numpy as np
 
 from fixynn.errors import FixynnError
 from fixynn.hw.arith import AdderTrees, bits_for, odd_part
-from fixynn.hw.cells import cell_ge
+from fixynn.hw.cells import cell_ge, cell_um2
 from fixynn.hw.ir import HwGraph, HwLayer
+from fixynn.hw.liberty import Library
 from fixynn.hw.lower import HwOptions, lower
 from fixynn.hw.lower.datapath import LayerDatapath, const_trees
 from fixynn.hw.lower.geometry import WindowGeometry
@@ -42,34 +43,47 @@ from fixynn.hw.ppa.tech import (
 
 LineBuffer = Literal["sram", "ff"]
 
-# GE of each structural element as built from two-input gates and flip-flops (the generic
-# Yosys/abc mapping, and what a standard-cell flow without full-adder cell inference builds).
-ELEMENT_GE: dict[str, float] = {
+# Each structural element as the gates synthesis builds it from: two-input gates and
+# flip-flops (the generic Yosys/abc mapping, and what a standard-cell flow without full-adder
+# cell inference builds), as Yosys gate-level cell types.
+ELEMENT_CELLS: dict[str, tuple[str, ...]] = {
     # full adder: sum = 2 XOR2, carry = majority as 3 NAND2
-    "adder_bit": 2 * cell_ge("$_XOR_") + 3 * cell_ge("$_NAND_"),
+    "adder_bit": ("$_XOR_", "$_XOR_", "$_NAND_", "$_NAND_", "$_NAND_"),
     # half adder: XOR2 + AND2 (carry rippling through the wider operand only; incrementers)
-    "half_adder_bit": cell_ge("$_XOR_") + cell_ge("$_AND_"),
+    "half_adder_bit": ("$_XOR_", "$_AND_"),
     # pipeline / output register bit: plain D flip-flop
-    "register_bit": cell_ge("$_DFF_P_"),
+    "register_bit": ("$_DFF_P_",),
     # window register bit: flip-flop with enable (shift on each input pixel)
-    "window_bit": cell_ge("$_DFFE_PP_"),
+    "window_bit": ("$_DFFE_PP_",),
     # row-start clear of the K-1 shifted window columns: AND2 per bit
-    "window_clear_bit": cell_ge("$_AND_"),
+    "window_clear_bit": ("$_AND_",),
     # line-buffer bit as flip-flops: enabled flop + its share of the W:1 read mux (W-1 MUX2)
-    "line_buffer_ff_bit": cell_ge("$_DFFE_PP_") + cell_ge("$_MUX_"),
+    "line_buffer_ff_bit": ("$_DFFE_PP_", "$_MUX_"),
     # carry of a full adder whose sum is unused: majority as 3 NAND2
-    "carry_bit": 3 * cell_ge("$_NAND_"),
+    "carry_bit": ("$_NAND_", "$_NAND_", "$_NAND_"),
     # carry of a half adder / constant add whose sum is unused: one AND2 (or OR2)
-    "carry_half_bit": cell_ge("$_AND_"),
+    "carry_half_bit": ("$_AND_",),
     # constant addend (bias + rounding) bit: a half adder's worth of gates
-    "const_add_bit": cell_ge("$_XOR_") + cell_ge("$_AND_"),
+    "const_add_bit": ("$_XOR_", "$_AND_"),
     # comparison with a constant (clamp): one AND2/OR2 of the compare chain per bit
-    "compare_bit": cell_ge("$_AND_"),
+    "compare_bit": ("$_AND_",),
     # requantize per output bit: sign select (AND2) + saturation mux (MUX2)
-    "output_select_bit": cell_ge("$_AND_") + cell_ge("$_MUX_"),
+    "output_select_bit": ("$_AND_", "$_MUX_"),
     # control flop (counters, valid/sof) with synchronous reset
-    "control_bit": cell_ge("$_SDFF_PP0_"),
+    "control_bit": ("$_SDFF_PP0_",),
 }
+
+# GE of each element in NanGate FreePDK45 cells (1 GE = NAND2_X1; fixynn.hw.synth).
+ELEMENT_GE: dict[str, float] = {
+    name: sum(cell_ge(c) for c in cells) for name, cells in ELEMENT_CELLS.items()
+}
+
+
+def library_element_ge(library: Library) -> dict[str, float]:
+    """The same elements built from a Liberty library's cheapest cells, in that library's
+    NAND2 gate equivalents: the model's prices for a mapped (standard-cell) synthesis."""
+    return {name: sum(cell_um2(c, library) for c in cells) / library.nand2_um2
+            for name, cells in ELEMENT_CELLS.items()}
 
 
 @dataclass(frozen=True)
@@ -90,8 +104,7 @@ class AdderBits:
         return (self.full + self.half + self.const_add + self.compare + self.carry_only_full
                 + self.carry_only_half)
 
-    def ge(self) -> float:
-        g = ELEMENT_GE
+    def ge(self, g: dict[str, float] = ELEMENT_GE) -> float:
         return (self.full * g["adder_bit"] + self.half * g["half_adder_bit"]
                 + self.const_add * g["const_add_bit"] + self.compare * g["compare_bit"]
                 + self.carry_only_full * g["carry_bit"]
@@ -332,8 +345,12 @@ def estimate_ffe(
     line_buffer: LineBuffer = "sram",
     adder_activity: float = 1.0,
     clock_gating: bool = False,
+    element_ge: dict[str, float] = ELEMENT_GE,
 ) -> FfeEstimate:
-    """Area, energy per frame, throughput and efficiency of `graph` built as an FFE."""
+    """Area, energy per frame, throughput and efficiency of `graph` built as an FFE.
+
+    `element_ge` prices the structural elements (default: NanGate gates; a Liberty library's
+    cells with `library_element_ge`)."""
     if not freq_mhz > 0:
         raise FixynnError(f"freq_mhz must be > 0, got {freq_mhz}")
     if line_buffer not in ("sram", "ff"):
@@ -350,7 +367,7 @@ def estimate_ffe(
         live = live_storage(stage.layer, stage.in_shape[2], stage.fused_input)
         layers.append(_layer_estimate(stage.layer, stage.structure, adder_bits(stage.datapath),
                                       live, geo, stage.cycles, plan.frame_cycles, tech,
-                                      line_buffer, adder_activity, clock_gating))
+                                      line_buffer, adder_activity, clock_gating, element_ge))
     return FfeEstimate(
         tech=tech.name, freq_mhz=float(freq_mhz), style=style, line_buffer=line_buffer,
         adder_activity=adder_activity, clock_gating=clock_gating, layers=tuple(layers),
@@ -418,11 +435,11 @@ def _layer_estimate(
     layer: HwLayer, st: LayerStructure, bits: AdderBits, live: LiveStorage,
     geo: WindowGeometry | None, cycles: int, frame_cycles: int, tech: TechTable,
     line_buffer: LineBuffer, adder_activity: float, clock_gating: bool,
+    g: dict[str, float],
 ) -> FfeLayerEstimate:
-    g = ELEMENT_GE
     ctrl_ff, ctrl_inc = _control_bits(geo)
     ge = {
-        "adders": bits.ge(),
+        "adders": bits.ge(g),
         "registers": st.pipeline_register_bits * g["register_bit"],
         "window": live.window_bits * g["window_bit"]
         + live.shifted_window_bits * g["window_clear_bit"],
@@ -435,7 +452,7 @@ def _layer_estimate(
     enabled_cycles = st.input_pixels_per_frame if clock_gating else frame_cycles
     energy = {
         # energy ~ switched capacitance ~ gate area: Horowitz's per-bit add energy per full-adder GE
-        "adders": bits.ge() / g["adder_bit"] * tech.add_pj_per_bit * adder_activity
+        "adders": bits.ge(g) / g["adder_bit"] * tech.add_pj_per_bit * adder_activity
         * st.input_pixels_per_frame,
         "registers": (st.pipeline_register_bits + ctrl_ff) * tech.register_pj_per_bit
         * frame_cycles,
