@@ -2,9 +2,12 @@
 
 Synthesizes every layer of fixynn.hw.calibrate.CALIBRATION_CASES (conv / depthwise / pointwise,
 kernels 1/3/5, strides 1/2, sparsities, bit widths, csd and shared styles) and prints the
-model/synthesis ratio side by side; the target is every ratio within 1 +- 0.15.
+model/synthesis ratio side by side; the target is every ratio within 1 +- 0.15. With
+`--liberty` (a .lib path, or `auto` for the installed OSU 0.18 um cells) each layer is mapped to
+that cell library and timed by OpenSTA: GE are then the library's NAND2, and the critical path
+is printed too.
 
-    .venv/bin/python benchmarks/bench_calibration.py [--tech 45nm] [--json out.json]
+    .venv/bin/python benchmarks/bench_calibration.py [--tech 45nm] [--liberty auto] [--json F]
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 
 from fixynn.atomic import atomic_write_json
 from fixynn.hw.calibrate import CALIBRATION_CASES, calibrate
+from fixynn.hw.liberty import default_liberty, read_liberty
 from fixynn.hw.ppa.tech import load_tech
 
 TOLERANCE = 0.15
@@ -22,14 +26,18 @@ TOLERANCE = 0.15
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tech", default="45nm")
+    parser.add_argument("--liberty", help="map to this Liberty library ('auto': the installed one)")
     parser.add_argument("--json", help="also write the table as JSON here")
     args = parser.parse_args()
     tech = load_tech(args.tech)
+    library = None
+    if args.liberty:
+        library = read_liberty(default_liberty() if args.liberty == "auto" else args.liberty)
     print(f"{'layer':<52} {'model GE':>10} {'synth GE':>10} {'ratio':>6} {'FFs':>6} {'s':>5}")
     rows, bad = [], 0
     for case in CALIBRATION_CASES:
         t0 = time.perf_counter()
-        row = calibrate(case, tech)
+        row = calibrate(case, tech, library)
         ok = abs(row.ratio - 1) <= TOLERANCE
         bad += not ok
         print(f"{case.label:<52} {row.model_ge:>10.0f} {row.synth_ge:>10.0f} {row.ratio:>6.3f} "

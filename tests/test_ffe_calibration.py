@@ -6,9 +6,12 @@ case of CALIBRATION_CASES (>= 10 varied layers, also printed by benchmarks/bench
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from fixynn.hw.calibrate import CALIBRATION_CASES, CalibrationCase, calibrate
+from fixynn.hw.liberty import Library, find_liberty, read_liberty
 from fixynn.hw.ppa.tech import load_tech
 
 TOLERANCE = 0.15
@@ -19,8 +22,8 @@ SMALL_CASES = (
 )
 
 
-def check(case: CalibrationCase) -> None:
-    row = calibrate(case, load_tech("45nm"))
+def check(case: CalibrationCase, library: Library | None = None) -> None:
+    row = calibrate(case, load_tech("45nm"), library)
     assert row.synth_ge > 0
     assert abs(row.ratio - 1) <= TOLERANCE, (
         f"{case.label}: model {row.model_ge:.0f} GE vs synthesized {row.synth_ge:.0f} GE "
@@ -46,3 +49,24 @@ def test_calibration_set_is_varied() -> None:
 @pytest.mark.parametrize("case", CALIBRATION_CASES, ids=lambda c: c.label)
 def test_every_calibration_layer_matches_synthesis(case: CalibrationCase) -> None:
     check(case)
+
+
+OSU018 = find_liberty()
+needs_osu018 = pytest.mark.skipif(
+    OSU018 is None or shutil.which("sta") is None,
+    reason="needs the OSU 0.18 um cells (Debian qflow-tech-osu018) and OpenSTA (Debian "
+           "opensta): bash scripts/install-system-deps.sh")
+
+
+@needs_osu018
+def test_a_calibration_layer_matches_mapped_synthesis() -> None:
+    # the quickest case of the set the logic factor is fitted on; layers far smaller than the
+    # set (e.g. SMALL_CASES[0], 4 -> 4 channels at 4x4) map up to 33% below the model
+    check(CALIBRATION_CASES[9], read_liberty(OSU018))
+
+
+@pytest.mark.slow
+@needs_osu018
+@pytest.mark.parametrize("case", CALIBRATION_CASES, ids=lambda c: c.label)
+def test_every_calibration_layer_matches_mapped_synthesis(case: CalibrationCase) -> None:
+    check(case, read_liberty(OSU018))

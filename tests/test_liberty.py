@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from fixynn.errors import FixynnError
+from fixynn.hw.cells import cell_ge, cell_um2
 from fixynn.hw.liberty import OSU018_PATHS, find_liberty, parse_function, read_liberty
 from fixynn.hw.sta import parse_report
-from fixynn.hw.cells import cell_ge, cell_um2
 from fixynn.hw.synth import synth_verilog
 
 OSU018 = find_liberty()

@@ -169,6 +169,10 @@ def test_markdown_has_no_empty_section(report_dir: Path) -> None:
     assert "**N = 7**" in md and "| b | 14 | 90.00% | 86.90% | 3.10% ± 0.15% |" in md
     assert "means of 3 independently seeded trainings" in md
     assert "Per task, the largest N that loses less than 1.00%: `a` N = 14; `b` N = 7." in md
+    # synthesis: the derived clock (3.75 ns path) against the 2 ns target, fps scaled by it
+    assert "Derived clock of the synthesized layers: 267 MHz, set by b0_conv" in md
+    assert "against the assumed clock of 500 MHz" in md
+    assert "at 267 MHz the N = 14 FFE runs at 480 fps instead of 900" in md
     for name in (*PLOTS, *SHEETS):
         assert f"(plots/{name}.png)" in md
     assert ("| a | folder:/data/a | 12 | c0ffeec0ffeec0ff | 2 | 10 | 2 | 3x32x32 | the "

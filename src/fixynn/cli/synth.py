@@ -15,7 +15,7 @@ from rich.table import Table
 from fixynn.errors import FixynnError
 from fixynn.hw.ir import load_graph
 from fixynn.hw.liberty import INSTALL_HINT, find_liberty, read_liberty
-from fixynn.hw.ppa.ffe import ELEMENT_GE, estimate_ffe, library_element_ge
+from fixynn.hw.ppa.ffe import ELEMENT_GE, estimate_ffe, library_prices
 from fixynn.hw.ppa.tech import load_tech
 from fixynn.hw.synth import DEFAULT_CLOCK_NS, DEFAULT_TIMEOUT_S, synth_graph_layers
 
@@ -84,7 +84,7 @@ def synth_command(
                                  timeout_s=timeout_s, liberty=lib_path, clock_ns=clock_ns)
     model_ge: dict[str, float | None] = {name: None for name, _ in results}
     if style != "naive":  # "naive" leaves the multipliers to Yosys: the model cannot count them
-        prices = library_element_ge(library) if library else ELEMENT_GE
+        prices = library_prices(library) if library else ELEMENT_GE
         model = estimate_ffe(graph, table_tech, style=style, pipeline=pipeline,
                              line_buffer="ff", element_ge=prices)
         model_ge |= {layer.name: layer.total_area_ge for layer in model.layers}

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fixynn.hw.ir import HwGraph
-from fixynn.hw.ppa.ffe import estimate_ffe
+from fixynn.hw.liberty import Library
+from fixynn.hw.ppa.ffe import ELEMENT_GE, estimate_ffe, library_prices
 from fixynn.hw.ppa.tech import TechTable
 from fixynn.hw.synth import synth_graph_layers
 from fixynn.hw.synthetic import random_layer
@@ -86,11 +87,16 @@ class CalibrationRow:
         return self.model_ge / self.synth_ge
 
 
-def calibrate(case: CalibrationCase, tech: TechTable) -> CalibrationRow:
-    """Synthesize the case's layer with Yosys and set the model's GE (FF line buffer) beside it."""
+def calibrate(case: CalibrationCase, tech: TechTable,
+              library: Library | None = None) -> CalibrationRow:
+    """Synthesize the case's layer with Yosys and set the model's GE (FF line buffer) beside it:
+    generic gates in NanGate GE, or mapped to `library`, in that library's NAND2 GE (its um2 /
+    NAND2 area), against the model priced in the library's cells (`library_prices`)."""
     graph = case.graph()
-    ((_, synth),) = synth_graph_layers(graph, style=case.style)
-    est = estimate_ffe(graph, tech, style=case.style, line_buffer="ff")
+    path = library.path if library else None
+    ((_, synth),) = synth_graph_layers(graph, style=case.style, liberty=path)
+    prices = library_prices(library) if library else ELEMENT_GE
+    est = estimate_ffe(graph, tech, style=case.style, line_buffer="ff", element_ge=prices)
     return CalibrationRow(case=case, model_ge=est.area_ge, synth_ge=synth.ge,
                           model_by_element_ge=dict(est.layers[0].area_ge),
                           synth_flip_flops=synth.flip_flops)

@@ -302,6 +302,15 @@ def _synthesis(results: Results) -> Section:
         f"{1e3 / slowest['clock_target_ns']:g} MHz (hardware.freq_mhz, also the mapping's "
         "timing target); only these layers were synthesized, and larger ones have deeper adder "
         "trees.")
+    ffe = next((h["ffe"] for h in results["hardware"] if h["n"] == slowest["n"] and h["ffe"]),
+               None)
+    if ffe:
+        scale = slowest["f_max_mhz"] * slowest["clock_target_ns"] / 1e3
+        sec.paragraphs.append(
+            f"The FFE takes one pixel per clock, so its frame rate scales with the clock: at "
+            f"{slowest['f_max_mhz']:.0f} MHz the N = {slowest['n']} FFE runs at "
+            f"{ffe['fps'] * scale:,.0f} fps instead of {ffe['fps']:,.0f}; its energy per "
+            "frame, hence TOPS/W, does not depend on the clock in this model (no leakage).")
     sec.tables.append(Table(
         ["N", "layer", "cells", "area um2", "critical path ns", "f_max MHz"],
         [[str(r["n"]), r["layer"], str(r["cells"]), _num(r["area_um2"], 6),

