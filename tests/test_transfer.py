@@ -23,6 +23,7 @@ from fixynn.train.transfer import (
     run_transfer,
     stage_key,
 )
+from fixynn.train.verdict import VERDICTS, unpack_correct
 
 TINY = TransferConfig(
     targets=("opencv-digits",), n_list=(0, 3, 14), pretrain_epochs=1, finetune_epochs=1,
@@ -50,6 +51,10 @@ def test_sweep_outputs(reference):
         assert row["fixed_acc"] == pytest.approx(sum(row["fixed_accs"]) / 2)
         assert row["acc_loss"] == pytest.approx(row["baseline_acc"] - row["fixed_acc"])
         assert row["acc_loss_se"] == loss_standard_error(baseline["accs"], row["fixed_accs"])
+        low, high = row["acc_loss_ci95"]
+        assert low <= row["acc_loss"] <= high and row["verdict"] in VERDICTS
+        assert row["verdict"] == ("holds" if high < 1 else "fails" if low > 1
+                                  else "inconclusive")
         seeds = row["seeds"]
         assert len(set(seeds)) == 2 and TINY.seed not in seeds  # derived, recorded seeds
     assert summary["baselines"]["opencv-digits"]["test_images"] == 32
@@ -94,6 +99,30 @@ def test_interrupted_sweep_resumes_to_the_same_result(reference, tmp_path, monke
     assert resumed["hwgraphs"] == reference["hwgraphs"]
 
 
+def test_results_keep_per_image_correctness(reference, tmp_path, monkeypatch):
+    """Each training's result holds which test images it got right (what the verdict
+    resamples); one written before verdicts existed is retrained."""
+    out, summary = reference
+    result_dir = transfer.results_root(TINY, out) / "opencv-digits"
+    for stem, acc in [("baseline", summary["baselines"]["opencv-digits"]["accs"][1]),
+                      ("N3", summary["results"][1]["fixed_accs"][1])]:
+        stored = json.loads(transfer.result_path(result_dir, stem, 1).read_text())
+        assert 100 * unpack_correct(stored["correct"], 32).mean() == pytest.approx(acc)
+    shutil.copytree(out / "ckpt", tmp_path / "ckpt")
+    old_dir = transfer.results_root(TINY, tmp_path) / "opencv-digits"
+    shutil.copytree(result_dir, old_dir)
+    old = transfer.result_path(old_dir, "N14", 0)
+    old.write_text(json.dumps({k: v for k, v in json.loads(old.read_text()).items()
+                               if k != "correct"}))
+    calls = []
+    real = transfer.train_back_end
+    monkeypatch.setattr(transfer, "train_back_end", lambda *a, **k: (calls.append(a[2]),
+                                                                     real(*a, **k))[1])
+    again = run_transfer(TINY, tmp_path, progress=False)
+    assert calls == [14]
+    assert again["results"][2]["verdict"] == summary["results"][2]["verdict"]
+
+
 def test_stage_keys_follow_their_fields():
     more_epochs = dataclasses.replace(TINY, transfer_epochs=2)
     assert stage_key(more_epochs, FIX_FIELDS) == stage_key(TINY, FIX_FIELDS)
@@ -111,8 +140,9 @@ def test_stage_keys_follow_their_fields():
 
 
 def test_largest_safe_n():
-    rows = [{"task": t, "n": n, "acc_loss": loss} for t, n, loss in [
-        ("a", 2, 0.1), ("b", 2, 0.9), ("a", 7, 0.2), ("b", 7, 1.0), ("a", 14, -3), ("b", 14, 5)]]
+    rows = [{"task": t, "n": n, "verdict": v} for t, n, v in [
+        ("a", 2, "holds"), ("b", 2, "holds"), ("a", 7, "holds"), ("b", 7, "inconclusive"),
+        ("a", 14, "holds"), ("b", 14, "fails")]]
     assert largest_safe_n(rows, ("a", "b")) == 2
     assert largest_safe_n(rows, ("a",)) is None  # task b's rows do not belong to this suite
 

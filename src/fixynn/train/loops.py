@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -150,17 +151,26 @@ def recalibrate_bn(model: nn.Module, inputs: torch.Tensor, transform: Transform,
 
 
 @torch.inference_mode()
+def score(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, transform: Transform,
+          batch_size: int = 512, device: torch.device = CPU,
+          ) -> tuple[float, float, np.ndarray]:
+    """(accuracy in %, mean cross-entropy, per-image correctness) of `model` in eval mode."""
+    with on_device(model, device):
+        model.eval()
+        correct, loss = [], 0.0
+        for start in range(0, len(inputs), batch_size):
+            logits = model(transform(inputs[start:start + batch_size].to(device)))
+            target = labels[start:start + batch_size].to(device)
+            correct.append((logits.argmax(dim=1) == target).cpu().numpy())
+            loss += float(F.cross_entropy(logits, target, reduction="sum"))
+    hits = np.concatenate(correct) if correct else np.zeros(0, dtype=bool)
+    n = max(len(inputs), 1)
+    return 100.0 * int(hits.sum()) / n, loss / n, hits
+
+
 def evaluate(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
              transform: Transform, batch_size: int = 512,
              device: torch.device = CPU) -> tuple[float, float]:
     """(accuracy in %, mean cross-entropy) of `model` in eval mode."""
-    with on_device(model, device):
-        model.eval()
-        correct, loss = 0, 0.0
-        for start in range(0, len(inputs), batch_size):
-            logits = model(transform(inputs[start:start + batch_size].to(device)))
-            target = labels[start:start + batch_size].to(device)
-            correct += int((logits.argmax(dim=1) == target).sum())
-            loss += float(F.cross_entropy(logits, target, reduction="sum"))
-        n = max(len(inputs), 1)
-        return 100.0 * correct / n, loss / n
+    acc, loss, _ = score(model, inputs, labels, transform, batch_size, device)
+    return acc, loss

@@ -53,7 +53,8 @@ from fixynn.train.checkpoint import load_checkpoint, save_checkpoint
 from fixynn.train.config import TransferConfig, load_config
 from fixynn.train.device import resolve_device
 from fixynn.train.features import feature_sweep
-from fixynn.train.loops import evaluate, fit, scaled
+from fixynn.train.loops import evaluate, fit, scaled, score
+from fixynn.train.verdict import loss_verdict, pack_correct, unpack_correct
 
 __all__ = ["TransferConfig", "load_config", "load_networks", "run_transfer"]
 
@@ -253,9 +254,15 @@ def train_baseline(cfg: TransferConfig, pre: MobileNetV1, task: Split, repeat: i
     model.new_classifier(task.num_classes)
     fit(model, task.x_train, task.y_train, scaled(INPUT_FRAC), epochs=cfg.transfer_epochs,
         seed=seed, desc=f"{task.name} baseline", progress=progress, **recipe(cfg))
-    acc, loss = evaluate(model, task.x_test, task.y_test, scaled(INPUT_FRAC),
-                         device=device(cfg))
-    return {"acc": acc, "test_loss": loss, "seed": seed}
+    return scored(model, task.x_test, task.y_test, INPUT_FRAC, seed, device(cfg))
+
+
+def scored(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor, frac: int,
+           seed: int, on: torch.device) -> dict[str, Any]:
+    """A training's result: test accuracy, loss, seed and which test images it got right
+    (packed bits: what the bootstrap verdict resamples)."""
+    acc, loss, correct = score(model, x_test, y_test, scaled(frac), device=on)
+    return {"acc": acc, "test_loss": loss, "seed": seed, "correct": pack_correct(correct)}
 
 
 def train_back_end(cfg: TransferConfig, pre: MobileNetV1, n: int, frac: int, task: Split,
@@ -269,8 +276,19 @@ def train_back_end(cfg: TransferConfig, pre: MobileNetV1, n: int, frac: int, tas
     back = BackEnd(model, n)
     fit(back, feats_train, task.y_train, scaled(frac), epochs=cfg.transfer_epochs,
         seed=seed, desc=f"{task.name} N={n}", progress=progress, **recipe(cfg))
-    acc, loss = evaluate(back, feats_test, task.y_test, scaled(frac), device=device(cfg))
-    return {"acc": acc, "test_loss": loss, "seed": seed}
+    return scored(back, feats_test, task.y_test, frac, seed, device(cfg))
+
+
+def _stored(path: Path) -> dict[str, Any] | None:
+    """The training result at `path`, or None if absent or without per-image correctness
+    (written before verdicts existed: it must be retrained)."""
+    if not path.is_file():
+        return None
+    try:
+        result = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None  # cannot happen with atomic writes unless edited by hand: recompute
+    return result if "correct" in result else None
 
 
 def baseline_unit(cfg: TransferConfig, pre: MobileNetV1, task: Split,
@@ -317,9 +335,9 @@ def train_missing(cfg: TransferConfig, pre: MobileNetV1, fixed: FixedNet,
 
     first = [unit(f"{name}/baseline/r{r}", path, baseline_unit, cfg, net, data[name], r)
              for name in tasks for r in repeats
-             if not (path := result_path(dirs[name], "baseline", r)).is_file()]
+             if _stored(path := result_path(dirs[name], "baseline", r)) is None]
     due = {name: [(n, r) for n in cfg.n_list for r in repeats
-                  if not result_path(dirs[name], f"N{n}", r).is_file()] for name in tasks}
+                  if _stored(result_path(dirs[name], f"N{n}", r)) is None] for name in tasks}
     first += [unit(f"{name}/features", None, features_unit, cfg, fixed_net, data[name],
                    tuple(sorted({n for n, _ in due[name]})))
               for name in tasks if due[name]]
@@ -344,7 +362,7 @@ def train_missing(cfg: TransferConfig, pre: MobileNetV1, fixed: FixedNet,
 def _task_done(name: str, cfg: TransferConfig, dirs: dict[str, Path]) -> str:
     """'transfer: NAME done' once every result of the task exists (else '')."""
     stems = ("baseline", *(f"N{n}" for n in cfg.n_list))
-    done = all(result_path(dirs[name], stem, r).is_file()
+    done = all(_stored(result_path(dirs[name], stem, r)) is not None
                for stem in stems for r in range(cfg.repeats))
     return f"transfer: {name} done" if done else ""
 
@@ -359,14 +377,20 @@ def task_summary(cfg: TransferConfig, task: Split,
                "test_loss": _mean([b["test_loss"] for b in baselines]),
                "seeds": [b["seed"] for b in baselines],
                "train_images": len(task.x_train), "test_images": len(task.x_test)}
+    images = len(task.x_test)
+    baseline_correct = np.stack([unpack_correct(b["correct"], images) for b in baselines])
     rows = []
     for n in sorted(cfg.n_list):
         runs = [json.loads(result_path(result_dir, f"N{n}", r).read_text()) for r in repeats]
         fixed_accs = [run["acc"] for run in runs]
+        verdict = loss_verdict(
+            baseline_correct, np.stack([unpack_correct(run["correct"], images) for run in runs]),
+            seed=derived_seed(cfg.seed, task.name, n, "bootstrap"))
         rows.append({"task": task.name, "n": n, "fixed_acc": _mean(fixed_accs),
                      "baseline_acc": summary["acc"],
                      "acc_loss": round(summary["acc"] - _mean(fixed_accs), 4),
                      "acc_loss_se": loss_standard_error(baseline_accs, fixed_accs),
+                     "acc_loss_ci95": [verdict.low, verdict.high], "verdict": verdict.verdict,
                      "fixed_accs": fixed_accs, "seeds": [run["seed"] for run in runs],
                      "fixed_test_loss": _mean([run["test_loss"] for run in runs]),
                      "seconds": round(sum(run["seconds"] for run in runs), 2)})
@@ -410,11 +434,11 @@ def transfer_all(cfg: TransferConfig, out_dir: Path, pre: MobileNetV1, fixed: Fi
     return {name: task_summary(cfg, task, dirs[name]) for name, task in tasks.items()}
 
 
-def largest_safe_n(rows: list[dict[str, Any]], targets: tuple[str, ...],
-                   tolerance: float = 1.0) -> int | None:
-    """The largest N at which every target loses < `tolerance` points versus its baseline."""
+def largest_safe_n(rows: list[dict[str, Any]], targets: tuple[str, ...]) -> int | None:
+    """The largest N at which "< 1 point lost" holds for every target (upper bound of the
+    loss's 95% interval below it, `fixynn.train.verdict`)."""
     safe = [n for n in {r["n"] for r in rows}
-            if all(r["acc_loss"] < tolerance for r in rows if r["n"] == n)
+            if all(r["verdict"] == "holds" for r in rows if r["n"] == n)
             and {r["task"] for r in rows if r["n"] == n} == set(targets)]
     return max(safe) if safe else None
 
@@ -491,10 +515,12 @@ def markdown_table(summary: dict[str, Any]) -> str:
         f"sparsity {100 * src['fix']['weight_sparsity']:.1f}%. Seed {cfg['seed']}.",
         "",
         "Accuracy (%) of each target task through the fixed integer front-end at split point N; "
-        "in brackets the loss versus the float baseline (all layers fine-tuned, same budget)"
-        + (f". Means of {repeats} independently seeded trainings; ± is the standard error "
-           "of the loss over them (training noise; all are scored on the same test images)."
-           if repeats > 1 else ", one training each."),
+        "in brackets the loss versus the float baseline (all layers fine-tuned, same budget), "
+        "its 95% interval (paired bootstrap over the test images"
+        + (f" and the {repeats} seeded trainings, whose means are shown" if repeats > 1
+           else "; one training each, so seed noise is not covered")
+        + ") and the verdict on < 1 point lost: holds (upper bound < 1), fails (lower "
+        "bound > 1) or inconclusive.",
         "",
         "| N | " + " | ".join(targets) + " |",
         "|---|" + "---|" * len(targets),
@@ -505,13 +531,12 @@ def markdown_table(summary: dict[str, Any]) -> str:
         by_task = {r["task"]: r for r in summary["results"] if r["n"] == n}
         lines.append(f"| {n} | " + " | ".join(_cell(by_task[t]) for t in targets) + " |")
     safe = summary["largest_n_under_1pct"]
-    lines += ["", "Largest N at which every target loses < 1%"
-              + (" (mean loss)" if repeats > 1 else "") + ": "
+    lines += ["", "Largest N at which < 1 point lost holds for every target: "
               + (str(safe) if safe is not None else "none") + "."]
     return "\n".join(lines) + "\n"
 
 
 def _cell(row: dict[str, Any]) -> str:
-    se = row["acc_loss_se"]
-    spread = f" ± {se:.2f}" if se is not None else ""
-    return f"{row['fixed_acc']:.2f} ({row['acc_loss']:+.2f}{spread})"
+    low, high = row["acc_loss_ci95"]
+    return (f"{row['fixed_acc']:.2f} ({row['acc_loss']:+.2f} [{low:+.2f}, {high:+.2f}] "
+            f"{row['verdict']})")
