@@ -62,7 +62,8 @@ def environment(cfg: Config) -> dict[str, Any]:
 
 def accuracy_rows(transfer_json: dict[str, Any]) -> list[dict[str, Any]]:
     """Per (task, N) rows from transfer.json (whose accuracies are in percent); accuracies
-    are means over the repeats, `loss_se` the standard error of the loss (None for one)."""
+    are means over the repeats, `loss_se` the standard error of the loss (None for one),
+    `loss_ci95` its 95% bootstrap interval and `verdict` holds / fails / inconclusive."""
     rows = []
     for r in transfer_json["results"]:
         base, fixed = float(r["baseline_acc"]) / 100, float(r["fixed_acc"]) / 100
@@ -70,6 +71,8 @@ def accuracy_rows(transfer_json: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({"task": r["task"], "n": int(r["n"]), "baseline_acc": base,
                      "fixynn_acc": fixed, "loss": base - fixed,
                      "loss_se": None if se is None else float(se) / 100,
+                     "loss_ci95": [float(b) / 100 for b in r["acc_loss_ci95"]],
+                     "verdict": str(r["verdict"]),
                      "repeats": len(r["fixed_accs"])})
     return rows
 

@@ -32,16 +32,15 @@ def accuracy_loss(results: Results) -> bytes | None:
     fig = Figure(figsize=(6.4, 3.8))
     ax = fig.add_subplot()
     for task in sorted({r["task"] for r in rows}):
-        pts = sorted((r["n"], 100 * r["loss"], 100 * (r["loss_se"] or 0.0))
-                     for r in rows if r["task"] == task)
-        n, loss, se = zip(*pts, strict=True)
-        ax.errorbar(n, loss, yerr=se, marker="o", capsize=3, label=task)
+        pts = sorted((r["n"], 100 * r["loss"], 100 * (r["loss"] - r["loss_ci95"][0]),
+                      100 * (r["loss_ci95"][1] - r["loss"])) for r in rows if r["task"] == task)
+        n, loss, below, above = zip(*pts, strict=True)
+        ax.errorbar(n, loss, yerr=[below, above], marker="o", capsize=3, label=task)
     ax.axhline(100 * results["loss_budget"], **BUDGET_STYLE, label="1% loss budget")
     ax.axhline(0, color="0.7", linewidth=0.8)
     ax.set(
         xlabel="N (blocks fixed in silicon)",
-        ylabel="accuracy loss (percentage points)"
-        + (", mean ± s.e." if any(r["loss_se"] is not None for r in rows) else ""),
+        ylabel="accuracy loss (points), 95% interval",
         title="Accuracy loss vs. split point, per task",
     )
     ax.legend(fontsize=8)

@@ -64,13 +64,14 @@ def _summary(results: Results) -> Section:
     )
     if rec is None:
         sec.paragraphs.append(
-            f"No split point of the sweep keeps every task's loss below "
-            f"{budget} (or no accuracy was measured)."
+            f"At no split point of the sweep does a loss below {budget} hold for every task "
+            "(upper bound of its 95% interval below the budget), or no accuracy was measured."
         )
     else:
         text = (
-            f"**N = {rec['n']}**: the largest split point whose every task loses less than "
-            f"{budget} (worst task: {_pct(rec['max_loss'])})."
+            f"**N = {rec['n']}**: the largest split point at which a loss below {budget} holds "
+            f"for every task: the upper bound of each task's 95% interval is below it (worst "
+            f"task: loss {_pct(rec['max_loss'])}, upper bound {_pct(rec['max_loss_high'])})."
         )
         if rec["hybrid"]:
             hy, ratios = rec["hybrid"], rec["ratios"]
@@ -81,9 +82,9 @@ def _summary(results: Results) -> Section:
                 "programmable accelerator."
             )
         sec.paragraphs.append(text)
-    if per_task := largest_n_per_task(results["accuracy"], results["loss_budget"]):
+    if per_task := largest_n_per_task(results["accuracy"]):
         sec.paragraphs.append(
-            f"Per task, the largest N that loses less than {budget}: "
+            f"Per task, the largest N at which a loss below {budget} holds: "
             + "; ".join(f"`{t}` {'none' if n is None else f'N = {n}'}"
                         for t, n in per_task.items())
             + "."
@@ -137,25 +138,29 @@ def _accuracy(results: Results, plot_names: set[str]) -> Section:
     repeats = max(r["repeats"] for r in rows)
     sec.paragraphs.append(
         "FixyNN accuracy is computed through the golden integer front-end "
-        "(what the chip computes). Loss = baseline - FixyNN."
+        "(what the chip computes). Loss = baseline - FixyNN"
         + (
-            f" Accuracies are means of {repeats} independently seeded trainings; ± is the "
-            "standard error of the loss over them (training noise only: every training is "
-            "scored on the same test images)."
+            f"; accuracies are means of {repeats} independently seeded trainings. The 95% "
+            "interval is a paired bootstrap over the test images and the trainings"
             if repeats > 1
-            else " One training each: no error bar."
+            else "; one training each, so the 95% interval (a bootstrap over the test "
+            "images) does not cover seed noise"
         )
+        + f". Verdict on a loss below {_pct(results['loss_budget'])}: holds (upper bound "
+        "below it), fails (lower bound above it) or inconclusive."
     )
     sec.tables.append(
         Table(
-            ["task", "N", "baseline acc", "FixyNN acc", "loss"],
+            ["task", "N", "baseline acc", "FixyNN acc", "loss", "95% interval", "verdict"],
             [
                 [
                     r["task"],
                     str(r["n"]),
                     _pct(r["baseline_acc"]),
                     _pct(r["fixynn_acc"]),
-                    _pct(r["loss"]) + ("" if r["loss_se"] is None else f" ± {_pct(r['loss_se'])}"),
+                    _pct(r["loss"]),
+                    f"[{_pct(r['loss_ci95'][0])}, {_pct(r['loss_ci95'][1])}]",
+                    r["verdict"],
                 ]
                 for r in rows
             ],

@@ -1,8 +1,9 @@
 """`results.json`: the versioned, documented record of one run (docs/results-schema.md).
 
 Accuracies and losses are fractions in 0..1; `loss = baseline_acc - fixynn_acc` (positive =
-FixyNN is worse). The recommended design is the largest N whose every task loses less than the
-loss budget (1%).
+FixyNN is worse). Each (task, N) has a 95% interval of the loss and a verdict on the loss
+budget (1%): holds, fails or inconclusive (`fixynn.train.verdict`). The recommended design is
+the largest N at which the budget holds for every task.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from fixynn.errors import FixynnError
+from fixynn.train.verdict import BUDGET_POINTS
 
 SCHEMA = "fixynn-results"
-SCHEMA_VERSION = 3
-LOSS_BUDGET = 0.01
+SCHEMA_VERSION = 4
+LOSS_BUDGET = BUDGET_POINTS / 100
 
 # Headline results of the paper (Whatmough et al., "FixyNN: Efficient Hardware for Mobile
 # Computer Vision via Transfer Learning", SysML 2019, abstract and Sec. 5): MobileNetV1 at
@@ -80,6 +82,8 @@ SPEC: dict[str, Any] = {
             "fixynn_acc": float,
             "loss": float,
             "loss_se": (float, type(None)),
+            "loss_ci95": list,
+            "verdict": str,
             "repeats": int,
         }
     ],
@@ -117,33 +121,34 @@ SPEC: dict[str, Any] = {
 }
 
 
-def largest_n_per_task(
-    accuracy: list[dict[str, Any]], budget: float = LOSS_BUDGET
-) -> dict[str, int | None]:
-    """Task -> the largest N at which that task alone loses < `budget` (None if no N does)."""
+def largest_n_per_task(accuracy: list[dict[str, Any]]) -> dict[str, int | None]:
+    """Task -> the largest N at which the loss budget holds for that task alone (None if it
+    holds at no N)."""
     out: dict[str, int | None] = {}
     for row in sorted(accuracy, key=lambda r: r["n"]):
         out.setdefault(row["task"], None)
-        if row["loss"] < budget:
+        if row["verdict"] == "holds":
             out[row["task"]] = row["n"]
     return out
 
 
 def recommend(
-    accuracy: list[dict[str, Any]], hardware: list[dict[str, Any]], budget: float = LOSS_BUDGET
+    accuracy: list[dict[str, Any]], hardware: list[dict[str, Any]]
 ) -> dict[str, Any] | None:
-    """The largest N whose every task loses < `budget`, with its hybrid efficiency."""
-    by_n: dict[int, list[float]] = {}
+    """The largest N at which the loss budget holds for every task, with its hybrid
+    efficiency."""
+    by_n: dict[int, list[dict[str, Any]]] = {}
     for row in accuracy:
-        by_n.setdefault(row["n"], []).append(row["loss"])
-    ok = [n for n, losses in by_n.items() if max(losses) < budget]
+        by_n.setdefault(row["n"], []).append(row)
+    ok = [n for n, rows in by_n.items() if all(r["verdict"] == "holds" for r in rows)]
     if not ok:
         return None
     n = max(ok)
     hw = next((h for h in hardware if h["n"] == n), None)
     return {
         "n": n,
-        "max_loss": max(by_n[n]),
+        "max_loss": max(r["loss"] for r in by_n[n]),
+        "max_loss_high": max(r["loss_ci95"][1] for r in by_n[n]),
         "hybrid": hw["hybrid"] if hw else None,
         "iso_area_programmable": hw["iso_area_programmable"] if hw else None,
         "ratios": hw["ratios"] if hw else None,
