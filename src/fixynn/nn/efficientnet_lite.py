@@ -108,15 +108,25 @@ class EfficientNetLite0(nn.Module):
         self._fc = nn.Linear(HEAD_CHANNELS, num_classes)
 
     def features(self, x: torch.Tensor, blocks: int = len(BLOCKS)) -> torch.Tensor:
-        """The stem and the first `blocks` blocks."""
+        """The stem and the first `blocks` blocks (a front-end)."""
         x = F.relu6(self._bn0(self._conv_stem(self._stem_pad(x))))
-        for block in self._blocks[:blocks]:
+        return self.run_blocks(x, 0, blocks)
+
+    def run_blocks(self, x: torch.Tensor, start: int, stop: int = len(BLOCKS)) -> torch.Tensor:
+        for block in self._blocks[start:stop]:
             x = block(x)
         return x
 
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        """1x1 conv to 1280 channels, global average pool, classifier."""
+        return self._fc(F.relu6(self._bn1(self._conv_head(x))).mean(dim=(2, 3)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu6(self._bn1(self._conv_head(self.features(x))))
-        return self._fc(x.mean(dim=(2, 3)))
+        return self.head(self.features(x))
+
+    def new_classifier(self, num_classes: int) -> None:
+        """Replace the classifier (transfer to a task with `num_classes` classes)."""
+        self._fc = nn.Linear(HEAD_CHANNELS, num_classes)
 
 
 def weights_path() -> str:
