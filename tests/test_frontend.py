@@ -229,3 +229,17 @@ def test_training_mode_is_restored_and_example_checked() -> None:
     assert model.training
     with pytest.raises(FixynnError, match=r"example input has shape \(3, 16, 16\)"):
         trace_model(model, torch.randn(3, 16, 16))
+
+
+@pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")
+def test_sequential_with_same_padding_hardtanh_and_pooling() -> None:
+    model = randomized(nn.Sequential(
+        nn.Conv2d(3, 4, 4, padding="same"), nn.BatchNorm2d(4), nn.Hardtanh(0.0, 6.0),
+        nn.AvgPool2d(2), nn.Flatten(), nn.Linear(4 * 5 * 5, 3)), seed=3)
+    x = torch.randn(2, 3, 10, 10, dtype=torch.float64)
+    net = trace_model(model, x)
+    conv = net.units[0].ops[0]
+    # PyTorch's "same" for an even kernel: total 3, the extra one at the bottom / right
+    assert (conv.padding, conv.activation, conv.out_shape) == ((1, 2, 1, 2), "relu6", (4, 10, 10))
+    assert [op.kind for op in net.ops] == ["conv", "avgpool", "flatten", "linear"]
+    assert_units_match(model, net, x)
