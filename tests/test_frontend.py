@@ -197,6 +197,20 @@ class WithSigmoid(nn.Module):
         return self.gate(x) if self.gate is not None else x * torch.sigmoid(x)
 
 
+class SharedConvOutput(nn.Module):
+    """conv -> Identity -> BN, while the conv's own output is also used: no fold."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.same = nn.Identity()
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x)
+        return self.bn(self.same(h)) + h
+
+
 class BnFirst(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -213,6 +227,8 @@ class BnFirst(nn.Module):
     (WithSigmoid(), r"^'<top level>' \(call_function sigmoid\) is not supported"),
     (BnFirst(), r"^'bn' \(BatchNorm2d\) must directly follow a conv whose output has no "
                 r"other use"),
+    (SharedConvOutput(), r"^'bn' \(BatchNorm2d\) must directly follow a conv whose output "
+                         r"has no other use"),
     (nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.ReLU6()),
      r"^'2' \(relu6\) must directly follow a conv / linear / add"),
     (nn.Sequential(nn.Conv2d(3, 4, 3, dilation=2)), r"^'0' \(Conv2d\) with dilation"),

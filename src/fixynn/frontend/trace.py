@@ -56,6 +56,7 @@ class Walker:
 
     def __init__(self, gm: fx.GraphModule) -> None:
         self.modules = dict(gm.named_modules())
+        self.nodes = {node.name: node for node in gm.graph.nodes}
         self.ops: dict[str, Op] = {}
         self.paths: dict[str, str] = {}  # op name -> path of the module it belongs to
         self.tensor: dict[str, str] = {}  # fx node name -> name of the tensor holding its value
@@ -108,10 +109,9 @@ class Walker:
     def producer(self, node: fx.Node, what: str, kinds: tuple[str, ...]) -> Op:
         """The op computing `node`'s operand, which `node` may fuse into: of one of `kinds`,
         without an activation, and with no other consumer."""
-        arg = self.arg(node)
-        name = self.tensor.get(arg.name)
-        op = self.ops.get(name or "")
-        if op is None or op.kind not in kinds or op.activation != "none" or self.uses(arg) != 1:
+        op = self.ops.get(self.tensor.get(self.arg(node).name, ""))
+        if (op is None or op.kind not in kinds or op.activation != "none"
+                or self.uses(self.nodes[op.source]) != 1):
             raise unsupported(node, what, f"must directly follow a {' / '.join(kinds)} whose "
                               "output has no other use")
         return op
@@ -132,7 +132,7 @@ class Walker:
         else:
             (ph, pw) = _pair(m.padding)
             pad = (ph, ph, pw, pw)
-        bias = m.bias if m.bias is not None else torch.zeros(m.out_channels)
+        bias = m.bias if m.bias is not None else m.weight.new_zeros(m.out_channels)
         self.add(node, "conv", (x,), weight=_array(m.weight), bias=_array(bias),
                  kernel=(kh, kw), stride=_pair(m.stride), groups=m.groups,
                  padding=(pad[0] + top, pad[1] + bottom, pad[2] + left, pad[3] + right))
@@ -214,7 +214,7 @@ class Walker:
             self.add(node, "flatten", (x,))
 
     def linear(self, node: fx.Node, m: nn.Linear) -> None:
-        bias = m.bias if m.bias is not None else torch.zeros(m.out_features)
+        bias = m.bias if m.bias is not None else m.weight.new_zeros(m.out_features)
         self.add(node, "linear", (self.source(node)[0],), weight=_array(m.weight),
                  bias=_array(bias))
 
