@@ -8,8 +8,8 @@ linear probe on the 1280 pooled features). Same images, epochs and recipe for al
 seeds each, one task per worker process. The loss versus the baseline carries its 95% interval
 and verdict from `fixynn.train.verdict` (paired bootstrap over test images and seeds).
 
-Grey task images are loaded at `--size` (fixynn.data.tasks resizes) and replicated to 3
-channels here, then normalised as the ImageNet weights expect ((p - 127) / 128).
+Task images are loaded at `--size` x `--size` with 3 channels (fixynn.data.tasks resizes and
+replicates grey data), then normalised as the ImageNet weights expect ((p - 127) / 128).
 
     .venv/bin/python benchmarks/bench_imagenet_transfer.py --out /tmp/imagenet-transfer.json
 """
@@ -51,11 +51,11 @@ class BackEnd(nn.Module):
 
 @torch.no_grad()
 def frozen_features(model: EfficientNetLite0, images: torch.Tensor, k: int) -> torch.Tensor:
-    """Front-end output (eval mode, ImageNet statistics) for uint8 grey images."""
+    """Front-end output (eval mode, ImageNet statistics) for uint8 RGB images."""
     model.eval()
     out = []
     for start in range(0, len(images), 256):
-        x = rgb(images[start:start + 256])
+        x = normalize(images[start:start + 256])
         if k == FC_ONLY:
             x = model.features(x)
             out.append(F.relu6(model._bn1(model._conv_head(x))).mean(dim=(2, 3)))
@@ -64,14 +64,9 @@ def frozen_features(model: EfficientNetLite0, images: torch.Tensor, k: int) -> t
     return torch.cat(out)
 
 
-def rgb(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 1, H, W) -> the network's normalised 3-channel input."""
-    return normalize(images).expand(-1, 3, -1, -1)
-
-
 def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(1)
-    data = load_task(task, args.size)
+    data = load_task(task, args.size, channels=3)
     rng = np.random.default_rng(0)
     pick = np.sort(rng.permutation(len(data.train_images))[:args.images])
     x_train = torch.from_numpy(data.train_images[pick])
@@ -100,7 +95,7 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
         torch.manual_seed(seed)
         model = copy.deepcopy(pretrained)
         model.new_classifier(data.num_classes)
-        trained("baseline", model, x_train, x_test, rgb, seed)
+        trained("baseline", model, x_train, x_test, normalize, seed)
     for k in args.k:
         f_train, f_test = (frozen_features(pretrained, x, k) for x in (x_train, x_test))
         for seed in range(args.repeats):
