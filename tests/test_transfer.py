@@ -103,13 +103,13 @@ def test_results_keep_per_image_correctness(reference, tmp_path, monkeypatch):
     """Each training's result holds which test images it got right (what the verdict
     resamples); one written before verdicts existed is retrained."""
     out, summary = reference
-    result_dir = transfer.results_root(TINY, out) / "opencv-digits"
+    result_dir = transfer.task_dir(TINY, transfer.results_root(TINY, out), "opencv-digits")
     for stem, acc in [("baseline", summary["baselines"]["opencv-digits"]["accs"][1]),
                       ("N3", summary["results"][1]["fixed_accs"][1])]:
         stored = json.loads(transfer.result_path(result_dir, stem, 1).read_text())
         assert 100 * unpack_correct(stored["correct"], 32).mean() == pytest.approx(acc)
     shutil.copytree(out / "ckpt", tmp_path / "ckpt")
-    old_dir = transfer.results_root(TINY, tmp_path) / "opencv-digits"
+    old_dir = transfer.task_dir(TINY, transfer.results_root(TINY, tmp_path), "opencv-digits")
     shutil.copytree(result_dir, old_dir)
     old = transfer.result_path(old_dir, "N14", 0)
     old.write_text(json.dumps({k: v for k, v in json.loads(old.read_text()).items()
