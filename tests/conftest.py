@@ -1,7 +1,10 @@
-"""Suite-wide settings."""
+"""Suite-wide settings: threads, an isolated cache, the data policy and the CLI command."""
+
+from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -24,3 +27,40 @@ def ray_cluster():
             ray.cloudpickle.register_pickle_by_value(sys.modules[name])
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def fixynn_cmd() -> list[str]:
+    """The `fixynn` command for a subprocess, however fixynn was installed (no venv layout)."""
+    return [sys.executable, "-m", "fixynn"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every cache a test (or a CLI it starts) touches lives in a temporary directory, never
+    in the user's ~/.cache: Verilator builds and their runtime objects go under $FIXYNN_CACHE."""
+    old = os.environ.get("FIXYNN_CACHE")
+    os.environ["FIXYNN_CACHE"] = str(tmp_path_factory.mktemp("fixynn-cache"))
+    yield
+    if old is None:
+        os.environ.pop("FIXYNN_CACHE", None)
+    else:
+        os.environ["FIXYNN_CACHE"] = old
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "needs_data(*datasets): skip, naming the Debian package, when a data set "
+        "the test reads is not installed")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The one policy for missing offline data: skip with the package and its install line."""
+    from fixynn.data.registry import dataset_info, is_available
+
+    for mark in item.iter_markers("needs_data"):
+        for name in mark.args:
+            if not is_available(name):
+                info = dataset_info(name)
+                package = f"Debian package {info.apt_package}" if info.apt_package else name
+                pytest.skip(f"{package} not installed (data set {name}): {info.obtain}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from fixynn.arch import front_end_layers, mobilenet_v1_layers
 from fixynn.config import default_config
+from fixynn.data import offline
 from fixynn.hw.ir import save_graph
 from fixynn.hw.synthetic import random_graph_from_shapes
 from fixynn.pipeline import plan, run_pipeline, stages
@@ -147,6 +149,39 @@ def test_a_change_reruns_only_its_dependents(fakes: list[str], tmp_path: Path,
     fakes.clear()
     run_pipeline(_cfg(run=no_report, **changes), tmp_path)
     assert fakes == reran
+
+
+def test_an_edited_tech_file_reruns_ppa_only(fakes: list[str], tmp_path: Path) -> None:
+    """Same path, new content: the PPA results must not be reused."""
+    tech = tmp_path / "my.tech.toml"
+    tech.write_text('[derive]\nfrom = "45nm"\nnode_nm = 32\n')
+    cfg = _cfg(run={"stages": ("transfer", "rtl", "verify", "synth", "ppa")},
+               hardware={"tech": str(tech)})
+    run_pipeline(cfg, tmp_path / "out")
+    fakes.clear()
+    run_pipeline(cfg, tmp_path / "out")
+    assert fakes == []
+    tech.write_text('[derive]\nfrom = "45nm"\nnode_nm = 20\n')
+    run_pipeline(cfg, tmp_path / "out")
+    assert fakes == ["ppa/N0", "ppa/N1", "ppa/N2"]
+
+
+@pytest.mark.needs_data("opencv-digits")
+def test_an_edited_data_file_reruns_what_reads_it(fakes: list[str], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A target task's data file changes in place: the training reruns (its graphs come out
+    the same here, so the hardware is reused); the source task's verification does not."""
+    digits = tmp_path / "data" / offline.OPENCV_DIGITS_FILE.name
+    digits.parent.mkdir()
+    shutil.copy(offline.OPENCV_DIGITS_FILE, digits)
+    monkeypatch.setattr(offline, "OPENCV_DIGITS_FILE", digits)
+    cfg = _cfg(run={"stages": ("transfer", "rtl", "verify", "synth", "ppa")},
+               tasks={"targets": ("opencv-digits",)}, verify={"n_list": (1,)})
+    run_pipeline(cfg, tmp_path / "out")
+    fakes.clear()
+    digits.write_bytes(digits.read_bytes() + b"\0")
+    run_pipeline(cfg, tmp_path / "out")
+    assert fakes == ["transfer"]
 
 
 def test_unavailable_stage_is_reported_not_faked(monkeypatch: pytest.MonkeyPatch,

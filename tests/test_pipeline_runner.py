@@ -88,10 +88,30 @@ def test_deps_must_run_first(tmp_path: Path) -> None:
         Runner(tmp_path).run([Step("sum", "sum", _sum, deps=("sq/a",))])
 
 
-def test_code_change_changes_key(tmp_path: Path) -> None:
-    a = Runner(tmp_path).run([Step("s", "s", _square, {"x": 2}, code=("fixynn.errors",))])
-    b = Runner(tmp_path).run([Step("s", "s", _square, {"x": 2}, code=("fixynn.atomic",))])
-    assert a["s"].key != b["s"].key
+def test_an_edit_of_a_stage_package_reruns_the_step(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same package before and after an edit of its source or of a data file it reads."""
+    pkg = tmp_path / "src" / "stagepkg"
+    (pkg / "__pycache__").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "mod.py").write_text("SCALE = 1\n")
+    (pkg / "table.toml").write_text("x = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    out = tmp_path / "out"
+
+    def ran() -> list[str]:
+        events = Counter()
+        Runner(out, events).run([Step("s", "s", _square, {"x": 2}, code=("stagepkg",))])
+        return events.ran
+
+    assert ran() == ["s"]
+    (pkg / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"bytecode")
+    assert ran() == []  # bytecode is not source
+    (pkg / "mod.py").write_text("SCALE = 2\n")
+    assert ran() == ["s"]
+    (pkg / "table.toml").write_text("x = 2\n")  # a non-Python file of the package
+    assert ran() == ["s"]
+    assert ran() == []
 
 
 def test_second_runner_on_same_dir_is_refused(tmp_path: Path) -> None:

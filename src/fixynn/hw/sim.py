@@ -8,6 +8,7 @@ testbench and the build flags, so rerunning a verification does not recompile.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -67,6 +68,21 @@ class Verilator:
             raise FixynnError(f"C++ build in {obj} did not finish in time; raise "
                               "--build-timeout or verify a smaller graph")
         return proc
+
+    def toolchain(self) -> str:
+        """`verilator --version` and the C++ compiler's version: objects built by one are not
+        reused by another (an upgrade changes every build key)."""
+        root = self.env.get("VERILATOR_ROOT", "")
+        return _toolchain_versions(self.command, self.env.get("CXX", "g++"), root)
+
+
+@functools.cache
+def _toolchain_versions(command: tuple[str, ...], cxx: str, verilator_root: str) -> str:
+    env = {**os.environ, "VERILATOR_ROOT": verilator_root} if verilator_root else None
+    outs = [subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False,
+                           env=env).stdout.strip()
+            for cmd in ([*command, "--version"], [cxx, "--version"])]
+    return "\n".join(out.splitlines()[0] if out else "?" for out in outs)
 
 
 def run_group(cmd: list[str], cwd: Path, env: dict[str, str] | None, timeout_s: float
@@ -142,7 +158,8 @@ def build(
              "--output-split", "20000", "--x-assign", "fast", "--x-initial", "fast",
              "-Wno-fatal", "-o", EXE]
     digest = hashlib.sha256()
-    for part in [*flags, *CXX_OPT, testbench, *(f"{k}\0{v}" for k, v in sorted(files.items()))]:
+    for part in [tool.toolchain(), *flags, *CXX_OPT, testbench,
+                 *(f"{k}\0{v}" for k, v in sorted(files.items()))]:
         digest.update(part.encode())
         digest.update(b"\0")
     target = cache_dir / digest.hexdigest()[:24]
@@ -150,9 +167,10 @@ def build(
     if exe.is_file():
         return exe, True
     cache_dir.mkdir(parents=True, exist_ok=True)
-    # The runtime objects depend only on Verilator and the flags: one copy per user cache.
+    # The runtime objects depend only on the toolchain and the flags: one copy per cache
+    # ($FIXYNN_CACHE), shared by the builds of every design.
     runtime = default_cache_dir() / ("runtime-" + hashlib.sha256(
-        f"{tool.command}{CXX_OPT}".encode()).hexdigest()[:16])
+        f"{tool.command}{tool.toolchain()}{CXX_OPT}".encode()).hexdigest()[:16])
     tmp = _scratch_dir(cache_dir)
     try:
         for name, text in files.items():

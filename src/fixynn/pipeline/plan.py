@@ -19,6 +19,7 @@ from typing import Any
 from fixynn.config import Config
 from fixynn.data.tasks import TaskData, prepare_task
 from fixynn.errors import FixynnError
+from fixynn.hw.ppa.tech import tech_digest
 from fixynn.pipeline import stages
 from fixynn.pipeline.runner import Step
 
@@ -172,6 +173,8 @@ def plan_steps(cfg: Config, tasks: dict[str, TaskData] | None = None) -> Plan:
             "in_channels": cfg.model.in_channels,
             # the largest classifier of the target tasks runs on the PCA
             "num_classes": max(tasks[t].data.num_classes for t in cfg.tasks.targets),
+            # the table's content, not only its name or path: an edited TOML reruns PPA
+            "tech_digest": tech_digest(cfg.hardware.tech),
         }
         steps += [hw("ppa", n, hw_params) for n in cfg.sweep.n_list]
     return Plan(steps, not_run, tasks)

@@ -100,18 +100,24 @@ def _sha(obj: Any) -> str:
 
 
 def code_digest(modules: tuple[str, ...]) -> str:
-    """Hash of the source files of the named modules (a package: every .py file under it)."""
+    """Hash of the files of the named modules: a module's source file; a package's every file
+    (its .py files and the data they read: tech tables, templates), bytecode left out."""
     h = hashlib.sha256()
     for name in sorted(modules):
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:
             raise FixynnError(f"pipeline: module {name!r} not found; reinstall fixynn")
         origin = Path(spec.origin)
-        files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
+        files = _package_files(origin.parent) if origin.name == "__init__.py" else [origin]
         for path in files:
             h.update(str(path.relative_to(origin.parent)).encode())
             h.update(path.read_bytes())
     return h.hexdigest()
+
+
+def _package_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file()
+                  and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"))
 
 
 def dir_digest(path: Path) -> str:

@@ -12,9 +12,11 @@ See docs/tech.md for every constant, its source and the scaling method.
 from __future__ import annotations
 
 import bisect
+import hashlib
+import json
 import math
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -202,6 +204,13 @@ def builtin_tables() -> list[str]:
 def load_tech(name_or_path: str | Path = "45nm") -> TechTable:
     """A built-in table by name ("45nm", "16nm") or a user TOML file by path."""
     return _load(name_or_path, seen=())
+
+
+def tech_digest(name_or_path: str | Path) -> str:
+    """Hash of the table's content (every constant, after any [derive] chain): what a cache
+    key of a PPA result holds, so an edited TOML is seen under the same name or path."""
+    table = asdict(load_tech(name_or_path))
+    return hashlib.sha256(json.dumps(table, sort_keys=True).encode()).hexdigest()
 
 
 def _load(name_or_path: str | Path, seen: tuple[str, ...]) -> TechTable:
