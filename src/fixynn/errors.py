@@ -3,3 +3,6 @@
 
 class FixynnError(Exception):
     """A user-facing error: the message names the file/field and says how to fix it."""
+
+
+INTERRUPTED = 130  # the exit status after Ctrl-C (the shell's 128 + SIGINT)

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from fixynn.errors import FixynnError
+from fixynn.errors import INTERRUPTED, FixynnError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "data",
@@ -42,14 +42,15 @@ def main() -> None:
     except FixynnError as exc:
         _fail(str(exc))
     except (KeyboardInterrupt, typer.Abort):
-        print("fixynn: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
-        sys.exit(130)
+        status = INTERRUPTED
     except typer.TyperException as exc:  # typer's (vendored click) usage and parameter errors
         if not exc.format_message():  # bare `fixynn`: the help was already printed
             sys.exit(2)
         ctx = getattr(exc, "ctx", None)
         hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
         _fail(f"{exc.format_message()}{hint}")
+    if status == INTERRUPTED:  # typer returns Ctrl-C inside a command as this status
+        print("fixynn: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
     sys.exit(status if isinstance(status, int) else 0)
 
 
