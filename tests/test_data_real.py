@@ -15,16 +15,11 @@ from typer.testing import CliRunner
 
 from fixynn.cli import app
 from fixynn.data import dataset_info, fetch, is_available, list_datasets, load_dataset
-from fixynn.data.offline import FASHION_MNIST_DIR, OPENCV_DIGITS_FILE
+from fixynn.data.offline import OPENCV_DIGITS_FILE
 from fixynn.errors import FixynnError
 
-needs_fashion = pytest.mark.skipif(
-    not (FASHION_MNIST_DIR / "t10k-labels-idx1-ubyte.gz").is_file(),
-    reason="Debian package dataset-fashion-mnist not installed",
-)
-needs_digits_png = pytest.mark.skipif(
-    not OPENCV_DIGITS_FILE.is_file(), reason="Debian package opencv-doc not installed"
-)
+needs_fashion = pytest.mark.needs_data("fashion-mnist")
+needs_digits_png = pytest.mark.needs_data("opencv-digits")
 
 
 def test_registry_names_and_unknown_name() -> None:

@@ -66,12 +66,14 @@ def _assert_bit_exact(fixed: FixedNet, images: np.ndarray) -> None:
     assert np.array_equal(ours.numpy(), golden)
 
 
+@pytest.mark.needs_data("fashion-mnist", "opencv-digits")
 def test_exact_equals_golden_on_real_images(fixed):
     for images in _real_images(24).values():
         _assert_bit_exact(fixed, images)
 
 
 @pytest.mark.slow
+@pytest.mark.needs_data("fashion-mnist", "opencv-digits")
 def test_exact_equals_golden_on_every_default_test_set(fixed):
     for images in _real_images(None).values():
         _assert_bit_exact(fixed, images)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from fixynn.hw.ppa.tech import load_tech
 pytest.importorskip("scalesim", reason="SCALE-Sim not installed (pip install -e .[bench])")
 
 _BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_scalesim.py"
+sys.path.insert(0, str(Path(__file__).parent))
+from test_pca import SCALESIM_CYCLES  # noqa: E402
 
 
 def _bench_module():  # type: ignore[no-untyped-def]
@@ -63,3 +66,11 @@ def test_whole_mobilenet_within_ten_percent_of_scalesim() -> None:
     rows, _, _ = _bench_module().compare(layers, PcaConfig())
     assert len(rows) == len(layers)
     assert max(abs(row["rel_diff"]) for row in rows) <= 0.10
+
+
+@pytest.mark.parametrize("case", sorted(SCALESIM_CYCLES))
+def test_the_hand_counted_cases_are_scalesims_counts(case: str) -> None:
+    """The SCALE-Sim counts test_pca.py asserts against, rerun in SCALE-Sim itself."""
+    layer, cfg, cycles = SCALESIM_CYCLES[case]
+    rows, _, _ = _bench_module().compare([layer], cfg)
+    assert rows[0]["scalesim"] == cycles

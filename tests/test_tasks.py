@@ -9,6 +9,7 @@ from fixynn.data.taskspec import BUILTIN_TASKS
 from fixynn.errors import FixynnError
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_fashion_split_into_two_disjoint_tasks():
     a, b = load_task("fashion-mnist-a"), load_task("fashion-mnist-b")
     full = load_dataset("fashion-mnist")
@@ -20,6 +21,7 @@ def test_fashion_split_into_two_disjoint_tasks():
     assert np.array_equal(b.test_images[b.test_labels == 0], sandals)
 
 
+@pytest.mark.needs_data("opencv-digits")
 def test_digits_framed_like_mnist():
     d = load_task("opencv-digits")
     raw = load_dataset("opencv-digits")
@@ -43,6 +45,7 @@ def test_to_input_resizes_into_the_box():
         to_input(img.astype(np.float32), "box")
 
 
+@pytest.mark.needs_data("fashion-mnist", "opencv-digits")
 def test_every_default_task_maps_to_the_ffe_input():
     assert len(DEFAULT_TARGETS) >= 4 and all(spec.why for spec in BUILTIN_TASKS.values())
     for name in ("sklearn-digits", *DEFAULT_TARGETS[:2]):

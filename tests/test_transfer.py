@@ -39,6 +39,7 @@ def reference(tmp_path_factory):
     return out, run_transfer(TINY, out, progress=False)
 
 
+@pytest.mark.needs_data("fashion-mnist", "opencv-digits")
 def test_sweep_outputs(reference):
     tmp_path, summary = reference
     assert json.loads((tmp_path / "transfer.json").read_text()) == summary
@@ -47,7 +48,10 @@ def test_sweep_outputs(reference):
     baseline = summary["baselines"]["opencv-digits"]
     assert baseline["acc"] == pytest.approx(sum(baseline["accs"]) / 2)
     for row in summary["results"]:
-        assert len(row["fixed_accs"]) == 2 and 0 <= row["fixed_acc"] <= 100
+        assert len(row["fixed_accs"]) == 2
+        # each accuracy counts right answers on the 32 test images (learning: test_run_e2e.py)
+        correct = [acc * TINY.max_test_images / 100 for acc in row["fixed_accs"]]
+        assert all(abs(c - round(c)) < 1e-3 and 0 <= round(c) <= 32 for c in correct), correct
         assert row["fixed_acc"] == pytest.approx(sum(row["fixed_accs"]) / 2)
         assert row["acc_loss"] == pytest.approx(row["baseline_acc"] - row["fixed_acc"])
         assert row["acc_loss_se"] == loss_standard_error(baseline["accs"], row["fixed_accs"])
@@ -67,6 +71,7 @@ def test_sweep_outputs(reference):
     assert "| 14 | " in table and "| baseline | " in table
 
 
+@pytest.mark.needs_data("fashion-mnist", "opencv-digits")
 def test_interrupted_sweep_resumes_to_the_same_result(reference, tmp_path, monkeypatch):
     reference = reference[1]
 
@@ -154,6 +159,7 @@ def test_loss_standard_error():
                                                                            abs=1e-4)
 
 
+@pytest.mark.needs_data("fashion-mnist", "opencv-digits")
 def test_more_repeats_only_add_trainings(reference, tmp_path, monkeypatch):
     """Repeat 0 keeps the seeds of a single-repeat run, so raising `repeats` reuses it."""
     one = run_transfer(dataclasses.replace(TINY, repeats=1, n_list=(3,)), tmp_path,
@@ -177,6 +183,7 @@ def test_run_settings_leave_the_result_keys_alone():
             TINY, RESULT_FIELDS)
 
 
+@pytest.mark.needs_data("fashion-mnist", "opencv-digits")
 def test_parallel_workers_give_the_same_results(tmp_path, monkeypatch, capsys):
     cfg = dataclasses.replace(TINY, targets=("opencv-digits", "sklearn-digits"), n_list=(2,),
                               repeats=1)
@@ -243,3 +250,28 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, monkeypatch, capsys, args, 
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0 and message in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.needs_data("fashion-mnist", "opencv-digits")
+def test_cli_success_path_and_seed(tmp_path, monkeypatch, capsys):
+    """`fixynn transfer --seed`: exit 0, the table and the files, every training seeded by it."""
+    path = tmp_path / "tiny.toml"
+    path.write_text("targets = ['opencv-digits']\nn_list = [3]\npretrain_epochs = 1\n"
+                    "finetune_epochs = 1\ntransfer_epochs = 1\nmax_source_images = 48\n"
+                    "max_finetune_images = 48\nmax_train_images = 48\nmax_test_images = 32\n"
+                    "repeats = 1\nworkers = 1\n")
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["fixynn", "transfer", "--config", str(path), "--out",
+                                      str(out), "--seed", "11", "--no-progress"])
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code == 0
+    stdout = capsys.readouterr().out
+    assert f"wrote {out / 'transfer.json'} (1 results)" in stdout
+    assert (out / "transfer.md").read_text() in stdout
+    doc = json.loads((out / "transfer.json").read_text())
+    assert doc["config"]["seed"] == 11
+    row = doc["results"][0]
+    assert (row["task"], row["n"]) == ("opencv-digits", 3)
+    assert row["seeds"] == [transfer.derived_seed(11, "opencv-digits", 3)]
+    assert load_graph(out / "hwgraph" / "N3").meta["input_task"] == "fashion-mnist-a"

@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 import fixynn.hw.sim as sim
 from fixynn.cli import app
 from fixynn.data.graph_input import verification_images
+from fixynn.config import default_config
 from fixynn.errors import FixynnError
+from fixynn.hw.arith import STYLES
 from fixynn.hw.golden import run_graph
 from fixynn.hw.ir import HwGraph, save_graph
 from fixynn.hw.rtl.emit import graph_verilog, row_gap, top_name
@@ -62,7 +64,7 @@ def mobilenet() -> HwGraph:
 
 def test_multi_layer_design_end_to_end(mobilenet: HwGraph, cache_base: Path,
                                        tmp_path: Path) -> None:
-    """Style "shared" here; the random stacks below run "csd" with pipeline registers."""
+    """Style "shared" here; the random stacks below run the shipped "csd" (and, slow, all)."""
     images = images_for(mobilenet, 4, seed=7)
     result = verify_graph(mobilenet, images, tmp_path, "shared", cache_dir=_cache(cache_base))
     assert [m.layer for m in result.layers] == [layer.name for layer in mobilenet.layers]
@@ -76,17 +78,40 @@ def test_multi_layer_design_end_to_end(mobilenet: HwGraph, cache_base: Path,
     assert again.cached_build and again.mismatches == 0
 
 
-@given(stacks(10))
-@settings(max_examples=1, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-def test_random_stacks_match_golden(cache_base: Path, tmp_path: Path,
-                                    graphs: list[HwGraph]) -> None:
+def _check_random_stacks(graphs: list[HwGraph], style: str, pipeline: bool, work: Path,
+                         cache_base: Path) -> None:
     images = [images_for(g, 2, seed=i) for i, g in enumerate(graphs)]
-    results = verify_graphs(graphs, images, tmp_path, "csd", pipeline=True,
+    results = verify_graphs(graphs, images, work, style, pipeline=pipeline,
                             cache_dir=_cache(cache_base))
     for g, r in zip(graphs, results, strict=True):
         assert r.mismatches == 0, (g.name, [m.first for m in r.layers if m.mismatches])
         assert r.outputs_compared == 2 * sum(c * h * w for c, h, w in g.shapes())
+
+
+# The shipped configuration (default.toml: rtl_style = "csd", no pipeline registers). Three
+# hypothesis examples of 6 graphs each (one Verilator build per example), new ones every run;
+# `pytest --hypothesis-seed=N` repeats a run (hypothesis prints N when an example fails).
+SHIPPED = (default_config().hardware.rtl_style, False)
+
+
+@given(stacks(6))
+@settings(max_examples=3, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_random_stacks_match_golden_in_the_shipped_style(cache_base: Path, tmp_path: Path,
+                                                         graphs: list[HwGraph]) -> None:
+    _check_random_stacks(graphs, *SHIPPED, tmp_path / graphs[0].name, cache_base)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pipeline", [False, True])
+@pytest.mark.parametrize("style", STYLES)
+@given(graphs=stacks(10))
+@settings(max_examples=5, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_random_stacks_match_golden_in_every_style(cache_base: Path, tmp_path: Path,
+                                                   style: str, pipeline: bool,
+                                                   graphs: list[HwGraph]) -> None:
+    _check_random_stacks(graphs, style, pipeline, tmp_path / graphs[0].name, cache_base)
 
 
 @pytest.mark.slow
@@ -135,8 +160,8 @@ def test_cli_verify_json_and_exit_codes(mobilenet: HwGraph, cache_base: Path, tm
     assert second["cached_build"]  # a rerun does not recompile
 
 
-def test_cli_rtl_writes_verilog_and_rejects_bad_style(mobilenet: HwGraph,
-                                                      tmp_path: Path) -> None:
+def test_cli_rtl_writes_verilog_and_rejects_bad_style(mobilenet: HwGraph, tmp_path: Path,
+                                                      fixynn_cmd: list[str]) -> None:
     save_graph(mobilenet, tmp_path / "g")
     runner = CliRunner()
     result = runner.invoke(app, ["rtl", str(tmp_path / "g"), "--out", str(tmp_path / "v"),
@@ -145,14 +170,13 @@ def test_cli_rtl_writes_verilog_and_rejects_bad_style(mobilenet: HwGraph,
     assert len(list((tmp_path / "v").glob("fixynn_*.v"))) == len(mobilenet.layers) + 1
     assert (tmp_path / "v" / "tb.f").is_file()  # and the portable testbench (4 images)
     assert len((tmp_path / "v" / "vectors" / "in.hex").read_text().splitlines()) == 4 * 12 * 12
-    exe = Path(sys.executable).parent / "fixynn"
-    proc = subprocess.run([str(exe), "rtl", str(tmp_path / "g"), "--out", str(tmp_path / "w"),
+    proc = subprocess.run([*fixynn_cmd, "rtl", str(tmp_path / "g"), "--out", str(tmp_path / "w"),
                            "--style", "fancy"], capture_output=True, text=True, timeout=300,
                           check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "--style" in proc.stderr
     assert not (tmp_path / "w").exists()
-    proc = subprocess.run([str(exe), "verify", str(tmp_path / "missing")],
+    proc = subprocess.run([*fixynn_cmd, "verify", str(tmp_path / "missing")],
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 2 and "graph.json" in proc.stderr
 
