@@ -2,17 +2,22 @@
 
 The default suite synthesizes three small layers (one of each kind); the slow test runs every
 case of CALIBRATION_CASES (>= 10 varied layers, also printed by benchmarks/bench_calibration.py).
+Synthesis maps the line buffers to flip-flops; the SRAM line buffer of silicon estimates is
+checked against the line memories the RTL declares, on every calibration case.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
 
 from fixynn.hw.calibrate import CALIBRATION_CASES, CalibrationCase, calibrate
 from fixynn.hw.liberty import Library, find_liberty, read_liberty
+from fixynn.hw.ppa.ffe import estimate_ffe
 from fixynn.hw.ppa.tech import load_tech
+from fixynn.hw.rtl.emit import graph_verilog
 
 TOLERANCE = 0.15
 SMALL_CASES = (
@@ -34,6 +39,29 @@ def check(case: CalibrationCase, library: Library | None = None) -> None:
 @pytest.mark.parametrize("case", SMALL_CASES, ids=lambda c: c.label)
 def test_small_layers_match_synthesis(case: CalibrationCase) -> None:
     check(case)
+
+
+def _declared_line_memory_bits(case: CalibrationCase) -> int:
+    """Bits of the `reg [W-1:0] lineG [0:D-1]` memories in the emitted Verilog."""
+    text = "".join(graph_verilog(case.graph(), case.style).values())
+    return sum((int(width) + 1) * (int(depth) + 1)
+               for width, depth in re.findall(r"reg \[(\d+):0\] line\d+ \[0:(\d+)\];", text))
+
+
+@pytest.mark.parametrize("case", CALIBRATION_CASES, ids=lambda c: c.label)
+def test_sram_line_buffer_is_the_rtl_line_memories(case: CalibrationCase) -> None:
+    """The SRAM the model charges holds the RTL's line memories: all of them with dense
+    weights, never more (bits no nonzero weight reads are left out), at the table's area."""
+    tech = load_tech("45nm")
+    layer = estimate_ffe(case.graph(), tech, style=case.style, line_buffer="sram").layers[0]
+    declared = _declared_line_memory_bits(case)
+    assert layer.line_buffer_bits <= declared
+    if case.sparsity == 0:
+        assert layer.line_buffer_bits == declared
+    if case.kernel > 1:
+        assert declared == (case.kernel - 1) * case.size * case.in_channels * case.act_bits
+    assert layer.area_um2.get("line_buffer", 0.0) == pytest.approx(
+        layer.line_buffer_bits * tech.sram_bitcell_area_um2 / tech.sram_array_efficiency)
 
 
 def test_calibration_set_is_varied() -> None:

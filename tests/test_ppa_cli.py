@@ -11,6 +11,9 @@ import pytest
 from fixynn.arch import front_end_layers, mobilenet_v1_layers
 from fixynn.cli import main
 from fixynn.hw.ir import save_graph
+from fixynn.hw.ppa.pca import PcaConfig
+from fixynn.hw.ppa.system import evaluate_system
+from fixynn.hw.ppa.tech import load_tech
 from fixynn.hw.synthetic import random_graph_from_shapes
 
 HEADLINE = {"tops_per_w", "fps", "area_mm2", "energy_per_frame_uj"}
@@ -39,13 +42,24 @@ def fixynn(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
     return run
 
 
-def test_json_has_both_designs_and_ratios(fixynn, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_json_at_a_split_has_both_designs_and_their_ratios(fixynn, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """At N = 5 (not N = 0, where every ratio is 1): each ratio is hybrid over programmable,
+    the two designs have the same area, and the CLI's defaults are the library's."""
     out = tmp_path / "ppa.json"
-    proc = fixynn("ppa", "--width", "0.25", "--fixed-layers", "0", "--json", "--out", str(out))
+    proc = fixynn("ppa", "--width", "0.25", "--fixed-layers", "5", "--sparsity", "0.5",
+                  "--json", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert doc["hybrid"].keys() >= HEADLINE and doc["iso_area_programmable"].keys() >= HEADLINE
-    assert doc["ratios"]["tops_per_w"] == pytest.approx(1.0)
+    hybrid, iso = doc["hybrid"], doc["iso_area_programmable"]
+    assert hybrid.keys() >= HEADLINE and iso.keys() >= HEADLINE
+    assert hybrid["area_mm2"] == pytest.approx(iso["area_mm2"]) and doc["ratios"]["area"] == 1.0
+    for key in ("tops_per_w", "fps"):
+        assert doc["ratios"][key] == pytest.approx(hybrid[key] / iso[key])
+    assert doc["ratios"]["energy_per_frame"] == pytest.approx(
+        hybrid["energy_per_frame_uj"] / iso["energy_per_frame_uj"])
+    assert doc["ratios"]["tops_per_w"] > 1.5 and doc["ratios"]["energy_per_frame"] < 0.7
+    expected = evaluate_system(0.25, 224, 5, load_tech("45nm"), PcaConfig(), sparsity=0.5)
+    assert doc == json.loads(json.dumps(expected.as_dict()))
     assert json.loads(out.read_text()) == doc
 
 

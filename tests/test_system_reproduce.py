@@ -12,6 +12,7 @@ from fixynn.hw.ppa import system
 from fixynn.hw.ppa.search import SearchSpace
 from fixynn.hw.ppa.system import SizingOptions
 from fixynn.hw.ppa.tech import load_tech
+from fixynn.report.results import LOSS_BUDGET, PAPER_POINTS
 
 # a small search space keeps the test fast; the rows' logic is the same
 OPTIONS = SizingOptions(space=SearchSpace(sides=(16, 64), buffer_kib=(16.0, 256.0, 4096.0)))
@@ -24,7 +25,12 @@ def test_rows_are_read_off_the_sweep() -> None:
     full = system.evaluate_system(0.25, 224, 14, tech, options=OPTIONS)
     split = system.evaluate_system(0.25, 224, 5, tech, options=OPTIONS)
     fixed, fixed_no_dram, fixed_free, partial, _, _ = rows
-    assert (fixed.paper_tops_per_w, fixed.paper_ratio) == (26.6, 4.81)
+    # Each row quotes the paper claim it reproduces, as the run report quotes it (two copies
+    # of the paper's abstract that must agree; a row given the other claim's figures fails).
+    paper = {p["max_loss"]: (p["tops_per_w"], p["ratio_vs_iso_area"]) for p in PAPER_POINTS}
+    for row in (fixed, fixed_no_dram, fixed_free):
+        assert (row.paper_tops_per_w, row.paper_ratio) == paper[None]
+    assert (partial.paper_tops_per_w, partial.paper_ratio) == paper[LOSS_BUDGET]
     assert fixed.ours_tops_per_w == pytest.approx(full.hybrid.tops_per_w)
     assert fixed.ours_ratio == pytest.approx(full.ratios["tops_per_w"])
     assert "DRAM excluded" in fixed_no_dram.claim and fixed_no_dram.config == fixed.config
@@ -32,7 +38,7 @@ def test_rows_are_read_off_the_sweep() -> None:
         reproduce.no_dram_tops_per_w(full.hybrid))
     assert "DRAM free" in fixed_free.claim
     assert fixed_free.ours_tops_per_w > fixed.ours_tops_per_w
-    assert "N=5" in partial.claim and partial.paper_tops_per_w == 11.2
+    assert "N=5" in partial.claim
     assert partial.ours_tops_per_w == pytest.approx(split.hybrid.tops_per_w)
     assert partial.ours_ratio == pytest.approx(split.ratios["tops_per_w"])
 

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 import fixynn.hw.sim as sim
 from fixynn.cli import app
-from fixynn.data.graph_input import verification_images
 from fixynn.config import default_config
+from fixynn.data.graph_input import verification_images
 from fixynn.errors import FixynnError
 from fixynn.hw.arith import STYLES
 from fixynn.hw.golden import run_graph
