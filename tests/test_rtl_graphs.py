@@ -73,9 +73,10 @@ def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
 
 
 def stacks(count: int, name: str = "r") -> st.SearchStrategy[list[HwGraph]]:
-    """`count` random stacks with distinct names from one hypothesis-drawn seed."""
+    """`count` random stacks from one hypothesis-drawn seed; names carry it (`r<seed>_<i>`:
+    graph i is `random_stack(seed * 1000 + i, ...)`), so a failure says how to rebuild it."""
     return st.integers(0, 2**31 - 1).map(
-        lambda seed: [random_stack(seed * 1000 + i, f"{name}{i}") for i in range(count)])
+        lambda seed: [random_stack(seed * 1000 + i, f"{name}{seed}_{i}") for i in range(count)])
 
 
 def images_for(graph: HwGraph, n: int, seed: int) -> np.ndarray:

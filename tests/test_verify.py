@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -214,6 +215,28 @@ def test_hang_and_slow_simulation_are_clear_errors(mobilenet: HwGraph, cache_bas
     sleeper.chmod(0o755)
     with pytest.raises(FixynnError, match="did not finish"):
         simulate(sleeper, [mobilenet], stim, tmp_path / "slow", timeout_s=0.5)
+
+
+def test_a_new_toolchain_misses_the_build_cache(mobilenet: HwGraph, cache_base: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Objects of one Verilator or compiler version are never reused by another; and the
+    suite's builds live in its own FIXYNN_CACHE, not the user's ~/.cache."""
+    assert sim.default_cache_dir().is_relative_to(os.environ["FIXYNN_CACHE"])
+    tb = cpp_testbench([("", mobilenet, row_gap(mobilenet))], top_name(mobilenet))
+    args = (graph_verilog(mobilenet, "shared"), tb, top_name(mobilenet), _cache(cache_base))
+    build(*args)  # built by the end-to-end test above: a cache hit
+    assert build(*args)[1]
+
+    class Rebuilt(Exception):
+        pass
+
+    def verilate(*_: object, **__: object) -> None:
+        raise Rebuilt
+
+    monkeypatch.setattr(sim.Verilator, "toolchain", lambda self: "Verilator 9.9\ng++ 99.1")
+    monkeypatch.setattr(sim.Verilator, "run", verilate)
+    with pytest.raises(Rebuilt):
+        build(*args)
 
 
 def test_bad_images_are_rejected(mobilenet: HwGraph, tmp_path: Path) -> None:
