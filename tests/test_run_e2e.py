@@ -36,9 +36,10 @@ FLOORS = {
     "fashion-mnist-b": {"baseline": 0.65, "fixynn_mean": 0.55, "fixynn_each": 0.40},
     "opencv-digits": {"baseline": 0.15, "fixynn_mean": 0.15, "fixynn_each": None},
 }
-SECTIONS = ["Recommended design", "Accuracy per task and N", "Hardware per N",
-            "Accuracy vs. efficiency", "Bit-exact verification (Verilator vs. golden)",
-            "Synthesis (Yosys)", "Environment", "Pipeline steps"]
+SECTIONS = ["Recommended design", "Tasks and their data", "Accuracy per task and N",
+            "Hardware per N", "Accuracy vs. efficiency",
+            "Bit-exact verification (Verilator vs. golden)", "Synthesis (Yosys)", "Environment",
+            "Pipeline steps"]
 TIMEOUT_S = 1200
 
 
@@ -69,7 +70,7 @@ def _interrupt_after_pretraining(cmd: list[str], out: Path) -> tuple[subprocess.
     found: list[Path] = []
     while not found and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-        found = list(out.glob("work/transfer/*/ckpt/pretrained-*.pt"))
+        found = list((out / "work").rglob("pretrained-*.pt"))
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=300)
     assert found, f"no pretrained checkpoint appeared (exit {proc.returncode}): {stderr[-2000:]}"
