@@ -174,7 +174,9 @@ def test_rtl_mismatch_fails_the_run_and_the_report(quick: QuickRun, tmp_path: Pa
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """Last on the shared run: it leaves a FAIL report. The golden model disagrees by one."""
     cfg = tmp_path / "three.toml"
-    cfg.write_text("[verify]\nimages = 3\n")  # a new verify key; the RTL build is cached
+    # a new verify key (the RTL build is cached); one worker: steps run in this process, where
+    # the golden model is patched
+    cfg.write_text("[verify]\nimages = 3\n[train]\nworkers = 1\n")
     monkeypatch.setattr(sim, "run_graph", lambda g, x: [o + 1 for o in run_graph(g, x)])
     monkeypatch.setattr(sys, "argv", ["fixynn", "run", "--quick", "--config", str(cfg),
                                       "--out", str(quick.out)])

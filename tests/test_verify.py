@@ -222,7 +222,7 @@ def test_a_new_toolchain_misses_the_build_cache(mobilenet: HwGraph, cache_base: 
     """Objects of one Verilator or compiler version are never reused by another; and the
     suite's builds live in its own FIXYNN_CACHE, not the user's ~/.cache."""
     assert sim.default_cache_dir().is_relative_to(os.environ["FIXYNN_CACHE"])
-    tb = cpp_testbench([("", mobilenet, row_gap(mobilenet))], top_name(mobilenet))
+    tb = cpp_testbench([("", mobilenet)], top_name(mobilenet))
     args = (graph_verilog(mobilenet, "shared"), tb, top_name(mobilenet), _cache(cache_base))
     build(*args)  # built by the end-to-end test above: a cache hit
     assert build(*args)[1]
