@@ -17,7 +17,6 @@ from fixynn.train.transfer import (
     PRETRAIN_FIELDS,
     RESULT_FIELDS,
     TransferConfig,
-    largest_safe_n,
     load_config,
     loss_standard_error,
     run_transfer,
@@ -142,14 +141,6 @@ def test_stage_keys_follow_their_fields():
     other_bits = dataclasses.replace(TINY, w_bits=6)
     assert stage_key(other_bits, PRETRAIN_FIELDS) == stage_key(TINY, PRETRAIN_FIELDS)
     assert stage_key(other_bits, FIX_FIELDS) != stage_key(TINY, FIX_FIELDS)
-
-
-def test_largest_safe_n():
-    rows = [{"task": t, "n": n, "verdict": v} for t, n, v in [
-        ("a", 2, "holds"), ("b", 2, "holds"), ("a", 7, "holds"), ("b", 7, "inconclusive"),
-        ("a", 14, "holds"), ("b", 14, "fails")]]
-    assert largest_safe_n(rows, ("a", "b")) == 2
-    assert largest_safe_n(rows, ("a",)) is None  # task b's rows do not belong to this suite
 
 
 def test_loss_standard_error():

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fixynn.train.verdict import bootstrap_loss, loss_verdict, pack_correct, unpack_correct
+from fixynn.train.verdict import (
+    bootstrap_loss,
+    largest_holding_n,
+    loss_verdict,
+    pack_correct,
+    unpack_correct,
+)
 
 
 def bernoulli(rng: np.random.Generator, p: float, repeats: int, images: int) -> np.ndarray:
@@ -97,3 +103,13 @@ def test_pack_round_trip_and_shape_errors() -> None:
     assert np.array_equal(unpack_correct(pack_correct(correct), 1003), correct)
     with pytest.raises(ValueError, match="baseline has 5 test images, fixed 4"):
         bootstrap_loss(np.ones((2, 5)), np.ones((2, 4)), seed=0)
+
+
+def test_largest_holding_n_needs_every_task_to_hold_there() -> None:
+    rows = [{"task": t, "n": n, "verdict": v} for t, n, v in [
+        ("a", 2, "holds"), ("b", 2, "holds"), ("a", 7, "holds"), ("b", 7, "inconclusive"),
+        ("a", 14, "holds"), ("b", 14, "fails"), ("a", 20, "holds")]]
+    assert largest_holding_n(rows, ("a", "b")) == 2
+    assert largest_holding_n(rows, ("a",)) == 20  # only the named tasks count
+    assert largest_holding_n(rows, ("a", "c")) is None  # c has no row at any N
+    assert largest_holding_n([], ("a",)) is None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fixynn.errors import FixynnError
-from fixynn.train.verdict import BUDGET_POINTS
+from fixynn.train.verdict import BUDGET_POINTS, largest_holding_n
 
 SCHEMA = "fixynn-results"
 SCHEMA_VERSION = 4
@@ -137,18 +137,15 @@ def recommend(
 ) -> dict[str, Any] | None:
     """The largest N at which the loss budget holds for every task, with its hybrid
     efficiency."""
-    by_n: dict[int, list[dict[str, Any]]] = {}
-    for row in accuracy:
-        by_n.setdefault(row["n"], []).append(row)
-    ok = [n for n, rows in by_n.items() if all(r["verdict"] == "holds" for r in rows)]
-    if not ok:
+    n = largest_holding_n(accuracy, {r["task"] for r in accuracy})
+    if n is None:
         return None
-    n = max(ok)
+    at_n = [r for r in accuracy if r["n"] == n]
     hw = next((h for h in hardware if h["n"] == n), None)
     return {
         "n": n,
-        "max_loss": max(r["loss"] for r in by_n[n]),
-        "max_loss_high": max(r["loss_ci95"][1] for r in by_n[n]),
+        "max_loss": max(r["loss"] for r in at_n),
+        "max_loss_high": max(r["loss_ci95"][1] for r in at_n),
         "hybrid": hw["hybrid"] if hw else None,
         "iso_area_programmable": hw["iso_area_programmable"] if hw else None,
         "ratios": hw["ratios"] if hw else None,

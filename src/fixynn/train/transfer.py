@@ -54,7 +54,7 @@ from fixynn.train.config import TransferConfig, load_config
 from fixynn.train.device import resolve_device
 from fixynn.train.features import feature_sweep
 from fixynn.train.loops import evaluate, fit, scaled, score
-from fixynn.train.verdict import loss_verdict, pack_correct, unpack_correct
+from fixynn.train.verdict import largest_holding_n, loss_verdict, pack_correct, unpack_correct
 
 __all__ = ["TransferConfig", "load_config", "load_networks", "run_transfer"]
 
@@ -434,15 +434,6 @@ def transfer_all(cfg: TransferConfig, out_dir: Path, pre: MobileNetV1, fixed: Fi
     return {name: task_summary(cfg, task, dirs[name]) for name, task in tasks.items()}
 
 
-def largest_safe_n(rows: list[dict[str, Any]], targets: tuple[str, ...]) -> int | None:
-    """The largest N at which "< 1 point lost" holds for every target (upper bound of the
-    loss's 95% interval below it, `fixynn.train.verdict`)."""
-    safe = [n for n in {r["n"] for r in rows}
-            if all(r["verdict"] == "holds" for r in rows if r["n"] == n)
-            and {r["task"] for r in rows if r["n"] == n} == set(targets)]
-    return max(safe) if safe else None
-
-
 def run_transfer(cfg: TransferConfig, out_dir: Path, progress: bool = True,
                  executor: Executor | None = None) -> dict[str, Any]:
     """Run (or resume) the sweep in `out_dir`; write transfer.json, transfer.md, hwgraph/N<k>/.
@@ -489,7 +480,7 @@ def _run(cfg: TransferConfig, out_dir: Path, executor: Executor,
                    "test_images": len(src.x_test), "pretrain": pre_info, "fix": fix_info},
         "baselines": baselines,
         "results": rows,
-        "largest_n_under_1pct": largest_safe_n(rows, cfg.targets),
+        "largest_n_under_1pct": largest_holding_n(rows, cfg.targets),
         "hwgraphs": graphs,
         "data_keys": {name: data_key(cfg, name) for name in (cfg.source, *cfg.targets)},
         "seconds_this_run": round(time.perf_counter() - started, 1),

@@ -24,7 +24,9 @@ is above it, otherwise *inconclusive*.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -113,3 +115,16 @@ def pack_correct(correct: np.ndarray) -> str:
 
 def unpack_correct(packed: str, images: int) -> np.ndarray:
     return np.unpackbits(np.frombuffer(bytes.fromhex(packed), dtype=np.uint8))[:images] == 1
+
+
+def largest_holding_n(rows: list[dict[str, Any]], tasks: Iterable[str]) -> int | None:
+    """The largest N at which the verdict is *holds* for every one of `tasks` (each needs a
+    row at that N): the recommended split point. `rows` carry "task", "n" and "verdict"."""
+    wanted = set(tasks)
+    by_n: dict[int, dict[str, str]] = {}
+    for row in rows:
+        by_n.setdefault(row["n"], {})[row["task"]] = row["verdict"]
+    safe = [n for n, verdicts in by_n.items()
+            if wanted <= verdicts.keys() and all(verdicts[t] == "holds" for t in wanted)]
+    return max(safe) if safe else None
+
