@@ -73,7 +73,7 @@ ELEMENT_CELLS: dict[str, tuple[str, ...]] = {
     "control_bit": ("$_SDFF_PP0_",),
 }
 
-# GE of each element in NanGate FreePDK45 cells (1 GE = NAND2_X1; fixynn.hw.synth).
+# GE of each element in NanGate FreePDK45 cells (1 GE = NAND2_X1; fixynn.hw.cells).
 ELEMENT_GE: dict[str, float] = {
     name: sum(cell_ge(c) for c in cells) for name, cells in ELEMENT_CELLS.items()
 }
