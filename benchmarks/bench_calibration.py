@@ -17,7 +17,7 @@ import time
 
 from fixynn.atomic import atomic_write_json
 from fixynn.hw.calibrate import CALIBRATION_CASES, calibrate
-from fixynn.hw.liberty import default_liberty, read_liberty
+from fixynn.hw.liberty import default_liberty, read_liberty, resolve_liberty
 from fixynn.hw.ppa.tech import load_tech
 
 TOLERANCE = 0.15
@@ -32,7 +32,7 @@ def main() -> int:
     tech = load_tech(args.tech)
     library = None
     if args.liberty:
-        library = read_liberty(default_liberty() if args.liberty == "auto" else args.liberty)
+        library = read_liberty(resolve_liberty(args.liberty) or default_liberty())
     print(f"{'layer':<52} {'model GE':>10} {'synth GE':>10} {'ratio':>6} {'FFs':>6} {'s':>5}")
     rows, bad = [], 0
     for case in CALIBRATION_CASES:

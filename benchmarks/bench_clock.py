@@ -12,7 +12,7 @@ import argparse
 import time
 
 from fixynn.hw.calibrate import CALIBRATION_CASES
-from fixynn.hw.liberty import default_liberty
+from fixynn.hw.liberty import default_liberty, resolve_liberty
 from fixynn.hw.synth import synth_graph_layers
 
 
@@ -22,7 +22,7 @@ def main() -> int:
     parser.add_argument("--periods", default="10,4,2", help="clock targets in ns")
     parser.add_argument("--cases", default="9,4", help="CALIBRATION_CASES indices")
     args = parser.parse_args()
-    liberty = default_liberty() if args.liberty == "auto" else args.liberty
+    liberty = resolve_liberty(args.liberty) or default_liberty()
     periods = [float(p) for p in args.periods.split(",")]
     print(f"{'layer':<48} {'pipelined':>9} {'target ns':>9} {'area um2':>10} "
           f"{'path ns':>8} {'f_max MHz':>9} {'FFs':>5} {'s':>4}")

@@ -24,23 +24,23 @@ from test_nn_model import randomize_bn
 CUDA = torch.cuda.is_available()
 
 
-def test_auto_is_cuda_exactly_when_torch_sees_a_gpu():
+def test_auto_is_cuda_exactly_when_torch_sees_a_gpu() -> None:
     assert resolve_device("auto").type == ("cuda" if CUDA else "cpu")
     assert resolve_device("cpu").type == "cpu"
 
 
 @pytest.mark.skipif(CUDA, reason="needs a machine without CUDA")
-def test_cuda_without_a_gpu_is_one_clear_error():
+def test_cuda_without_a_gpu_is_one_clear_error() -> None:
     with pytest.raises(FixynnError, match=r"device = \"cuda\": torch sees no CUDA device"):
         resolve_device("cuda")
 
 
-def test_bad_device_is_rejected():
+def test_bad_device_is_rejected() -> None:
     with pytest.raises(FixynnError, match="'device' = 'tpu'"):
         TransferConfig(device="tpu")
 
 
-def test_cpu_keys_are_unchanged_and_cuda_keys_apart(monkeypatch):
+def test_cpu_keys_are_unchanged_and_cuda_keys_apart(monkeypatch: pytest.MonkeyPatch) -> None:
     cpu, auto = TransferConfig(device="cpu"), TransferConfig(device="auto")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     for fields in (PRETRAIN_FIELDS, FIX_FIELDS, RESULT_FIELDS):  # caches from before `device`
@@ -49,7 +49,7 @@ def test_cpu_keys_are_unchanged_and_cuda_keys_apart(monkeypatch):
     assert stage_key(auto, PRETRAIN_FIELDS) != stage_key(cpu, PRETRAIN_FIELDS)
 
 
-def test_fit_leaves_the_model_on_the_cpu():
+def test_fit_leaves_the_model_on_the_cpu() -> None:
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
     x, y = torch.randint(0, 256, (8, 1, 2, 2), dtype=torch.uint8), torch.randint(0, 2, (8,))
     fit(model, x, y, scaled(8), epochs=1, batch_size=4, lr=0.1, seed=0,
@@ -58,7 +58,7 @@ def test_fit_leaves_the_model_on_the_cpu():
 
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
-def test_integer_features_are_bit_identical_on_cuda():
+def test_integer_features_are_bit_identical_on_cuda() -> None:
     torch.manual_seed(3)
     fixed = FixedNet(randomize_bn(MobileNetV1(4)))
     images = torch.randint(0, 256, (300, 1, 28, 28), dtype=torch.uint8)

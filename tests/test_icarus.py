@@ -44,10 +44,12 @@ def test_random_graphs_pass_in_icarus(seed: int, tmp_path: Path) -> None:
     assert result.warnings == ""  # iverilog -g2005 -Wall: the design and the bench
 
 
+@pytest.mark.needs_data("fashion-mnist")
 def test_exported_front_end_on_real_images_passes_in_icarus(tmp_path: Path) -> None:
     """Blocks 0..2 of MobileNetV1 0.25 through the export path (BN folded, 40% pruned, fused
     dw+pw, stride 2), on Fashion-MNIST test images."""
-    torch = pytest.importorskip("torch")
+    import torch
+
     from fixynn.data.tasks import task_images
     from fixynn.nn.export import export_front_end
     from fixynn.nn.fixed import FixedNet
@@ -58,10 +60,7 @@ def test_exported_front_end_on_real_images_passes_in_icarus(tmp_path: Path) -> N
     net = FixedNet(randomize_bn(MobileNetV1(5)), w_bits=8, a_bits=8)
     net.prune(0.4)
     graph = export_front_end(net, 3, name="fe3")
-    try:
-        images = np.asarray(task_images("fashion-mnist-a", split="test", limit=2))
-    except Exception as exc:  # the Debian data package may be absent
-        pytest.skip(f"fashion-mnist unavailable: {exc}")
+    images = np.asarray(task_images("fashion-mnist-a", split="test", limit=2))
     result = _run(graph, images, tmp_path)
     assert result.passed, result.line
     assert result.compared == _values(graph, 2) and result.mismatches == 0

@@ -96,9 +96,11 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def _cfg(**changes: dict[str, Any]):
     cfg = default_config(quick=True)
     # workers = 1: every step in this process, where the fakes record their calls
+    # synth.liberty = "generic": the same plan whether or not a cell library is installed
     cfg = dataclasses.replace(cfg, sweep=dataclasses.replace(cfg.sweep, n_list=(0, 1, 2)),
                               verify=dataclasses.replace(cfg.verify, images=5, n_list=()),
-                              train=dataclasses.replace(cfg.train, workers=1))
+                              train=dataclasses.replace(cfg.train, workers=1),
+                              synth=dataclasses.replace(cfg.synth, liberty="generic"))
     for section, values in changes.items():
         cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section),
                                                                        **values)})
@@ -137,8 +139,9 @@ def test_second_run_does_no_work(fakes: list[str], tmp_path: Path) -> None:
 @pytest.mark.parametrize(("changes", "reran"), [
     # a new target task retrains; the graphs come out the same, so no hardware step reruns
     ({"tasks": {"targets": ("fashion-mnist-b", "sklearn-digits")}}, ["transfer"]),
-    # the clock is the mapped synthesis's timing target and the PPA's
-    ({"hardware": {"freq_mhz": 200.0}}, ["synth/N2", "ppa/N0", "ppa/N1", "ppa/N2"]),
+    # the clock is the PPA's (and a mapped synthesis's timing target: below); generic gates
+    # do not depend on it
+    ({"hardware": {"freq_mhz": 200.0}}, ["ppa/N0", "ppa/N1", "ppa/N2"]),
     ({"verify": {"images": 7}}, ["verify/N1", "verify/N2"]),
     ({"synth": {"max_layers": 2}}, ["synth/N2"]),
 ])
@@ -149,6 +152,26 @@ def test_a_change_reruns_only_its_dependents(fakes: list[str], tmp_path: Path,
     fakes.clear()
     run_pipeline(_cfg(run=no_report, **changes), tmp_path)
     assert fakes == reran
+
+
+def test_a_cell_library_keys_synthesis_by_content_and_clock(fakes: list[str],
+                                                           tmp_path: Path) -> None:
+    lib = tmp_path / "cells.lib"
+    lib.write_text("library(a) { cell (NAND2X1) { area : 24; } }\n")
+    stages_only = {"stages": ("transfer", "rtl", "verify", "synth", "ppa")}
+    run_pipeline(_cfg(run=stages_only), tmp_path / "out")
+    for changes, reran in (
+            ({"synth": {"liberty": str(lib)}}, ["synth/N2"]),  # generic -> mapped
+            ({"synth": {"liberty": str(lib)}, "hardware": {"freq_mhz": 200.0}},
+             ["synth/N2", "ppa/N0", "ppa/N1", "ppa/N2"])):  # the mapping's timing target
+        fakes.clear()
+        run_pipeline(_cfg(run=stages_only, **changes), tmp_path / "out")
+        assert fakes == reran
+    lib.write_text("library(a) { cell (NAND2X1) { area : 25; } }\n")  # same path, new content
+    fakes.clear()
+    run_pipeline(_cfg(run=stages_only, synth={"liberty": str(lib)},
+                      hardware={"freq_mhz": 200.0}), tmp_path / "out")
+    assert fakes == ["synth/N2"]
 
 
 def test_an_edited_tech_file_reruns_ppa_only(fakes: list[str], tmp_path: Path) -> None:

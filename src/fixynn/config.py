@@ -357,13 +357,6 @@ def _check_cross(cfg: Config, origin: str) -> None:
         )
 
 
-def known_tasks() -> list[str]:
-    """Names of the built-in tasks."""
-    from fixynn.data.taskspec import BUILTIN_TASKS
-
-    return sorted(BUILTIN_TASKS)
-
-
 def _read_toml_resource(name: str) -> dict[str, Any]:
     return tomllib.loads(resources.files("fixynn").joinpath(name).read_text(encoding="utf-8"))
 

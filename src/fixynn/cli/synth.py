@@ -14,7 +14,7 @@ from rich.table import Table
 
 from fixynn.errors import FixynnError
 from fixynn.hw.ir import load_graph
-from fixynn.hw.liberty import INSTALL_HINT, find_liberty, read_liberty
+from fixynn.hw.liberty import INSTALL_HINT, read_liberty, resolve_liberty
 from fixynn.hw.ppa.ffe import ELEMENT_GE, estimate_ffe, library_prices
 from fixynn.hw.ppa.tech import load_tech
 from fixynn.hw.synth import DEFAULT_CLOCK_NS, DEFAULT_TIMEOUT_S, synth_graph_layers
@@ -76,7 +76,7 @@ def synth_command(
     table_tech = load_tech(tech)  # fail before the (slow) synthesis on a bad --tech
     if not clock_ns > 0:
         raise FixynnError(f"--clock-ns must be > 0, got {clock_ns}")
-    lib_path = None if generic else (liberty.resolve() if liberty else find_liberty())
+    lib_path = None if generic else resolve_liberty(liberty or "auto")
     if lib_path is None and not generic:
         typer.echo(f"note: no Liberty library found ({INSTALL_HINT}); generic gates", err=True)
     library = read_liberty(lib_path) if lib_path else None  # a bad file fails before Yosys

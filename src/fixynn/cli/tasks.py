@@ -14,7 +14,7 @@ from fixynn.atomic import atomic_write_bytes
 from fixynn.config import Config, load_config
 
 ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", help="run config whose [[tasks.define]] tasks and model input to use")]
+    "--config", help="run config whose \\[\\[tasks.define]] tasks and model input to use")]
 
 
 def _console() -> Console:

@@ -28,7 +28,6 @@ KINDS = {
     "global_avgpool": "mean over height and width, output (channels, 1, 1)",
     "flatten": "(channels, height, width) -> (channels * height * width,)",
 }
-ACTIVATIONS = ("none", "relu", "relu6")
 
 
 @dataclass(frozen=True, eq=False)

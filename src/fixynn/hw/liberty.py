@@ -115,6 +115,19 @@ def default_liberty() -> Path:
     return path
 
 
+def resolve_liberty(choice: str | Path) -> Path | None:
+    """A library choice as configs and commands give it: 'generic' (no library: None), 'auto'
+    (the installed one, `find_liberty`; None when there is none), or a .lib path."""
+    if choice == "generic":
+        return None
+    if choice == "auto":
+        return find_liberty()
+    path = Path(choice)
+    if not path.is_file():
+        raise FixynnError(f"{path}: no such Liberty file; give a .lib file, 'auto' or 'generic'")
+    return path.resolve()
+
+
 def read_liberty(path: str | Path) -> Library:
     """Cell names and areas of a Liberty file (each cell's first `area` attribute)."""
     path = Path(path)

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# The activations a layer's requantization may apply: none = the signed range of the output
+# format (saturated), relu / relu6 = clamped at 0 and the unsigned / ReLU6 bound.
+ACTIVATIONS: tuple[str, ...] = ("none", "relu", "relu6")
 MAX_BITS = 16  # activation/weight widths above this are outside what the RTL flow targets
 MAX_SHIFT = 62  # |requantization shift| <= 62: 2^(s-1) and the saturation limits fit int64
 # |bias| < 2^62 and sum|w| * max|x| < 2^60 give |acc + 2^(s-1)| < 2^62 + 2^60 + 2^61 < 2^63:

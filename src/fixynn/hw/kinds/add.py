@@ -16,6 +16,7 @@ import numpy as np
 
 from fixynn.hw.kinds.base import HwGraphError, KindSpec, Shape, choice, strict_int
 from fixynn.hw.numfmt import (
+    ACTIVATIONS,
     MAX_BITS,
     MAX_FRAC,
     MAX_SHIFT,
@@ -25,7 +26,6 @@ from fixynn.hw.numfmt import (
     requantize,
 )
 
-ACTIVATIONS = ("none", "relu", "relu6")
 # |a|, |b| < 2^16 and alignment shifts <= 44 keep each term below 2^60 and the sum plus the
 # rounding term below 2^62: exact in int64.
 MAX_ALIGN = 44

@@ -24,6 +24,7 @@ from fixynn.hw.kinds.base import (
     strict_int,
 )
 from fixynn.hw.numfmt import (
+    ACTIVATIONS,
     MAX_BIAS_EXCLUSIVE,
     MAX_BITS,
     MAX_FRAC,
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from fixynn.hw.lower.datapath import LayerDatapath
 
 NAMES = ("conv", "depthwise", "pointwise")
-ACTIVATIONS: tuple[str, ...] = ("none", "relu", "relu6")
 Kind = Literal["conv", "depthwise", "pointwise"]
 Activation = Literal["none", "relu", "relu6"]
 _LAYER_INTS = (
