@@ -90,11 +90,9 @@ def _ladder(sizes: Sequence[float], need_bytes: float) -> list[float]:
 def _needs(layers: Sequence[LayerShape], batch: int) -> tuple[float, float]:
     """Bytes beyond which a bigger ifmap / ofmap buffer cannot change any layer's mapping."""
     ifmap = max(layer.in_channels * layer.in_height * layer.in_width for layer in layers)
-    ofmap = max(
-        max(layer.out_channels * ACT_BITS // 8, layer.out_channels * ACC_BITS // 8)
-        * layer.out_height * layer.out_width
-        for layer in layers
-    )
+    # the ofmap buffer holds partial sums at accumulator width (ACC_BITS >= ACT_BITS)
+    ofmap = max(layer.out_channels * ACC_BITS // 8 * layer.out_height * layer.out_width
+                for layer in layers)
     return ifmap * ACT_BITS // 8 * batch, ofmap * batch
 
 
