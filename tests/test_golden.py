@@ -20,7 +20,7 @@ def _reference_layer(layer, x: np.ndarray) -> np.ndarray:
     """Scalar loops, Python ints: slow and obviously right."""
     b, _, h, w = x.shape
     ho, wo = layer.out_size(h, w)
-    k, s, p = layer.kernel, layer.stride, layer.padding
+    k, s, (top, _, left, _) = layer.kernel, layer.stride, layer.padding
     cin_per_group = layer.in_channels // layer.groups
     out = np.zeros((b, layer.out_channels, ho, wo), dtype=np.int64)
     for n in range(b):
@@ -33,7 +33,7 @@ def _reference_layer(layer, x: np.ndarray) -> np.ndarray:
                     for ci in range(cin_per_group):
                         for di in range(k):
                             for dj in range(k):
-                                yy, xx = i * s + di - p, j * s + dj - p
+                                yy, xx = i * s + di - top, j * s + dj - left
                                 if 0 <= yy < h and 0 <= xx < w:
                                     w_ = int(layer.weight[o, ci, di, dj])
                                     acc += w_ * int(x[n, base + ci, yy, xx])
@@ -54,6 +54,36 @@ def test_layer_matches_scalar_reference(kind, cin, cout, k, stride, pad) -> None
     layer = replace(layer, weight_frac=layer.weight_frac - np.arange(cout) * 4)
     x = rng.integers(0, 256, size=(2, cin, 7, 6))
     np.testing.assert_array_equal(run_layer(layer, x), _reference_layer(layer, x))
+
+
+@pytest.mark.parametrize(("kind", "k", "stride", "pad", "size", "out"), [
+    ("conv", 3, 2, (0, 1, 0, 1), (8, 8), (4, 4)),  # TF SAME, stride 2, even map
+    ("conv", 3, 2, (1, 1, 1, 1), (7, 7), (4, 4)),  # TF SAME, stride 2, odd map
+    ("depthwise", 5, 2, (1, 2, 1, 2), (8, 6), (4, 3)),
+    ("conv", 3, 1, (2, 0, 0, 1), (5, 6), (5, 5)),  # every side different
+    ("depthwise", 4, 1, (1, 2, 2, 1), (5, 5), (5, 5)),  # even kernel, 'same' at stride 1
+])
+def test_per_side_padding_matches_scalar_reference(kind, k, stride, pad, size, out) -> None:
+    rng = np.random.default_rng(k * 7 + stride)
+    layer = random_layer(rng, "l", kind, 3, 3, k, stride, pad, weight_bits=6, sparsity=0.2)
+    assert layer.padding == pad and layer.out_size(*size) == out
+    x = rng.integers(0, 256, size=(2, 3, *size))
+    got = run_layer(layer, x)
+    assert got.shape == (2, 3, *out)
+    np.testing.assert_array_equal(got, _reference_layer(layer, x))
+
+
+def test_per_side_padding_pads_the_named_side() -> None:
+    """Weights 1 on a 1-channel 2x2 conv: each output is its window's sum, so the zeros
+    show where the padding went (bottom/right only: the TF SAME stride-2 case)."""
+    layer = HwLayer(name="l", kind="conv", in_channels=1, out_channels=1, kernel=2, stride=1,
+                    padding=(0, 1, 0, 1), weight=np.ones((1, 1, 2, 2)), bias=np.zeros(1),
+                    weight_bits=2, weight_frac=np.zeros(1), in_bits=8, in_frac=0, out_bits=8,
+                    out_frac=0, activation="relu")
+    x = np.array([[[[1, 2], [3, 4]]]])
+    assert run_layer(layer, x).tolist() == [[[[10, 6], [7, 4]]]]
+    flipped = replace(layer, padding=(1, 0, 1, 0))
+    assert run_layer(flipped, x).tolist() == [[[[1, 3], [4, 10]]]]
 
 
 def test_requantize_rounds_half_up_and_clamps() -> None:

@@ -70,7 +70,14 @@ def test_shapes_follow_strides(graph: HwGraph) -> None:
         ({"kind": "dense"}, "kind"),
         ({"activation": "gelu"}, "activation"),
         ({"out_bits": 0}, "out_bits"),
-        ({"padding": 3}, "padding"),
+        ({"padding": 3}, r"padding \(top\) 3 must be in 0..kernel-1 \(0..2\)"),
+        ({"padding": (0, 1, 3, 0)}, r"padding \(left\) 3 must be in 0..kernel-1"),
+        ({"padding": (0, 0, 0, -1)}, r"padding \(right\) -1 must be in"),
+        ({"padding": (0, 1, 0)}, r"padding must be an integer or 4 integers .*got \[0, 1, 0\]"),
+        ({"padding": None}, r"padding must be an integer or 4 integers .*got None"),
+        ({"padding": "1"}, r"padding must be an integer or 4 integers"),
+        ({"padding": (0, 1.0, 0, 1)}, r"padding\[1\] \(bottom\) must be an integer, got 1.0"),
+        ({"padding": (0, True, 0, 1)}, r"padding\[1\] \(bottom\) must be an integer"),
         ({"weight": np.full((3, 2, 3, 3), 0.5)}, "expected integers"),
         ({"activation": "none", "out_bits": 1}, "signed width"),
     ],
@@ -78,6 +85,37 @@ def test_shapes_follow_strides(graph: HwGraph) -> None:
 def test_invalid_layers_name_the_problem(overrides: dict, message: str) -> None:
     with pytest.raises(HwGraphError, match=message):
         _layer(**overrides)
+
+
+def test_padding_is_stored_per_side_and_sizes_the_output() -> None:
+    assert _layer(padding=1).padding == (1, 1, 1, 1)
+    assert _layer(padding=[0, 1, 2, 0]).padding == (0, 1, 2, 0)
+    assert _layer(padding=np.int64(2)).padding == (2, 2, 2, 2)
+    # floor((H + top + bottom - k) / s) + 1 per axis: TF SAME on an even map at stride 2
+    same = _layer(padding=(0, 1, 0, 1), stride=2)
+    assert same.out_size(8, 6) == (4, 3) and same.out_size(7, 7) == (3, 3)
+    assert _layer(padding=(2, 0, 0, 1)).out_size(5, 6) == (5, 5)
+    pw = random_layer(np.random.default_rng(0), "p", "pointwise", 2, 2, 1, 1, (0, 0, 0, 0))
+    assert pw.padding == (0, 0, 0, 0)
+    with pytest.raises(HwGraphError, match=r"padding \(bottom\) 1 must be in 0..kernel-1"):
+        replace(pw, padding=(0, 1, 0, 0))
+
+
+def test_graph_json_writes_one_int_or_four_and_both_load(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    a = random_layer(rng, "a", "conv", 1, 2, 3, 2, (0, 1, 0, 1), in_frac=8)
+    b = random_layer(rng, "b", "depthwise", 2, 2, 3, 1, 1)
+    g = HwGraph("pads", 1, 8, 8, (a, b))
+    assert g.shapes() == [(2, 4, 4), (2, 4, 4)]
+    save_graph(g, tmp_path / "g")
+    doc = json.loads((tmp_path / "g" / GRAPH_JSON).read_text())
+    assert [n["padding"] for n in doc["nodes"]] == [[0, 1, 0, 1], 1]
+    loaded = load_graph(tmp_path / "g")
+    assert [lay.padding for lay in loaded.layers] == [(0, 1, 0, 1), (1, 1, 1, 1)]
+    assert graph_digest(loaded) == graph_digest(g)
+    # a 4-list whose sides agree loads as the int would (and the digest is the same)
+    _edit_json(tmp_path / "g", lambda d: d["nodes"][1].update(padding=[1, 1, 1, 1]))
+    assert load_graph(tmp_path / "g").layers[1].padding == (1, 1, 1, 1)
 
 
 def test_chain_mismatch_is_rejected() -> None:
@@ -121,7 +159,6 @@ def test_load_errors_name_the_file(graph: HwGraph, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("field", "value"), [
     ("in_channels", 2.0), ("in_channels", 2.5), ("kernel", 3.0), ("kernel", True),
     ("out_bits", 7.5), ("in_frac", 2.5), ("out_frac", float("nan")), ("stride", "1"),
-    ("padding", None),
 ])
 def test_non_integer_fields_are_rejected_by_name(field: str, value) -> None:
     with pytest.raises(HwGraphError, match=f"layer 'l0': {field} must be an integer, got"):
@@ -167,7 +204,8 @@ def _write_v1(graph: HwGraph, path: Path, fuse: tuple[str, ...] = ()) -> Path:
            "input_channels": graph.input_channels, "input_height": graph.input_height,
            "input_width": graph.input_width, "input_bits": graph.input_bits,
            "input_frac": graph.input_frac, "meta": {"seed": 3},
-           "layers": [{k: getattr(lay, k) for k in scalars} | {"fuse_next": lay.name in fuse}
+           "layers": [{k: getattr(lay, k) for k in scalars}
+                      | {"fuse_next": lay.name in fuse, "padding": lay.padding[0]}
                       for lay in graph.layers]}
     (path / GRAPH_JSON).write_text(json.dumps(doc))
     np.savez(path / WEIGHTS_NPZ, **{f"{i}.{k}": getattr(lay, k) for i, lay in
@@ -207,6 +245,8 @@ V1_DEFECTS = [
     (lambda d: d.update(input_height=5.5), r"input_height must be an integer, got 5.5"),
     (lambda d: d.update(meta=3), r"field 'meta' must be an object"),
     (lambda d: d["layers"][0].update(fuse_next="yes"), r"layers\[0\].fuse_next must be true"),
+    (lambda d: d["layers"][0].update(padding=[1, 1, 1, 1]),
+     r"layers\[0\]: padding must be an integer"),  # version 1 pads every side alike
 ]
 
 V2_DEFECTS = [
@@ -227,6 +267,12 @@ V2_DEFECTS = [
     (lambda d: d.update(outputs=[d["nodes"][1]["name"]]), r"feeds no output"),
     (lambda d: d.pop("outputs"), r"field 'outputs' missing"),
     (lambda d: d.update(version=3), r"format version 3 is not 1 or 2"),
+    (lambda d: d["nodes"][0].update(padding=[0, 1]), r"nodes\[0\]: .*padding must be an "
+     r"integer or 4 integers \(top, bottom, left, right\), got \[0, 1\]"),
+    (lambda d: d["nodes"][0].update(padding=[0, 1, 0, "1"]),
+     r"nodes\[0\]: .*padding\[3\] \(right\) must be an integer, got '1'"),
+    (lambda d: d["nodes"][0].update(padding=[0, 3, 0, 1]),
+     r"nodes\[0\]: .*padding \(bottom\) 3 must be in 0..kernel-1"),
 ]
 
 

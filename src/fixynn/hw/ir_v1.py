@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from fixynn.hw.ir import HwGraph, HwGraphError, HwLayer, check_fields, check_meta
-from fixynn.hw.kinds.base import node_arrays
+from fixynn.hw.kinds.base import node_arrays, strict_int
 
 _LAYER_SCALARS = (
     "name", "kind", "in_channels", "out_channels", "kernel", "stride", "padding",
@@ -44,6 +44,7 @@ def graph_from_v1(doc: dict[str, Any], arrays: dict[str, np.ndarray], json_path:
             raise HwGraphError(f"{json_path}: {where}.fuse_next must be true or false, got "
                                f"{spec['fuse_next']!r}")
         try:
+            strict_int(spec["padding"], "padding")  # version 1 pads every side alike
             layers.append(HwLayer(**kwargs, **node_arrays(arrays, str(i), _ARRAYS, npz_path)))
         except HwGraphError as exc:
             raise HwGraphError(f"{json_path}: {where}: {exc}") from exc

@@ -15,6 +15,7 @@ import numpy as np
 from fixynn.arch import LayerShape
 from fixynn.hw.golden import run_layer
 from fixynn.hw.ir import HwGraph, HwLayer
+from fixynn.hw.kinds.base import Padding
 from fixynn.hw.kinds.conv import accumulate
 
 
@@ -26,7 +27,7 @@ def random_layer(
     out_channels: int,
     kernel: int,
     stride: int,
-    padding: int,
+    padding: int | Padding,
     weight_bits: int = 8,
     in_bits: int = 8,
     in_frac: int = 5,

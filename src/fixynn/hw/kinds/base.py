@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from fixynn.hw.lower.datapath import LayerDatapath
 
 Shape = tuple[int, int, int]  # (channels, height, width)
+Padding = tuple[int, int, int, int]  # zeros before/after: (top, bottom, left, right)
+SIDES = ("top", "bottom", "left", "right")
 
 
 class HwGraphError(FixynnError, ValueError):
@@ -63,6 +65,39 @@ def strict_bool(value: Any, what: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise HwGraphError(f"{what} must be true or false, got {value!r}")
     return bool(value)
+
+
+def strict_padding(value: Any, what: str) -> Padding:
+    """`value` (an int: the same on every side, or 4 ints (top, bottom, left, right)) as the
+    4-tuple; the range 0..kernel-1 is checked by `check_padding` once the kernel is known."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 4:
+            raise HwGraphError(f"{what} must be an integer or 4 integers (top, bottom, left, "
+                               f"right), got {list(value)!r}")
+        return tuple(strict_int(v, f"{what}[{i}] ({side})")  # type: ignore[return-value]
+                     for i, (v, side) in enumerate(zip(value, SIDES, strict=True)))
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+        raise HwGraphError(f"{what} must be an integer or 4 integers (top, bottom, left, "
+                           f"right), got {value!r}")
+    return (int(value),) * 4
+
+
+def check_padding(padding: Padding, kernel: int, where: str) -> None:
+    """Each side pads 0..kernel-1 (a window then always covers a real pixel)."""
+    for side, p in zip(SIDES, padding, strict=True):
+        if not 0 <= p < kernel:
+            raise HwGraphError(f"{where}: padding ({side}) {p} must be in 0..kernel-1 "
+                               f"(0..{kernel - 1})")
+
+
+def padding_json(padding: Padding) -> int | list[int]:
+    """graph.json's form: one int when every side agrees, else [top, bottom, left, right]."""
+    return padding[0] if len(set(padding)) == 1 else list(padding)
+
+
+def window_out_size(size: int, kernel: int, stride: int, before: int, after: int) -> int:
+    """Output positions of a k x k, stride-s window on `size` inputs padded before/after."""
+    return (size + before + after - kernel) // stride + 1
 
 
 def choice(value: Any, choices: tuple[str, ...], what: str) -> str:

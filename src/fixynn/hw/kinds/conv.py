@@ -12,16 +12,20 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from fixynn.arch import conv_out_size
 from fixynn.hw.kinds.base import (
     HwGraphError,
     KindSpec,
+    Padding,
     Shape,
     as_int_array,
+    check_padding,
     choice,
     node_arrays,
+    padding_json,
     strict_bool,
     strict_int,
+    strict_padding,
+    window_out_size,
 )
 from fixynn.hw.numfmt import (
     ACTIVATIONS,
@@ -43,7 +47,7 @@ NAMES = ("conv", "depthwise", "pointwise")
 Kind = Literal["conv", "depthwise", "pointwise"]
 Activation = Literal["none", "relu", "relu6"]
 _LAYER_INTS = (
-    "in_channels", "out_channels", "kernel", "stride", "padding",
+    "in_channels", "out_channels", "kernel", "stride",
     "weight_bits", "in_bits", "in_frac", "out_bits", "out_frac",
 )
 _ARRAYS = ("weight", "bias", "weight_frac")
@@ -57,6 +61,8 @@ class HwLayer:
     names its inputs, the layers form a chain in the order given.
     `in_channels`, `in_bits`, `in_frac`, `in_signed` restate the input tensor's shape and
     format; the graph checks that they agree with the producer.
+    `padding`: zeros on every side (an int) or (top, bottom, left, right); stored as the
+    4-tuple.
     """
 
     name: str
@@ -65,7 +71,7 @@ class HwLayer:
     out_channels: int
     kernel: int
     stride: int
-    padding: int
+    padding: Padding
     weight: np.ndarray  # int64 (out_channels, in_channels // groups, kernel, kernel)
     bias: np.ndarray  # int64 (out_channels,)
     weight_bits: int
@@ -84,6 +90,7 @@ class HwLayer:
         where = f"layer {self.name!r}"
         for attr in _LAYER_INTS:
             object.__setattr__(self, attr, strict_int(getattr(self, attr), f"{where}: {attr}"))
+        object.__setattr__(self, "padding", strict_padding(self.padding, f"{where}: padding"))
         object.__setattr__(self, "kind", choice(self.kind, NAMES, f"{where}: kind"))
         object.__setattr__(
             self, "activation", choice(self.activation, ACTIVATIONS, f"{where}: activation")
@@ -128,8 +135,9 @@ class HwLayer:
         return TensorFormat(self.activation == "none", self.out_bits, self.out_frac)
 
     def out_size(self, height: int, width: int) -> tuple[int, int]:
-        return (conv_out_size(height, self.kernel, self.stride, self.padding),
-                conv_out_size(width, self.kernel, self.stride, self.padding))
+        top, bottom, left, right = self.padding
+        return (window_out_size(height, self.kernel, self.stride, top, bottom),
+                window_out_size(width, self.kernel, self.stride, left, right))
 
     def _validate(self) -> None:
         where = f"layer {self.name!r}"
@@ -153,9 +161,8 @@ _FLOAT64_EXACT = 2**53
 
 def validate(layer: HwLayer) -> None:
     where = f"layer {layer.name!r}"
-    if layer.padding < 0 or layer.padding >= layer.kernel:
-        raise HwGraphError(f"{where}: padding {layer.padding} must be in 0..kernel-1")
-    if layer.kind == "pointwise" and (layer.kernel != 1 or layer.padding != 0):
+    check_padding(layer.padding, layer.kernel, where)
+    if layer.kind == "pointwise" and (layer.kernel != 1 or any(layer.padding)):
         raise HwGraphError(f"{where}: a pointwise layer has kernel 1 and padding 0")
     if layer.kind == "depthwise" and layer.in_channels != layer.out_channels:
         raise HwGraphError(f"{where}: a depthwise layer needs in_channels == out_channels")
@@ -199,8 +206,10 @@ def accumulate(layer: HwLayer, x: np.ndarray) -> np.ndarray:
     x_abs = max(int(x.max(initial=0)), int(-x.min(initial=0)))
     bound = int((w_abs * x_abs).max(initial=0) + np.abs(layer.bias).max(initial=0))
     dtype = np.float64 if bound < _FLOAT64_EXACT else np.int64
-    p, k, s = layer.padding, layer.kernel, layer.stride
-    xp = np.pad(x.astype(dtype), ((0, 0), (0, 0), (p, p), (p, p))) if p else x.astype(dtype)
+    (top, bottom, left, right), k, s = layer.padding, layer.kernel, layer.stride
+    xp = x.astype(dtype)
+    if any(layer.padding):
+        xp = np.pad(xp, ((0, 0), (0, 0), (top, bottom), (left, right)))
     w = layer.weight.astype(dtype)
     if layer.kind == "pointwise":
         acc = np.einsum("bchw,oc->bohw", xp[:, :, ::s, ::s], w[:, :, 0, 0], optimize=True)
@@ -246,7 +255,7 @@ _JSON_FIELDS = ("out_channels", "kernel", "stride", "padding", "weight_bits")
 
 
 def to_json(layer: HwLayer) -> dict[str, Any]:
-    return {k: getattr(layer, k) for k in _JSON_FIELDS}
+    return {k: getattr(layer, k) for k in _JSON_FIELDS} | {"padding": padding_json(layer.padding)}
 
 
 def from_json(name: str, spec: dict[str, Any], shapes: list[Shape],

@@ -155,7 +155,7 @@ def decimator_verilog(geo: WindowGeometry, pixel_bits: int) -> list[str]:
     """Lines declaring `win`, `win_valid`, `win_sof`, `win_busy` for a 1x1 layer fused after
     another (no buffer): the input stream itself, with only the pixels of a stride-s grid
     (rows and columns 0, s, 2s, ...) valid. Row/column counters, no data register."""
-    if geo.kernel != 1 or geo.padding != 0:
+    if geo.kernel != 1 or geo.pad_top or geo.pad_left:
         raise ValueError("a fused input is read by a 1x1 layer without padding")
     lines = [
         f"  wire [{pixel_bits - 1}:0] win = in_data;",
