@@ -182,3 +182,16 @@ def test_prefix_equals_estimate_of_the_prefix_graph() -> None:
         assert cut.overhead_pj == pytest.approx(0.25 / 1.25 * direct.energy_per_frame_pj)
     with pytest.raises(FixynnError, match="prefix"):
         full.prefix(9)
+
+
+def test_same_padding_on_an_even_map_walks_one_padding_row_and_column() -> None:
+    """A 3x3 stride-2 conv on 8x8: TF SAME padding (0, 1, 0, 1) ends its last window one
+    row and column past the frame, (1, 1, 1, 1) does not; the scan, and so the frame period
+    and the counters, follow the per-side padding (window storage does not)."""
+    rng = np.random.default_rng(3)
+    same = random_layer(rng, "l", "conv", 2, 3, 3, 2, (0, 1, 0, 1), in_frac=8)
+    sym = HwLayer(**{**same.__dict__, "padding": 1})
+    est = [estimate_ffe(HwGraph("g", 2, 8, 8, (layer,)), TECH) for layer in (same, sym)]
+    assert [e.cycles_per_frame for e in est] == [9 * 9, 8 * 8]
+    assert [e.layers[0].control_bits for e in est] == [4 + 4 + 4, 3 + 3 + 4]
+    assert est[0].layers[0].window_register_bits == est[1].layers[0].window_register_bits

@@ -67,6 +67,16 @@ def test_exported_front_end_on_real_images_passes_in_icarus(tmp_path: Path) -> N
     assert result.warnings == ""
 
 
+@pytest.mark.parametrize("size", [8, 7])
+def test_same_padded_stride2_passes_in_icarus(size: int, tmp_path: Path) -> None:
+    """TF SAME padding of a stride-2 conv: (0, 1, 0, 1) on the even map, 1 on the odd one."""
+    graph = rg.same_padded_stride2(size)
+    result = _run(graph, rg.images_for(graph, 3, size), tmp_path, seed=size)
+    assert result.passed, result.line
+    assert result.compared == _values(graph, 3) and result.mismatches == 0
+    assert result.warnings == ""
+
+
 @pytest.mark.parametrize("make", [rg.fused_strided_pointwise, rg.one_pixel_busy, rg.wide_pixels])
 def test_issue9_defects_pass_in_icarus(make, tmp_path: Path) -> None:
     graph = make()

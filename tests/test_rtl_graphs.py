@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from fixynn.arch import conv_out_size
 from fixynn.hw.ir import HwGraph, HwLayer
+from fixynn.hw.kinds.base import Padding, window_out_size
 from fixynn.hw.synthetic import random_layer
 
 STRIDES = (1, 2, 3)
@@ -17,7 +18,8 @@ STRIDES = (1, 2, 3)
 def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
     """A 1..max_layers layer graph drawing every knob the RTL supports.
 
-    Kernels 1/3/5, strides 1/2/3, any padding 0..k-1, conv/depthwise/pointwise, fused dw+pw
+    Kernels 1/3/5, strides 1/2/3, any padding 0..k-1 (a third of the layers with each side
+    drawn on its own), conv/depthwise/pointwise, fused dw+pw
     with a pointwise partner of any stride, maps from 1x1 up (a tenth of the graphs start at
     one pixel per row or column), pixels of 2..16 bits (a quarter not 8), weight and
     activation widths 2..8, sparsity 0..90%, shifts from -2 (left) through 0 to large,
@@ -38,8 +40,11 @@ def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
         fuse = kind == "depthwise" and rng.random() < 0.5
         k = 1 if kind == "pointwise" else int(rng.choice([1, 3, 5]))
         stride = int(rng.choice(STRIDES))
-        pad = 0 if kind == "pointwise" else int(rng.integers(0, k))
-        if min(conv_out_size(s, k, stride, pad) for s in size) < 1:
+        pad: int | Padding = 0 if kind == "pointwise" else int(rng.integers(0, k))
+        if rng.random() < 1 / 3:
+            pad = tuple(int(p) for p in rng.integers(0, k, size=4))  # type: ignore[assignment]
+        out_size = _out_size(size, k, stride, pad)
+        if min(out_size) < 1:
             continue
         out_ch = channels if kind == "depthwise" else int(rng.integers(1, 7))
         out_bits = int(rng.integers(2, 9))
@@ -55,7 +60,7 @@ def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
         bias = rng.integers(-(2 ** int(rng.integers(1, 14))), 2 ** 13, size=out_ch)
         layer = replace(layer, weight_frac=shift - in_frac + out_frac, bias=bias)
         layers.append(layer)
-        size = (conv_out_size(size[0], k, stride, pad), conv_out_size(size[1], k, stride, pad))
+        size = out_size
         if fuse:  # the pointwise partner, of any stride
             fused.append(layer.name)
             pw_bits, pw_stride = int(rng.integers(2, 9)), int(rng.choice(STRIDES))
@@ -70,6 +75,13 @@ def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
     return HwGraph(name=name, input_channels=layers[0].in_channels, input_height=h,
                    input_width=w, input_bits=input_bits, input_frac=input_bits,
                    layers=tuple(layers), meta={"fuse": fused})
+
+
+def _out_size(size: tuple[int, int], k: int, stride: int,
+              pad: int | Padding) -> tuple[int, int]:
+    top, bottom, left, right = (pad,) * 4 if isinstance(pad, int) else pad
+    return (window_out_size(size[0], k, stride, top, bottom),
+            window_out_size(size[1], k, stride, left, right))
 
 
 def stacks(count: int, name: str = "r") -> st.SearchStrategy[list[HwGraph]]:
@@ -125,3 +137,16 @@ def defect_images(graph: HwGraph, n: int = 4) -> np.ndarray:
     if graph.input_bits > 8:
         images[:, 0, 0, :2] = [256, 511]
     return images
+
+
+def same_padded_stride2(size: int) -> HwGraph:
+    """TensorFlow SAME padding of a 3x3 stride-2 conv (EfficientNet's stem): on an even map
+    all of it after, (0, 1, 0, 1); on an odd map (1, 1, 1, 1); then a depthwise 3x3 with
+    SAME padding at stride 1 and a pointwise layer."""
+    pad = (0, 1, 0, 1) if size % 2 == 0 else 1
+    rng = np.random.default_rng(size)
+    stem = random_layer(rng, "stem", "conv", 3, 4, 3, 2, pad, in_frac=8, activation="relu")
+    dw = random_layer(rng, "dw", "depthwise", 4, 4, 3, 1, 1)
+    pw = random_layer(rng, "pw", "pointwise", 4, 3, 1, 1, 0)
+    return HwGraph(name=f"same{size}", input_channels=3, input_height=size, input_width=size,
+                   layers=(stem, dw, pw))

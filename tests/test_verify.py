@@ -22,6 +22,7 @@ from fixynn.errors import FixynnError
 from fixynn.hw.arith import STYLES
 from fixynn.hw.golden import run_graph
 from fixynn.hw.ir import HwGraph, save_graph
+from fixynn.hw.lower import lower
 from fixynn.hw.rtl.emit import graph_verilog, row_gap, top_name
 from fixynn.hw.rtl.stimulus import stimulus
 from fixynn.hw.rtl.testbench import cpp_testbench
@@ -43,6 +44,7 @@ from test_rtl_graphs import (
     images_for,
     one_pixel_busy,
     random_stack,
+    same_padded_stride2,
     stacks,
     wide_pixels,
 )
@@ -126,6 +128,21 @@ def test_500_random_stacks_match_golden(batch: int, cache_base: Path, tmp_path: 
         bad = [(g.name, r.mismatches) for g, r in zip(graphs, results, strict=True)
                if r.mismatches]
         assert not bad
+
+
+def test_same_padded_stride2_convs_match_golden(cache_base: Path, tmp_path: Path) -> None:
+    """TF SAME padding at stride 2: (0, 1, 0, 1) on an 8x8 map, (1, 1, 1, 1) on 7x7, one
+    build; each stem's last window reaches one padding row (and column) past the frame,
+    which the scan walks by itself."""
+    graphs = [same_padded_stride2(8), same_padded_stride2(7)]
+    assert [g.layers[0].padding for g in graphs] == [(0, 1, 0, 1), (1, 1, 1, 1)]
+    assert [[s.geometry.extra_rows for s in lower(g).stages] for g in graphs] == [[1, 1, 0]] * 2
+    images = [images_for(g, 3, seed=i) for i, g in enumerate(graphs)]
+    results = verify_graphs(graphs, images, tmp_path, cache_dir=_cache(cache_base))
+    for g, r, x in zip(graphs, results, images, strict=True):
+        assert r.mismatches == 0, r.to_json()
+        assert r.outputs_compared == 3 * sum(c * h * w for c, h, w in g.shapes()) == 3 * 176
+        assert np.mean(run_graph(g, x)[0] > 0) > 0.2  # live activations, not all zeros
 
 
 def test_compare_reports_layer_pixel_and_channel(mobilenet: HwGraph) -> None:
