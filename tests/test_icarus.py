@@ -77,6 +77,14 @@ def test_same_padded_stride2_passes_in_icarus(size: int, tmp_path: Path) -> None
     assert result.warnings == ""
 
 
+def test_pools_pass_in_icarus(tmp_path: Path) -> None:
+    graph = rg.pool_chain()
+    result = _run(graph, rg.images_for(graph, 3, 4), tmp_path, seed=4)
+    assert result.passed, result.line
+    assert result.compared == _values(graph, 3) and result.mismatches == 0
+    assert result.warnings == ""
+
+
 @pytest.mark.parametrize("make", [rg.fused_strided_pointwise, rg.one_pixel_busy, rg.wide_pixels])
 def test_issue9_defects_pass_in_icarus(make, tmp_path: Path) -> None:
     graph = make()

@@ -180,7 +180,8 @@ def test_graph_fields_and_layer_objects_are_checked() -> None:
     with pytest.raises(HwGraphError, match=r"input_height must be an integer, got 5\.5"):
         HwGraph("g", 2, 5.5, 8, (layer,))
     spec = {k: getattr(layer, k) for k in ("name", "kind", "in_channels")}
-    with pytest.raises(HwGraphError, match=r"layers\[0\] must be a node \(HwLayer, HwAdd\), got"):
+    with pytest.raises(HwGraphError,
+                       match=r"layers\[0\] must be a node \(HwLayer, HwAdd, HwPool\), got"):
         HwGraph("g", 2, 8, 8, (spec,))
     with pytest.raises(HwGraphError, match="layers must be a sequence of nodes"):
         HwGraph("g", 2, 8, 8, layer)

@@ -8,8 +8,9 @@ import numpy as np
 from hypothesis import strategies as st
 
 from fixynn.arch import conv_out_size
-from fixynn.hw.ir import HwGraph, HwLayer
+from fixynn.hw.ir import HwGraph, HwLayer, HwPool
 from fixynn.hw.kinds.base import Padding, window_out_size
+from fixynn.hw.numfmt import TensorFormat
 from fixynn.hw.synthetic import random_layer
 
 STRIDES = (1, 2, 3)
@@ -23,7 +24,8 @@ def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
     with a pointwise partner of any stride, maps from 1x1 up (a tenth of the graphs start at
     one pixel per row or column), pixels of 2..16 bits (a quarter not 8), weight and
     activation widths 2..8, sparsity 0..90%, shifts from -2 (left) through 0 to large,
-    ReLU/ReLU6, bias anywhere in a wide range.
+    ReLU/ReLU6, bias anywhere in a wide range; and pools (a sixth of the nodes): maxpool /
+    avgpool of kernels 1..4, strides 1..3, per-side padding, and global_avgpool.
     """
     rng = np.random.default_rng(seed)
     channels = int(rng.integers(1, 4))
@@ -31,11 +33,18 @@ def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
             for _ in range(2))
     input_bits = 8 if rng.random() < 0.75 else int(rng.integers(2, 17))
     in_bits, in_frac = input_bits, input_bits
-    layers: list[HwLayer] = []
+    layers: list[HwLayer | HwPool] = []
     fused: list[str] = []
     size = (h, w)
     n_layers = int(rng.integers(1, max_layers + 1))
     while len(layers) < n_layers:
+        if rng.random() < 1 / 6:
+            pool = _random_pool(rng, f"l{len(layers)}", channels,
+                                TensorFormat(False, in_bits, in_frac), size)
+            if min(pool.out_size(*size)) >= 1:
+                layers.append(pool)
+                size = pool.out_size(*size)
+            continue
         kind = str(rng.choice(["conv", "depthwise", "pointwise"]))
         fuse = kind == "depthwise" and rng.random() < 0.5
         k = 1 if kind == "pointwise" else int(rng.choice([1, 3, 5]))
@@ -75,6 +84,17 @@ def random_stack(seed: int, name: str, max_layers: int = 3) -> HwGraph:
     return HwGraph(name=name, input_channels=layers[0].in_channels, input_height=h,
                    input_width=w, input_bits=input_bits, input_frac=input_bits,
                    layers=tuple(layers), meta={"fuse": fused})
+
+
+def _random_pool(rng: np.random.Generator, name: str, channels: int, fmt: TensorFormat,
+                 size: tuple[int, int]) -> HwPool:
+    kind = str(rng.choice(["maxpool", "avgpool", "global_avgpool"]))
+    if kind == "global_avgpool":
+        return HwPool(name, kind, (), channels, fmt)
+    k = int(rng.integers(1, 5))
+    pad = tuple(int(p) for p in rng.integers(0, k, size=4)) if rng.random() < 0.5 else 0
+    return HwPool(name, kind, (), channels, fmt, kernel=k, stride=int(rng.integers(1, 4)),
+                  padding=pad)  # type: ignore[arg-type]
 
 
 def _out_size(size: tuple[int, int], k: int, stride: int,
@@ -150,3 +170,19 @@ def same_padded_stride2(size: int) -> HwGraph:
     pw = random_layer(rng, "pw", "pointwise", 4, 3, 1, 1, 0)
     return HwGraph(name=f"same{size}", input_channels=3, input_height=size, input_width=size,
                    layers=(stem, dw, pw))
+
+
+def pool_chain() -> HwGraph:
+    """A conv, then maxpool 3x3 stride 2 with SAME padding (0, 1, 0, 1), avgpool 2x2 (a
+    power-of-two window: a shift) with padding 1, avgpool 3x3 (N = 9: the reciprocal
+    multiply), global_avgpool; a 9x8 map."""
+    rng = np.random.default_rng(0)
+    conv = random_layer(rng, "c", "conv", 2, 3, 3, 1, 1, in_frac=8, activation="relu")
+    fmt = conv.out_format
+    return HwGraph("pools", 2, 9, 8, (
+        conv,
+        HwPool("mp", "maxpool", (), 3, fmt, kernel=3, stride=2, padding=(0, 1, 0, 1)),
+        HwPool("ap", "avgpool", (), 3, fmt, kernel=2, stride=1, padding=1),
+        HwPool("ap3", "avgpool", (), 3, fmt, kernel=3, stride=1, padding=(1, 1, 0, 2)),
+        HwPool("gap", "global_avgpool", (), 3, fmt),
+    ))

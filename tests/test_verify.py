@@ -31,6 +31,7 @@ from fixynn.hw.sim import (
     build,
     compare,
     find_verilator,
+    lint,
     simulate,
     verify_graph,
     verify_graphs,
@@ -43,6 +44,7 @@ from test_rtl_graphs import (
     fused_strided_pointwise,
     images_for,
     one_pixel_busy,
+    pool_chain,
     random_stack,
     same_padded_stride2,
     stacks,
@@ -143,6 +145,19 @@ def test_same_padded_stride2_convs_match_golden(cache_base: Path, tmp_path: Path
         assert r.mismatches == 0, r.to_json()
         assert r.outputs_compared == 3 * sum(c * h * w for c, h, w in g.shapes()) == 3 * 176
         assert np.mean(run_graph(g, x)[0] > 0) > 0.2  # live activations, not all zeros
+
+
+def test_pools_match_golden(cache_base: Path, tmp_path: Path) -> None:
+    """maxpool with SAME padding, avgpool 2x2 (a shift) and 3x3 (the reciprocal multiply),
+    global_avgpool (an accumulator: one output pixel per frame), -Wall clean."""
+    graph = pool_chain()
+    assert lint(graph_verilog(graph), top_name(graph)) == ""
+    images = images_for(graph, 4, seed=3)
+    result = verify_graph(graph, images, tmp_path, cache_dir=_cache(cache_base))
+    assert result.mismatches == 0, result.to_json()
+    assert result.outputs_compared == 4 * sum(c * h * w for c, h, w in graph.shapes())
+    outs = run_graph(graph, images)
+    assert all(len(np.unique(o)) > 3 for o in outs)  # not a constant the RTL could fake
 
 
 def test_compare_reports_layer_pixel_and_channel(mobilenet: HwGraph) -> None:

@@ -28,19 +28,21 @@ from fixynn.hw.kinds import NODE_TYPES, HwGraphError, kind_of
 from fixynn.hw.kinds.add import HwAdd
 from fixynn.hw.kinds.base import Shape, strict_bool, strict_int
 from fixynn.hw.kinds.conv import HwLayer
+from fixynn.hw.kinds.pool import HwPool
 from fixynn.hw.numfmt import MAX_BITS, MAX_FRAC, TensorFormat
 
-# HwLayer (conv / depthwise / pointwise) and HwAdd live with their kinds; this module is
-# where users import them from.
+# HwLayer (conv / depthwise / pointwise), HwAdd and HwPool live with their kinds; this module
+# is where users import them from.
 __all__ = ["GRAPH_JSON", "INPUT", "WEIGHTS_NPZ", "HwAdd", "HwGraph", "HwGraphError", "HwLayer",
-           "HwNode", "graph_digest", "graph_to_dict", "load_graph", "save_graph", "strict_int"]
+           "HwNode", "HwPool", "graph_digest", "graph_to_dict", "load_graph", "save_graph",
+           "strict_int"]
 
 FORMAT_VERSION = 2
 GRAPH_JSON = "graph.json"
 WEIGHTS_NPZ = "weights.npz"
 INPUT = "input"  # the name of the image tensor, reserved
 
-HwNode = HwLayer | HwAdd
+HwNode = HwLayer | HwAdd | HwPool
 _GRAPH_INTS = ("input_channels", "input_height", "input_width", "input_bits", "input_frac")
 
 
@@ -73,7 +75,8 @@ class HwGraph:
                                f"got {type(self.layers).__name__}")
         for i, layer in enumerate(self.layers):
             if not isinstance(layer, NODE_TYPES):
-                raise HwGraphError(f"{where}: layers[{i}] must be a node (HwLayer, HwAdd), got "
+                kinds = ", ".join(t.__name__ for t in NODE_TYPES)
+                raise HwGraphError(f"{where}: layers[{i}] must be a node ({kinds}), got "
                                    f"{type(layer).__name__} (build it with HwLayer(...))")
         if not isinstance(self.meta, dict):
             raise HwGraphError(f"{where}: meta must be a dict, got {type(self.meta).__name__}")

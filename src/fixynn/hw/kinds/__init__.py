@@ -5,10 +5,10 @@ executor and the plan ask this table and never switch on a kind themselves.
 
 from __future__ import annotations
 
-from fixynn.hw.kinds import add, conv
+from fixynn.hw.kinds import add, conv, pool
 from fixynn.hw.kinds.base import HwGraphError, KindSpec
 
-KINDS: dict[str, KindSpec] = {spec.name: spec for spec in (*conv.SPECS, add.SPEC)}
+KINDS: dict[str, KindSpec] = {spec.name: spec for spec in (*conv.SPECS, add.SPEC, *pool.SPECS)}
 NODE_TYPES: tuple[type, ...] = tuple(dict.fromkeys(spec.node_type for spec in KINDS.values()))
 
 __all__ = ["KINDS", "NODE_TYPES", "HwGraphError", "KindSpec", "kind_of"]

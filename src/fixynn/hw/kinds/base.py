@@ -15,6 +15,7 @@ from fixynn.hw.numfmt import TensorFormat
 
 if TYPE_CHECKING:
     from fixynn.hw.lower.datapath import LayerDatapath
+    from fixynn.hw.lower.pool import PoolDatapath
 
 Shape = tuple[int, int, int]  # (channels, height, width)
 Padding = tuple[int, int, int, int]  # zeros before/after: (top, bottom, left, right)
@@ -37,8 +38,9 @@ class KindSpec:
     out_range:    the (lo, hi) its output integers can take (the value-range analysis);
     json_fields / to_json / from_json / arrays: its fields in graph.json and weights.npz
                   (beyond name, kind, inputs, activation, format, which every node has);
-    datapath:     its lowering to arithmetic for an adder style, read by the plan, the RTL
-                  emitter and the cost model (`fixynn.hw.lower`); None: no hardware yet.
+    datapath:     its lowering to arithmetic for an adder style and its input's shape, read
+                  by the plan, the RTL emitter and the cost model (`fixynn.hw.lower`);
+                  None: no hardware yet.
     """
 
     name: str
@@ -51,7 +53,7 @@ class KindSpec:
     to_json: Callable[[Any], dict[str, Any]]
     from_json: Callable[..., Any]  # (name, spec, in_shapes, in_formats, arrays) -> node
     arrays: tuple[str, ...]
-    datapath: Callable[[Any, str], LayerDatapath] | None
+    datapath: Callable[[Any, str, Shape], LayerDatapath | PoolDatapath] | None
 
 
 def strict_int(value: Any, what: str) -> int:

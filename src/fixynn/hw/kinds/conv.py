@@ -233,7 +233,7 @@ def out_range(layer: HwLayer) -> tuple[int, int]:
             activation_hi(layer.activation, layer.out_bits, layer.out_frac))
 
 
-def datapath(layer: HwLayer, style: str) -> LayerDatapath:
+def datapath(layer: HwLayer, style: str, in_shape: Shape) -> LayerDatapath:
     from fixynn.hw.lower.datapath import plan_datapath  # the lowering imports the IR
 
     return plan_datapath(layer, style)

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from fixynn.hw.arith import STYLES
-from fixynn.hw.ir import HwGraph, HwGraphError, HwLayer
+from fixynn.hw.ir import HwGraph, HwGraphError, HwLayer, HwPool
 from fixynn.hw.kinds import kind_of
 from fixynn.hw.lower.datapath import LayerDatapath
 from fixynn.hw.lower.geometry import WindowGeometry
+from fixynn.hw.lower.pool import PoolDatapath, pool_structure
 from fixynn.hw.lower.structure import LayerStructure, layer_structure
 
 __all__ = ["HwOptions", "Plan", "Stage", "fusable", "lower"]
@@ -48,7 +49,7 @@ class HwOptions:
 class Stage:
     """One layer as hardware: where its input comes from and what it builds."""
 
-    layer: HwLayer
+    layer: HwLayer | HwPool
     in_shape: tuple[int, int, int]  # (channels, height, width) of its input map
     fused_input: bool  # reads the fused depthwise stage's unregistered result directly
     fused_output: bool  # its result goes unregistered into the fused pointwise stage
@@ -61,12 +62,14 @@ class Stage:
         return WindowGeometry.of(self.layer, self.in_shape[1], self.in_shape[2])
 
     @cached_property
-    def datapath(self) -> LayerDatapath:
-        return kind_of(self.layer.kind).datapath(self.layer, self.style)
+    def datapath(self) -> LayerDatapath | PoolDatapath:
+        return kind_of(self.layer.kind).datapath(self.layer, self.style, self.in_shape)
 
     @cached_property
     def structure(self) -> LayerStructure:
         _, h, w = self.in_shape
+        if isinstance(self.datapath, PoolDatapath):
+            return pool_structure(self.datapath, h, w)
         return layer_structure(self.layer, h, w, self.style, self.pipeline, self.fused_input,
                                self.fused_output, datapath=self.datapath)
 

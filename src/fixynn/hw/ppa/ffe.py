@@ -26,13 +26,14 @@ from typing import Any, Literal
 import numpy as np
 
 from fixynn.errors import FixynnError
-from fixynn.hw.arith import AdderTrees, bits_for, odd_part
+from fixynn.hw.arith import AdderTrees, bits_for, csd_terms, odd_part
 from fixynn.hw.cells import PRIMITIVES, cell_ge, cell_recipe
 from fixynn.hw.ir import HwGraph, HwLayer
 from fixynn.hw.liberty import Library
 from fixynn.hw.lower import HwOptions, lower
 from fixynn.hw.lower.datapath import LayerDatapath, const_trees
 from fixynn.hw.lower.geometry import WindowGeometry
+from fixynn.hw.lower.pool import PoolDatapath
 from fixynn.hw.lower.structure import LayerStructure
 from fixynn.hw.ppa.tech import (
     TechTable,
@@ -71,6 +72,8 @@ ELEMENT_CELLS: dict[str, tuple[str, ...]] = {
     "output_select_bit": ("$_AND_", "$_MUX_"),
     # control flop (counters, valid/sof) with synchronous reset
     "control_bit": ("$_SDFF_PP0_",),
+    # max(a, b) per bit: the carry of a - b (majority as 3 NAND2) and the select (MUX2)
+    "max_bit": ("$_NAND_", "$_NAND_", "$_NAND_", "$_MUX_"),
 }
 
 # GE of each element in NanGate FreePDK45 cells (1 GE = NAND2_X1; fixynn.hw.cells).
@@ -397,6 +400,11 @@ def estimate_ffe(
     plan = lower(graph, HwOptions(style, pipeline))  # an unknown style is an error here
     layers = []
     for stage in plan.stages:
+        if isinstance(stage.datapath, PoolDatapath):
+            layers.append(_pool_estimate(stage.datapath, stage.structure, stage.geometry,
+                                         stage.cycles, plan.frame_cycles, tech, line_buffer,
+                                         adder_activity, clock_gating, element_ge))
+            continue
         geo = None if stage.fused_input else stage.geometry
         live = live_storage(stage.layer, stage.in_shape[2], stage.fused_input)
         layers.append(_layer_estimate(stage.layer, stage.structure, adder_bits(stage.datapath),
@@ -512,4 +520,102 @@ def _layer_estimate(
         ops_per_frame=2 * dense_macs(layer, out_px),
         nonzero_ops_per_frame=2 * st.nonzero_weights * out_px,
         area_ge=ge, area_um2=um2, energy_pj=energy,
+    )
+
+
+def pool_adder_bits(dp: PoolDatapath) -> tuple[AdderBits, int]:
+    """(adder bits, max-node bits) of a pool stage as synthesis builds them (all channels).
+
+    An add of two unsigned operands is full adders where both have bits (the lowest a half
+    adder) and half adders where only the wider one does (its carry out is a wire). The mean's
+    constant multiply adds `sum << k` per further CSD digit onto the running partial sum
+    (bits below the lowest digit are wires), then the offset as a constant add whose bits
+    below the shift only carry.
+    """
+    if dp.is_max:
+        return AdderBits(0, 0, 0, 0), sum(w for level in dp.tree() for w, pair in level
+                                        if pair) * dp.node.channels
+    full = half = 0
+    if dp.node.kind == "global_avgpool":  # accumulator: sum + pixel
+        full, half = dp.bits - 1, dp.sum_width - dp.bits + 1
+    else:
+        widths = [dp.bits] * dp.n
+        for level in dp.tree():
+            nxt = []
+            for i, (width, pair) in enumerate(level):
+                if pair:
+                    a, b = widths[2 * i], widths[2 * i + 1]
+                    full += min(a, b) - 1
+                    half += width - min(a, b) + 1
+                nxt.append(width)
+            widths = nxt
+    terms = sorted(csd_terms(dp.mult))
+    sw, pw = dp.sum_width, dp.product_width
+    low, top = terms[0][0], terms[0][0] + sw
+    for k, _ in terms[1:]:
+        overlap = max(0, min(top, k + sw) - k)
+        top = min(pw, max(top, k + sw) + 1)
+        full += overlap
+        half += top - k - overlap
+    const = carry = 0
+    if dp.offset:
+        first = (dp.offset & -dp.offset).bit_length() - 1
+        carry = max(0, min(dp.shift, pw) - max(first, low))
+        const = max(0, pw - max(first, low)) - carry
+    c = dp.node.channels
+    return AdderBits(full * c, half * c, const * c, 0, carry_only_half=carry * c), 0
+
+
+def _pool_estimate(
+    dp: PoolDatapath, st: LayerStructure, geo: WindowGeometry, cycles: int,
+    frame_cycles: int, tech: TechTable, line_buffer: LineBuffer, adder_activity: float,
+    clock_gating: bool, g: dict[str, float],
+) -> FfeLayerEstimate:
+    """A pool stage: its window unit (every cell live) or, for the global average, its
+    accumulator registers and pixel counter; adders or max nodes; the output register."""
+    node = dp.node
+    bits, max_bits = pool_adder_bits(dp)
+    pixel_bits = node.channels * dp.bits
+    out_reg = pixel_bits
+    if node.kind == "global_avgpool":
+        acc_bits = st.pipeline_register_bits - out_reg
+        count = bits_for(dp.n - 1)
+        ctrl_ff, ctrl_inc = count + 1, count  # pixel counter + active
+        live = LiveStorage(acc_bits, 0, 0, 0, 0)
+    else:
+        k = node.kernel
+        ctrl_ff, ctrl_inc = _control_bits(geo)
+        per_pixel = (k - 1) * pixel_bits
+        live = LiveStorage(k * k * pixel_bits, k * (k - 1) * pixel_bits,
+                           per_pixel * geo.in_width, per_pixel, k - 1)
+    ge = {
+        "adders": bits.ge(g) + max_bits * g["max_bit"],
+        "registers": out_reg * g["register_bit"],
+        "window": live.window_bits * g["window_bit"]
+        + live.shifted_window_bits * g["window_clear_bit"],
+        "control": ctrl_ff * g["control_bit"] + ctrl_inc * g["half_adder_bit"],
+    }
+    um2 = {name: v * tech.ge_area_um2 for name, v in ge.items()}
+    enabled_cycles = st.input_pixels_per_frame if clock_gating else frame_cycles
+    adder_ge = bits.ge() + max_bits * ELEMENT_GE["max_bit"]
+    energy = {
+        "adders": adder_ge / ELEMENT_GE["adder_bit"] * tech.add_pj_per_bit * adder_activity
+        * st.input_pixels_per_frame,
+        "registers": (out_reg + ctrl_ff) * tech.register_pj_per_bit * frame_cycles,
+        "window": live.window_bits * tech.register_pj_per_bit * enabled_cycles,
+    }
+    if line_buffer == "ff":
+        ge["line_buffer"] = live.line_buffer_bits * g["line_buffer_ff_bit"]
+        um2["line_buffer"] = ge["line_buffer"] * tech.ge_area_um2
+        energy["line_buffer"] = live.line_buffer_bits * tech.register_pj_per_bit * enabled_cycles
+    elif live.line_buffer_bits:
+        bank_bytes = live.line_buffer_bits / live.line_buffer_rows / 8
+        um2["line_buffer"] = sram_area_um2(tech, live.line_buffer_bits)
+        energy["line_buffer"] = st.input_pixels_per_frame * live.line_buffer_bits_per_pixel * (
+            sram_read_pj_per_bit(tech, bank_bytes) + sram_write_pj_per_bit(tech, bank_bytes))
+    return FfeLayerEstimate(
+        name=node.name, kind=node.kind, adder_bits=bits, register_bits=out_reg,
+        window_register_bits=live.window_bits, line_buffer_bits=live.line_buffer_bits,
+        control_bits=ctrl_ff, cycles_per_frame=cycles, ops_per_frame=0,
+        nonzero_ops_per_frame=0, area_ge=ge, area_um2=um2, energy_pj=energy,
     )

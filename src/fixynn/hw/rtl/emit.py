@@ -19,8 +19,10 @@ from fixynn.hw.ir import HwGraph
 from fixynn.hw.lower import HwOptions, Plan, lower
 from fixynn.hw.lower.datapath import LayerDatapath
 from fixynn.hw.lower.geometry import WindowGeometry
+from fixynn.hw.lower.pool import PoolDatapath
 from fixynn.hw.lower.structure import pipeline_levels
 from fixynn.hw.rtl.names import const, sanitize, unique_names
+from fixynn.hw.rtl.pool import pool_module
 from fixynn.hw.rtl.window import decimator_verilog, window_verilog
 
 _X = "@X@"  # placeholder for an input signal name in cached expression templates
@@ -70,6 +72,10 @@ def plan_verilog(plan: Plan) -> dict[str, str]:
     mods = [f"{top}_{n}" for n in unique_names([layer.name for layer in graph.layers], "l")]
     files: dict[str, str] = {}
     for stage, mod in zip(plan.stages, mods, strict=True):
+        if isinstance(stage.datapath, PoolDatapath):
+            files[f"{mod}.v"] = pool_module(mod, stage.datapath, stage.geometry, plan.row_gap,
+                                            HEADER)
+            continue
         files[f"{mod}.v"] = layer_module(mod, stage.datapath, stage.geometry, stage.fused_input,
                                          plan.row_gap, plan.options.pipeline,
                                          stage.fused_output)
