@@ -1,7 +1,8 @@
 """Calibration of the analytic FFE area model against Yosys: model GE vs synthesized GE.
 
 Synthesizes every layer of fixynn.hw.calibrate.CALIBRATION_CASES (conv / depthwise / pointwise,
-kernels 1/3/5, strides 1/2, sparsities, bit widths, csd and shared styles) and prints the
+kernels 1/3/5, strides 1/2, per-side padding, sparsities, bit widths, csd and shared styles,
+the three pool kinds) and prints the
 model/synthesis ratio side by side; the target is every ratio within 1 +- 0.15. With
 `--liberty` (a .lib path, or `auto` for the installed OSU 0.18 um cells) each layer is mapped to
 that cell library and timed by OpenSTA: GE are then the library's NAND2, and the critical path

@@ -1,7 +1,8 @@
 """The analytic FFE area agrees with Yosys-synthesized gate equivalents within +-15%.
 
-The default suite synthesizes three small layers (one of each kind); the slow test runs every
-case of CALIBRATION_CASES (>= 10 varied layers, also printed by benchmarks/bench_calibration.py).
+The default suite synthesizes four small layers (one of each conv kind, a SAME-padded
+maxpool); the slow test runs every case of CALIBRATION_CASES (>= 10 varied layers, pools and
+per-side padding among them, also printed by benchmarks/bench_calibration.py).
 Synthesis maps the line buffers to flip-flops; the SRAM line buffer of silicon estimates is
 checked against the line memories the RTL declares, on every calibration case.
 """
@@ -24,6 +25,7 @@ SMALL_CASES = (
     CalibrationCase("pointwise", 4, 4, 1, 1, 4, act_bits=6),
     CalibrationCase("conv", 2, 2, 3, 2, 6, sparsity=0.3),
     CalibrationCase("depthwise", 4, 4, 3, 1, 6, weight_bits=6),
+    CalibrationCase("maxpool", 3, 3, 3, 2, 6, padding=(0, 1, 0, 1)),  # a pool, SAME padding
 )
 
 
@@ -67,7 +69,9 @@ def test_sram_line_buffer_is_the_rtl_line_memories(case: CalibrationCase) -> Non
 def test_calibration_set_is_varied() -> None:
     cases = CALIBRATION_CASES
     assert len(cases) >= 10
-    assert {c.kind for c in cases} == {"conv", "depthwise", "pointwise"}
+    assert {c.kind for c in cases} == {"conv", "depthwise", "pointwise", "maxpool", "avgpool",
+                                       "global_avgpool"}
+    assert {c.padding for c in cases if c.kind == "conv"} >= {None, (0, 1, 0, 1)}
     assert {c.kernel for c in cases} >= {1, 3, 5} and {c.stride for c in cases} == {1, 2}
     assert len({c.sparsity for c in cases}) >= 3 and len({c.weight_bits for c in cases}) >= 3
     assert {c.style for c in cases} == {"csd", "shared"}

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fixynn.hw.ir import HwGraph
+from fixynn.hw.ir import HwGraph, HwPool
+from fixynn.hw.kinds.base import Padding
 from fixynn.hw.liberty import Library
+from fixynn.hw.numfmt import TensorFormat
 from fixynn.hw.ppa.ffe import ELEMENT_GE, estimate_ffe, library_prices
 from fixynn.hw.ppa.tech import TechTable
 from fixynn.hw.synth import synth_graph_layers
@@ -21,7 +23,9 @@ from fixynn.hw.synthetic import random_layer
 
 @dataclass(frozen=True)
 class CalibrationCase:
-    """One single-layer graph to synthesize: a random-weight layer of the given shape."""
+    """One single-layer graph to synthesize: a random-weight layer of the given shape, or a
+    pool (maxpool / avgpool / global_avgpool: in_channels = out_channels, no weights).
+    `padding` None pads kernel // 2 on every side."""
 
     kind: str
     in_channels: int
@@ -34,22 +38,35 @@ class CalibrationCase:
     act_bits: int = 8
     style: str = "csd"
     seed: int = 0
+    padding: int | Padding | None = None
 
     @property
     def label(self) -> str:
+        pad = "" if self.padding is None else f" p{'-'.join(map(str, np.ravel(self.padding)))}"
         return (f"{self.kind} {self.in_channels}->{self.out_channels} k{self.kernel} "
-                f"s{self.stride} {self.size}x{self.size} sp{self.sparsity:g} "
+                f"s{self.stride}{pad} {self.size}x{self.size} sp{self.sparsity:g} "
                 f"w{self.weight_bits}a{self.act_bits} {self.style} seed{self.seed}")
 
     def graph(self) -> HwGraph:
+        padding = self.kernel // 2 if self.padding is None else self.padding
+        if self.kind in POOLS:
+            fmt = TensorFormat(False, self.act_bits, self.act_bits)
+            window = {} if self.kind == "global_avgpool" else {
+                "kernel": self.kernel, "stride": self.stride, "padding": padding}
+            layer = HwPool("l", self.kind, (), self.in_channels, fmt, **window)
+            return HwGraph("cal", self.in_channels, self.size, self.size, (layer,),
+                           input_bits=self.act_bits, input_frac=self.act_bits)
         layer = random_layer(
             np.random.default_rng(self.seed), "l", self.kind, self.in_channels,
-            self.out_channels, self.kernel, self.stride, self.kernel // 2,
+            self.out_channels, self.kernel, self.stride, padding,
             weight_bits=self.weight_bits, in_bits=self.act_bits, out_bits=self.act_bits,
             sparsity=self.sparsity,
         )
         return HwGraph("cal", self.in_channels, self.size, self.size, (layer,),
                        input_bits=self.act_bits, input_frac=layer.in_frac)
+
+
+POOLS = ("maxpool", "avgpool", "global_avgpool")
 
 
 CALIBRATION_CASES: tuple[CalibrationCase, ...] = (
@@ -71,6 +88,14 @@ CALIBRATION_CASES: tuple[CalibrationCase, ...] = (
     CalibrationCase("pointwise", 12, 12, 1, 1, 5, weight_bits=6, seed=7),
     CalibrationCase("conv", 4, 4, 5, 1, 6, sparsity=0.5, act_bits=4, seed=8),
     CalibrationCase("depthwise", 8, 8, 3, 1, 6, weight_bits=6, act_bits=6, style="shared", seed=9),
+    # issue 9: pools and TensorFlow SAME padding, their cost rules written before their first
+    # synthesis and not changed after it
+    CalibrationCase("conv", 3, 8, 3, 2, 8, padding=(0, 1, 0, 1), seed=10),
+    CalibrationCase("depthwise", 8, 8, 5, 2, 10, padding=(1, 2, 1, 2), seed=11),
+    CalibrationCase("maxpool", 4, 4, 3, 2, 8, padding=(0, 1, 0, 1)),
+    CalibrationCase("avgpool", 4, 4, 3, 1, 8),
+    CalibrationCase("avgpool", 6, 6, 2, 2, 8, act_bits=6),
+    CalibrationCase("global_avgpool", 8, 8, 1, 1, 7),
 )
 
 
