@@ -259,3 +259,31 @@ def test_sequential_with_same_padding_hardtanh_and_pooling() -> None:
     assert (conv.padding, conv.activation, conv.out_shape) == ((1, 2, 1, 2), "relu6", (4, 10, 10))
     assert [op.kind for op in net.ops] == ["conv", "avgpool", "flatten", "linear"]
     assert_units_match(model, net, x)
+
+
+def test_traced_per_side_padding_passes_into_the_hwgraph_unchanged() -> None:
+    """The frontend's (top, bottom, left, right) is the HwGraph's order: a traced SAME-padded
+    stride-2 conv and a padded max pool, built as HwGraph nodes from the ops' own fields,
+    give golden == the float execution (integer weights and pixels: exact in float64)."""
+    import numpy as np
+
+    from fixynn.hw.golden import run_graph
+    from fixynn.hw.ir import HwGraph, HwLayer, HwPool
+
+    model = nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(1, 2, 3, 2, bias=False),
+                          nn.ReLU(), nn.MaxPool2d(3, 2, padding=(1, 0)))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.randint(-7, 8, (2, 1, 3, 3)))
+    x = torch.randint(0, 16, (2, 1, 8, 7), dtype=torch.float64)
+    conv, pool = trace_model(model.double(), x).ops
+    assert (conv.padding, pool.padding) == ((0, 1, 0, 1), (1, 1, 0, 0))
+    layer = HwLayer(name="c", kind="conv", in_channels=1, out_channels=2, kernel=3,
+                    stride=conv.stride[0], padding=conv.padding, weight=conv.weight,
+                    bias=np.zeros(2), weight_bits=4, weight_frac=np.zeros(2), in_bits=4,
+                    in_frac=0, out_bits=12, out_frac=0, activation="relu")
+    hw_pool = HwPool("p", "maxpool", (), 2, layer.out_format, kernel=pool.kernel[0],
+                     stride=pool.stride[0], padding=pool.padding)
+    graph = HwGraph("traced", 1, 8, 7, (layer, hw_pool), input_bits=4, input_frac=0)
+    (golden,) = run_graph(graph, x.numpy().astype(np.int64), keep_all=False)
+    np.testing.assert_array_equal(golden, run_network(trace_model(model, x), x).numpy())
+    assert golden.shape == (2, 2, 2, 1) and golden.max() > 0
