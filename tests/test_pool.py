@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fixynn.hw.golden import run_graph, run_layer
 from fixynn.hw.ir import (
@@ -82,6 +84,32 @@ def test_golden_matches_scalar_reference(kind, k, stride, pad, fmt: TensorFormat
     np.testing.assert_array_equal(got, _reference(node, x))
     lo, hi = kind_of(kind).out_range(node)
     assert (lo, hi) == (fmt.lo, fmt.hi) and lo <= got.min() and got.max() <= hi
+
+
+@st.composite
+def _pool_and_map(draw: st.DrawFn) -> tuple[HwPool, np.ndarray]:
+    kind = draw(st.sampled_from(["maxpool", "avgpool", "global_avgpool"]))
+    signed = draw(st.booleans())
+    fmt = TensorFormat(signed, draw(st.integers(2 if signed else 1, 16)), 0)
+    k = draw(st.integers(1, 5))
+    pad = tuple(draw(st.lists(st.integers(0, k - 1), min_size=4, max_size=4)))
+    h, w = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    if kind == "global_avgpool":
+        node = HwPool("p", kind, ("input",), 2, fmt)
+    else:
+        h, w = max(h, k - pad[0] - pad[1]), max(w, k - pad[2] - pad[3])
+        node = HwPool("p", kind, ("input",), 2, fmt, kernel=k,
+                      stride=draw(st.integers(1, 3)), padding=pad)
+    seed = draw(st.integers(0, 2**32 - 1))
+    x = np.random.default_rng(seed).integers(fmt.lo, fmt.hi + 1, size=(1, 2, h, w))
+    return node, x
+
+
+@given(_pool_and_map())
+@settings(max_examples=60, deadline=None)
+def test_random_pools_match_scalar_reference(case: tuple[HwPool, np.ndarray]) -> None:
+    node, x = case
+    np.testing.assert_array_equal(run_layer(node, x), _reference(node, x))
 
 
 def test_signed_max_excludes_padding_and_means_round_half_up() -> None:
