@@ -287,3 +287,15 @@ def test_traced_per_side_padding_passes_into_the_hwgraph_unchanged() -> None:
     (golden,) = run_graph(graph, x.numpy().astype(np.int64), keep_all=False)
     np.testing.assert_array_equal(golden, run_network(trace_model(model, x), x).numpy())
     assert golden.shape == (2, 2, 2, 1) and golden.max() > 0
+
+
+def test_frontend_kind_names_are_the_hwgraph_kinds() -> None:
+    """An exporter maps op kinds by name: the pools and add are spelled alike in both."""
+    from fixynn.frontend import KINDS as OPS
+    from fixynn.hw.kinds import KINDS
+
+    shared = {"add", "maxpool", "avgpool", "global_avgpool"}
+    assert shared <= set(OPS) and shared <= set(KINDS)
+    # a traced conv becomes conv, depthwise or pointwise by its groups and kernel; linear and
+    # flatten belong to the programmable back end
+    assert set(OPS) - set(KINDS) == {"linear", "flatten"}
