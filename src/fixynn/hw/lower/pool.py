@@ -103,8 +103,8 @@ def pool_datapath(node: HwPool, in_height: int, in_width: int) -> PoolDatapath:
     """The plan of `node` on an in_height x in_width map; unsigned inputs only for now."""
     if node.in_format.signed:
         raise HwGraphError(f"node {node.name!r}: a {node.kind} over a signed tensor has no RTL "
-                           "yet (its window would need the format's minimum as padding); only "
-                           "the golden executor runs it")
+                           "yet (signed sums, compares and a maxpool's padding by the format's "
+                           "minimum); only the golden executor runs it")
     bits = node.in_format.bits
     n = node.divisor(in_height, in_width)
     if node.kind == "maxpool":
