@@ -13,7 +13,6 @@ the local pool's do.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import shutil
 import tempfile
@@ -21,11 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fixynn.config import Config, default_config, replace_keys
 from fixynn.executors import Executor, make_executor
-from fixynn.train.transfer import TransferConfig, run_transfer
+from fixynn.train.transfer import FIXED, PRETRAINED, run_transfer
 
 
-def timed_sweep(cfg: TransferConfig, out: Path,
+def timed_sweep(cfg: Config, out: Path,
                 executor: Executor) -> tuple[float, dict[str, Any]]:
     start = time.perf_counter()
     summary = run_transfer(cfg, out, progress=False, executor=executor)
@@ -46,29 +46,32 @@ def main() -> None:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     import ray
 
-    base = dataclasses.replace(
-        TransferConfig.default(), n_list=(2, 7, 14), transfer_epochs=args.epochs,
-        max_train_images=args.images, max_test_images=300, repeats=2, pretrain_epochs=1,
-        max_source_images=600, max_finetune_images=300)
-    units = len(base.targets) * (1 + len(base.n_list)) * base.repeats
+    # the --quick sweep with the default's 4 targets, 2 repeats and the chosen budget
+    targets = default_config().tasks.targets
+    base = replace_keys(default_config(quick=True, stages=("transfer",)), {
+        "tasks.targets": targets, "train.transfer_epochs": args.epochs,
+        "train.max_train_images": args.images, "train.repeats": 2})
+    units = len(targets) * (1 + len(base.sweep.n_list)) * base.train.repeats
     runs: dict[str, tuple[float, dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         first = Path(tmp, "networks")
-        run_transfer(dataclasses.replace(base, targets=base.targets[:1], workers=1), first,
-                     progress=False)  # the shared networks, once, untimed
+        run_transfer(replace_keys(base, {"tasks.targets": targets[:1], "train.workers": 1}),
+                     first, progress=False)  # the shared networks, once, untimed
         for name, kind, workers in (("1 process", "local", 1),
                                     (f"{args.workers} local processes", "local", args.workers),
                                     (f"Ray, {args.workers} CPUs", "ray", args.workers)):
             out = Path(tmp, name.replace(" ", "-").replace(",", ""))
-            shutil.copytree(first / "ckpt", out / "ckpt")
+            for kind in (PRETRAINED, FIXED):
+                shutil.copytree(first / "cache" / kind, out / "cache" / kind)
             if kind == "ray":
                 ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
             with make_executor(kind, workers) as executor:
                 runs[name] = timed_sweep(base, out, executor)
             if kind == "ray":
                 ray.shutdown()
-    print(f"{len(base.targets)} target tasks x (baseline + N = 2, 7, 14) x {base.repeats} "
-          f"repeats = {units} training units (+ {len(base.targets)} feature units), "
+    print(f"{len(targets)} target tasks x (baseline + N = {base.sweep.n_list}) x "
+          f"{base.train.repeats} repeats = {units} training units (+ {len(targets)} feature "
+          "units), "
           f"{args.images} images x {args.epochs} epoch(s) each")
     one_wall, one = runs["1 process"]
     print(f"{'':<20} {'wall s':>8} {'speed-up':>9} {'overhead/unit s':>16} identical")

@@ -16,22 +16,23 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import time
 from pathlib import Path
 
 import torch
 
+from fixynn.config import Config, load_config, replace_keys
 from fixynn.data.tasks import load_task
 from fixynn.nn.fixed import FixedNet
 from fixynn.nn.model import BackEnd, MobileNetV1
+from fixynn.store import Store
 from fixynn.train.features import front_end_features
 from fixynn.train.loops import evaluate, fit, scaled
-from fixynn.train.transfer import TransferConfig, load_networks, recipe
+from fixynn.train.transfer import load_networks, recipe
 
 
 def train_once(fixed: FixedNet, base: MobileNetV1, n: int, data: dict[str, torch.Tensor],
-               cfg: TransferConfig, cached: bool) -> tuple[float, float]:
+               cfg: Config, cached: bool) -> tuple[float, float]:
     """(seconds, test accuracy %) of one back-end training at split point n (cfg's recipe)."""
     torch.manual_seed(0)
     back = BackEnd(copy.deepcopy(base), n)
@@ -50,7 +51,7 @@ def train_once(fixed: FixedNet, base: MobileNetV1, n: int, data: dict[str, torch
         def transform(x: torch.Tensor) -> torch.Tensor:
             return fixed.exact(x, 0, n, params).float() * 2.0**-frac
 
-    fit(back, x_train, data["y_train"], transform, epochs=cfg.transfer_epochs, seed=0,
+    fit(back, x_train, data["y_train"], transform, epochs=cfg.train.transfer_epochs, seed=0,
         **recipe(cfg))
     acc, _ = evaluate(back, x_test, data["y_test"], transform)
     return time.process_time() - start, acc
@@ -59,6 +60,7 @@ def train_once(fixed: FixedNet, base: MobileNetV1, n: int, data: dict[str, torch
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, help="a finished `fixynn transfer` output dir")
+    parser.add_argument("--config", type=Path, help="that run's config (default: the default)")
     parser.add_argument("--task", default="opencv-digits")
     parser.add_argument("--images", type=int, default=400, help="training (and test) images")
     parser.add_argument("--epochs", type=int, default=3)
@@ -66,7 +68,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = dataclasses.replace(TransferConfig.default(), transfer_epochs=args.epochs)
+    cfg = replace_keys(load_config(args.config, stages=("transfer",)),
+                       {"train.transfer_epochs": args.epochs})
 
     task = load_task(args.task)
     gen = torch.Generator().manual_seed(0)
@@ -77,7 +80,7 @@ def main() -> None:
         data[f"x_{split}"] = torch.from_numpy(images)[pick]
         data[f"y_{split}"] = torch.from_numpy(getattr(task, f"{split}_labels"))[pick]
     if args.run:
-        base, fixed = load_networks(cfg, args.run)
+        base, fixed = load_networks(cfg, Store(args.run / "cache"))
     else:
         torch.manual_seed(0)
         base = MobileNetV1(task.num_classes).eval()
@@ -85,7 +88,7 @@ def main() -> None:
     base.new_classifier(task.num_classes)
 
     print(f"task {args.task}, {args.images} train/test images, {args.epochs} epochs, batch "
-          f"{cfg.batch_size}, {args.threads} thread(s); times are CPU seconds")
+          f"{cfg.train.batch_size}, {args.threads} thread(s); times are CPU seconds")
     # The cache can at most save the front-end's forward pass: its share of the MACs bounds
     # the speed-up (the back-end is trained, forward and backward, either way).
     convs = [s for s in base.shapes if s.kind != "fc"]
@@ -93,7 +96,7 @@ def main() -> None:
           f"{'acc no cache':>13} {'acc cache':>10} {'diff':>6}")
     # Warm up (oneDNN primitive creation, allocator) so it is not charged to the first row.
     train_once(fixed, base, args.n[0], {k: v[:64] for k, v in data.items()},
-               dataclasses.replace(cfg, transfer_epochs=1), cached=False)
+               replace_keys(cfg, {"train.transfer_epochs": 1}), cached=False)
     for n in args.n:
         share = sum(s.macs for s in convs if s.block < n) / sum(s.macs for s in convs)
         t_raw, acc_raw = train_once(fixed, base, n, data, cfg, cached=False)

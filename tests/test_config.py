@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from fixynn.config import (
     config_to_toml,
     default_config,
     load_config,
+    replace_keys,
 )
 from fixynn.errors import FixynnError
 
@@ -37,15 +37,30 @@ def test_default_and_quick() -> None:
     assert quick.tasks.source == cfg.tasks.source and quick.model == cfg.model
 
 
-def test_default_run_trains_with_the_transfer_defaults() -> None:
-    """default.toml and TransferConfig.default() describe one recipe (docs/transfer.md)."""
-    from fixynn.train.transfer import TransferConfig
+def test_flat_keys_are_their_sections_keys(tmp_path: Path) -> None:
+    """The flat form of the former `fixynn transfer` file: [tasks]/[model]/[sweep]/[train]
+    keys without their section, validated by the same rules."""
+    flat = load_config(_write(tmp_path, "seed = 3\nwidth = 0.5\nn_list = [2, 4]\n"
+                                        "targets = ['opencv-digits']\n"))
+    sectioned = load_config(_write(tmp_path, "[train]\nseed = 3\n[model]\nwidth = 0.5\n"
+                                             "[sweep]\nn_list = [2, 4]\n"
+                                             "[tasks]\ntargets = ['opencv-digits']\n"))
+    assert flat == sectioned and flat.train.seed == 3
 
-    cfg, transfer = default_config(), TransferConfig.default()
-    assert cfg.sweep.n_list == transfer.n_list
-    assert cfg.tasks.targets == transfer.targets
-    for name in (f.name for f in dataclasses.fields(cfg.train)):
-        assert getattr(cfg.train, name) == getattr(transfer, name), name
+
+def test_transfer_only_configs_skip_the_hardware_checks(tmp_path: Path) -> None:
+    """`fixynn transfer` runs no verify or synth stage: their N need not be in its sweep."""
+    path = _write(tmp_path, "[sweep]\nn_list = [3]\n")
+    with pytest.raises(FixynnError, match=r"verify\.n_list: \[2, 4\] not in sweep\.n_list"):
+        load_config(path)
+    assert load_config(path, stages=("transfer",)).sweep.n_list == (3,)
+
+
+def test_replace_keys_validates_like_a_file() -> None:
+    cfg = replace_keys(default_config(), {"train.seed": 4, "train.source_augment": ("invert",)})
+    assert (cfg.train.seed, cfg.train.source_augment) == (4, ("invert",))
+    with pytest.raises(FixynnError, match=r"here: train\.seed: -1 is below the minimum 0"):
+        replace_keys(default_config(), {"train.seed": -1}, "here")
 
 
 def test_empty_verify_list_means_every_fixed_n(tmp_path: Path) -> None:
@@ -70,6 +85,11 @@ def test_toml_round_trip() -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("[model]\nwidht = 0.5\n", r"model\.widht: unknown key; known: width, "),
+    ("widht = 0.5\n", r"unknown key 'widht'; known: the sections \[tasks\], "),
+    ("images = 5\n", r"images: write it in its section, \[verify\] images"),
+    ("task_defs = []\n", r"task_defs: renamed; use \[\[tasks\.define\]\] tables"),
+    ("seed = 1\n[train]\nseed = 2\n", r"train\.seed: set twice \(flat and in \[train\]\)"),
+    ("[train]\nwarmup = 1.0\n", r"train\.warmup: must be < 1\.0, got 1\.0"),
     ("[run]\nexecutor = \"spark\"\n", r"run\.executor: 'spark' is not one of local, ray"),
     ("[train]\ndevice = \"gpu\"\n", r"train\.device: 'gpu' is not one of auto, cpu, cuda"),
     ("[modle]\nwidth = 0.5\n", r"unknown section \[modle\]"),

@@ -6,19 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 
+from fixynn.config import default_config, replace_keys
 from fixynn.errors import FixynnError
 from fixynn.nn.fixed import FixedNet
 from fixynn.nn.model import MobileNetV1
 from fixynn.train.device import resolve_device
 from fixynn.train.features import feature_sweep
 from fixynn.train.loops import fit, scaled
-from fixynn.train.transfer import (
-    FIX_FIELDS,
-    PRETRAIN_FIELDS,
-    RESULT_FIELDS,
-    TransferConfig,
-    stage_key,
-)
+from fixynn.train.transfer import FIX_KEYS, PRETRAIN_KEYS, RESULT_KEYS, stage_key
 from test_nn_model import randomize_bn
 
 CUDA = torch.cuda.is_available()
@@ -36,17 +31,17 @@ def test_cuda_without_a_gpu_is_one_clear_error() -> None:
 
 
 def test_bad_device_is_rejected() -> None:
-    with pytest.raises(FixynnError, match="'device' = 'tpu'"):
-        TransferConfig(device="tpu")
+    with pytest.raises(FixynnError, match=r"train\.device: 'tpu' is not one of auto, cpu, cuda"):
+        replace_keys(default_config(), {"train.device": "tpu"})
 
 
 def test_cpu_keys_are_unchanged_and_cuda_keys_apart(monkeypatch: pytest.MonkeyPatch) -> None:
-    cpu, auto = TransferConfig(device="cpu"), TransferConfig(device="auto")
+    cpu, auto = (replace_keys(default_config(), {"train.device": d}) for d in ("cpu", "auto"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    for fields in (PRETRAIN_FIELDS, FIX_FIELDS, RESULT_FIELDS):  # caches from before `device`
-        assert stage_key(auto, fields) == stage_key(cpu, fields)
+    for keys in (PRETRAIN_KEYS, FIX_KEYS, RESULT_KEYS):  # keyed by the resolved device
+        assert stage_key(auto, keys) == stage_key(cpu, keys)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # auto -> cuda: new keys
-    assert stage_key(auto, PRETRAIN_FIELDS) != stage_key(cpu, PRETRAIN_FIELDS)
+    assert stage_key(auto, PRETRAIN_KEYS) != stage_key(cpu, PRETRAIN_KEYS)
 
 
 def test_fit_leaves_the_model_on_the_cpu() -> None:

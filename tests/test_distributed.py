@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from fixynn.config import default_config, replace_keys
 from fixynn.executors import Executor, Unit, UnitCallback, UnitsFailed, make_executor
 from fixynn.pipeline.runner import Runner, Step, StepContext
-from fixynn.train.transfer import TransferConfig, run_transfer
+from fixynn.train.transfer import FIXED, PRETRAINED, TRAINING, run_transfer
 from test_executors import die_then_run
 
 
@@ -35,11 +36,12 @@ class KillUnit(Executor):
                         if u.name == self.victim else u for u in units], on_result)
 
 
-SWEEP = TransferConfig(
-    targets=("opencv-digits",), n_list=(0, 3), pretrain_epochs=1,
-    finetune_epochs=1, transfer_epochs=1, batch_size=16, max_source_images=48,
-    max_train_images=48, max_test_images=32, seed=5, repeats=2, workers=1,
-)
+SWEEP = replace_keys(default_config(stages=("transfer",)), {
+    "tasks.targets": ["opencv-digits"], "sweep.n_list": [0, 3], "train.pretrain_epochs": 1,
+    "train.finetune_epochs": 1, "train.transfer_epochs": 1, "train.batch_size": 16,
+    "train.max_source_images": 48, "train.max_train_images": 48, "train.max_test_images": 32,
+    "train.seed": 5, "train.repeats": 2, "train.workers": 1,
+})
 
 
 def rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -50,12 +52,13 @@ def test_ray_sweep_equals_local_keeps_finished_results_and_redoes_only_the_rest(
         ray_cluster, tmp_path: Path) -> None:
     local = run_transfer(SWEEP, tmp_path / "local", progress=False)  # in this process
     out = tmp_path / "ray"
-    shutil.copytree(tmp_path / "local" / "ckpt", out / "ckpt")  # the same fixed front-end
+    for kind in (PRETRAINED, FIXED):  # the same fixed front-end
+        shutil.copytree(tmp_path / "local" / "cache" / kind, out / "cache" / kind)
     victim = "opencv-digits/N3/r1"
     with make_executor("ray", workers=2) as ray:
         with pytest.raises(UnitsFailed, match=f"unit '{victim}' failed: its worker process died"):
             run_transfer(SWEEP, out, progress=False, executor=KillUnit(ray, victim, None))
-        kept = {p: p.stat().st_mtime_ns for p in (out / "results").rglob("*.json")}
+        kept = {p: p.stat().st_mtime_ns for p in (out / "cache" / TRAINING).iterdir()}
         assert len(kept) == 3 * 2 - 1  # (baseline, N = 0, 3) x 2 repeats
         rerun = KillUnit(ray, victim, str(tmp_path / "marker"))  # killed once, then retried
         summary = run_transfer(SWEEP, out, progress=False, executor=rerun)

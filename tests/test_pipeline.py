@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from fixynn.arch import front_end_layers, mobilenet_v1_layers
-from fixynn.config import default_config
+from fixynn.config import Config, default_config
 from fixynn.data import offline
 from fixynn.hw.ir import save_graph
 from fixynn.hw.synthetic import random_graph_from_shapes
@@ -26,7 +26,7 @@ from fixynn.report.results import validate_results
 CALLS: list[str] = []
 
 
-def fake_transfer(ctx: StepContext) -> dict[str, Any]:
+def fake_transfer(cfg: Config, ctx: StepContext) -> dict[str, Any]:
     CALLS.append("transfer")
     p = ctx.params
     layers = mobilenet_v1_layers(p["model"]["width"], p["model"]["input_size"], 1, 10,
@@ -225,15 +225,16 @@ def test_left_out_stages_do_not_run(fakes: list[str], tmp_path: Path) -> None:
     assert not (tmp_path / "report.html").exists()
 
 
-def test_transfer_config_gets_every_model_and_train_key() -> None:
-    """The run config's model/train keys reach fixynn.train.transfer.TransferConfig unchanged."""
+def test_transfer_step_trains_the_run_config_and_is_keyed_by_all_it_reads() -> None:
+    """Training takes the run's own Config (one config system); the step's key holds every
+    key of the sections training reads, so no change to them can reuse a stale sweep."""
     if plan.missing_needs("transfer"):
         pytest.skip("the transfer stage is not available")
     cfg = default_config()
     step = next(s for s in plan.plan_steps(cfg).steps if s.name == "transfer")
-    tcfg = stages.transfer_config(dict(step.params))
-    assert (tcfg.source, tcfg.targets) == (cfg.tasks.source, cfg.tasks.targets)
-    assert tcfg.n_list == cfg.sweep.n_list
-    for section in (cfg.model, cfg.train):
-        for f in dataclasses.fields(section):
-            assert getattr(tcfg, f.name) == getattr(section, f.name), f.name
+    assert step.fn.args == (cfg,)
+    assert (step.params["source"], step.params["targets"]) == (cfg.tasks.source,
+                                                               list(cfg.tasks.targets))
+    assert step.params["n_list"] == list(cfg.sweep.n_list)
+    for name in ("model", "train"):
+        assert step.params[name] == cfg.to_dict()[name]

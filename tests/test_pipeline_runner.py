@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from fixynn.errors import FixynnError
-from fixynn.pipeline.runner import ARTIFACT_JSON, Events, Runner, Step, StepContext
+from fixynn.pipeline.runner import Events, Runner, Step, StepContext
+from fixynn.store import ARTIFACT_JSON
 
 
 class Counter(Events):

@@ -70,7 +70,7 @@ def _interrupt_after_pretraining(cmd: list[str], out: Path) -> tuple[subprocess.
     found: list[Path] = []
     while not found and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-        found = list((out / "work").rglob("pretrained-*.pt"))
+        found = list((out / "cache" / "pretrained").glob("*/model.pt"))
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=300)
     assert found, f"no pretrained checkpoint appeared (exit {proc.returncode}): {stderr[-2000:]}"
@@ -244,14 +244,15 @@ def test_quick_run_on_user_tasks(tmp_path: Path, fixynn_cmd: list[str]) -> None:
         assert f'alt="task {task}: first training images per class, as fed"' in page
     assert (out / "plots" / "task-my-colours.png").is_file()
 
-    results = out / "work" / "transfer" / "results"
-    before = {p.name for p in results.glob("*/*")}
+    trainings = out / "cache" / "training"  # one artifact per training
+    before = {p.name for p in trainings.iterdir()}
     Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "pics" / "red" / "img01.png")
     warm = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     assert warm.returncode == 0, warm.stderr[-3000:]
     again = json.loads((out / "results.json").read_text())
-    retrained = {p.name for p in results.glob("*/*")} - before
-    assert [name.rsplit("-", 1)[0] for name in retrained] == ["my-colours"]
+    retrained = {json.loads((trainings / name / "artifact.json").read_text())["unit"]
+                 for name in {p.name for p in trainings.iterdir()} - before}
+    assert retrained and {unit.split("/")[0] for unit in retrained} == {"my-colours"}
     reran = {s["step"] for s in again["stages"] if not s["cached"]}
     assert "transfer" in reran and not any(s.startswith(("rtl/", "verify/")) for s in reran)
     changed = {r["task"]: r for r in again["task_data"]}

@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fixynn.config import config_to_toml, load_config
+from fixynn.config import config_to_toml, load_config, replace_keys
 from fixynn.data import load_dataset, taskcache, tasks
 from fixynn.data.tasks import prepare_task, task_data_key
 from fixynn.errors import FixynnError
 from fixynn.pipeline.plan import prepare_tasks
-from fixynn.train.config import TransferConfig
-from fixynn.train.transfer import PRETRAIN_FIELDS, stage_key, task_dir
+from fixynn.train.transfer import PRETRAIN_KEYS, stage_key, training_key
 from userdata import CIFAR_NAMES, FOLDER_CLASSES, write_cifar10_bin, write_image_folder
 
 FIXYNN = Path(sys.executable).parent / "fixynn"
@@ -238,21 +237,21 @@ def test_one_changed_image_rekeys_only_its_task(tmp_path: Path) -> None:
     body = ("[[tasks.define]]\nname = 'a'\ndataset = 'folder:a'\n"
             "[[tasks.define]]\nname = 'b'\ndataset = 'folder:b'\n")
     cfg = load_config(write_config(tmp_path, body))
-    transfer = TransferConfig(targets=("a", "b"), task_defs=cfg.tasks.define)
-    before = {t: task_dir(transfer, tmp_path, t) for t in ("a", "b")}
+    transfer = replace_keys(cfg, {"tasks.targets": ["a", "b"]})
+    before = {t: training_key(transfer, t, "N2", 0) for t in ("a", "b")}
     keys = {t: task_data_key(cfg.tasks.spec(t)) for t in ("a", "b")}
     image = tmp_path / "b" / "blue" / "img03.png"
     Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(image)
     assert task_data_key(cfg.tasks.spec("a")) == keys["a"]
     assert task_data_key(cfg.tasks.spec("b")) != keys["b"]
-    # the transfer stage keeps each target's results under its data key: only b retrains
-    assert task_dir(transfer, tmp_path, "a") == before["a"]
-    assert task_dir(transfer, tmp_path, "b") != before["b"]
+    # each training's result is keyed by its task's data key: only b retrains
+    assert training_key(transfer, "a", "N2", 0) == before["a"]
+    assert training_key(transfer, "b", "N2", 0) != before["b"]
     # a user task as the source: its data keys the pretraining (and so everything after it)
-    source = TransferConfig(source="b", targets=("a",), task_defs=cfg.tasks.define)
-    pretrain_key = stage_key(source, PRETRAIN_FIELDS)
+    source = replace_keys(cfg, {"tasks.source": "b", "tasks.targets": ["a"]})
+    pretrain_key = stage_key(source, PRETRAIN_KEYS)
     Image.fromarray(np.full((30, 40, 3), 255, np.uint8)).save(image)
-    assert stage_key(source, PRETRAIN_FIELDS) != pretrain_key
+    assert stage_key(source, PRETRAIN_KEYS) != pretrain_key
     # the preprocessing is part of the key too
     inverted = load_config(write_config(tmp_path, body.replace("'folder:a'\n", "'folder:a'\n"
                                                                "invert = true\n"), "inv.toml"))

@@ -6,7 +6,10 @@ allowed range or choices. Any unknown key, wrong type or value out of range is a
 naming the key, e.g. `tasks.targets[2]: unknown task 'x'; known: ...`.
 
 The shipped defaults live in `fixynn/default.toml`; `--quick` overlays `fixynn/quick.toml`.
-Keys missing from a user's file keep the default value.
+Keys missing from a user's file keep the default value. This is the one configuration of the
+tool: `fixynn run` and `fixynn transfer` read it, and training (fixynn.train) takes a `Config`.
+The keys of [tasks], [model], [sweep] and [train] may also be written without their section
+(`seed = 3`, the flat form of the former transfer config file).
 """
 
 from __future__ import annotations
@@ -28,6 +31,15 @@ from fixynn.train.device import DEVICES
 
 STAGES: tuple[str, ...] = ("transfer", "rtl", "verify", "synth", "ppa", "report")
 RTL_STYLES: tuple[str, ...] = ("csd", "shared")
+# Names of the training options; fixynn.train.loops and .augment implement them (torch).
+OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
+AUGMENTS: tuple[str, ...] = ("shift", "invert")  # applied in this order
+# Sections whose keys may be written without the section (the flat form; all names unique).
+FLAT_SECTIONS: tuple[str, ...] = ("tasks", "model", "sweep", "train")
+# Top-level keys an older config file may hold -> what replaced them (a one-line error).
+RENAMED: dict[str, str] = {
+    "task_defs": "[[tasks.define]] tables (docs/config.md)",  # the former TransferConfig field
+}
 
 
 def _spec(help: str, **rules: Any) -> Any:
@@ -95,11 +107,12 @@ class TrainConfig:
     max_test_images: int = _spec("cap on test images per task (0 = the whole test set)", min=0)
     max_source_images: int = _spec("cap on source-task pretraining images (0 = use all)", min=0)
     optimizer: str = _spec("optimizer of pretraining and back-end training",
-                           choices=("sgd", "adam"))
+                           choices=OPTIMIZERS)
     lr: float = _spec("peak learning rate of pretraining and back-end training", gt=0.0,
                       max=10.0)
+    # < 1: the cosine decay needs at least one step after the warm-up
     warmup: float = _spec("fraction of steps with a linear learning-rate warm-up", min=0.0,
-                          max=1.0)
+                          lt=1.0)
     label_smoothing: float = _spec("label smoothing of the training loss", min=0.0, max=0.99)
     weight_decay: float = _spec("weight decay of pretraining and back-end training", min=0.0,
                                 max=1.0)
@@ -107,9 +120,10 @@ class TrainConfig:
     finetune_batch_size: int = _spec("batch size of the front-end's fine-tuning", min=1,
                                      max=65536)
     max_finetune_images: int = _spec("cap on source images for the fine-tuning (0 = all)", min=0)
+    # a set, kept in AUGMENTS order: one spelling per set, so one cache key
     source_augment: tuple[str, ...] = _spec(
         "augmentations of the source task's training (pretraining and fine-tuning)",
-        choices=("shift", "invert"), unique=True)
+        choices=AUGMENTS, unique=True, canonical=True)
     threads: int = _spec("torch intra-op threads per process", min=1, max=256)
     repeats: int = _spec("seeded trainings of each baseline and back-end (mean reported)",
                          min=1, max=100)
@@ -202,17 +216,23 @@ SECTIONS: dict[str, type] = typing.get_type_hints(Config)
 # Loading
 
 
-def default_config(quick: bool = False) -> Config:
-    """The shipped default config, or the `--quick` preset layered on top of it."""
+def default_config(quick: bool = False, stages: tuple[str, ...] | None = None) -> Config:
+    """The shipped default config, or the `--quick` preset layered on top of it; `stages`
+    replaces `run.stages` (`fixynn transfer` runs the transfer stage only, so the other
+    stages' checks against the sweep do not apply)."""
     cfg = config_from_dict(_read_toml_resource("default.toml"), "fixynn/default.toml")
     if quick:
         cfg = config_from_dict(_read_toml_resource("quick.toml"), "fixynn/quick.toml", base=cfg)
+    if stages is not None:
+        cfg = replace_keys(cfg, {"run.stages": stages}, "run.stages")
     return cfg
 
 
-def load_config(path: str | Path | None = None, quick: bool = False) -> Config:
-    """Defaults (optionally `--quick`), then the user's TOML file on top, validated."""
-    cfg = default_config(quick)
+def load_config(path: str | Path | None = None, quick: bool = False,
+                stages: tuple[str, ...] | None = None) -> Config:
+    """Defaults (optionally `--quick`, `stages`), then the user's TOML file on top,
+    validated."""
+    cfg = default_config(quick, stages)
     if path is None:
         return cfg
     path = Path(path)
@@ -252,13 +272,9 @@ def config_from_dict(doc: dict[str, Any], origin: str, base: Config | None = Non
     every key (that is how `default.toml` is read). Relative data directories of task
     definitions are taken from `base_dir` (the config file's folder)."""
     sections: dict[str, Any] = {}
-    for key in doc:
-        if key not in SECTIONS:
-            raise FixynnError(f"{origin}: unknown section [{key}]; known: {', '.join(SECTIONS)}")
+    doc = _sectioned(doc, origin)
     for name, cls in SECTIONS.items():
         table = doc.get(name, {})
-        if not isinstance(table, dict):
-            raise FixynnError(f"{origin}: {name} must be a table ([{name}])")
         known = {f.name: f for f in fields(cls)}
         values = {}
         for key, value in table.items():
@@ -275,6 +291,62 @@ def config_from_dict(doc: dict[str, Any], origin: str, base: Config | None = Non
     cfg = Config(**sections)
     _check_cross(cfg, origin)
     return cfg
+
+
+def _flat_keys() -> dict[str, str]:
+    """Key -> its section, for the keys of FLAT_SECTIONS (their names are unique)."""
+    return {f.name: name for name in FLAT_SECTIONS for f in fields(SECTIONS[name])}
+
+
+def _sectioned(doc: dict[str, Any], origin: str) -> dict[str, Any]:
+    """`doc` with its flat keys (`seed = 3`) moved into their sections (`[train] seed = 3`)."""
+    flat = _flat_keys()
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key in RENAMED:
+            raise FixynnError(f"{origin}: {key}: renamed; use {RENAMED[key]}")
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise FixynnError(f"{origin}: {key} must be a table ([{key}])")
+            _merge(out.setdefault(key, {}), value, key, origin)
+        elif key in flat:
+            _merge(out.setdefault(flat[key], {}), {key: value}, flat[key], origin)
+        elif isinstance(value, dict):
+            raise FixynnError(f"{origin}: unknown section [{key}]; known: {', '.join(SECTIONS)}")
+        elif homes := [name for name, cls in SECTIONS.items()
+                       if key in {f.name for f in fields(cls)}]:
+            raise FixynnError(f"{origin}: {key}: write it in its section, "
+                              f"{' or '.join(f'[{h}] {key}' for h in homes)}")
+        else:
+            raise FixynnError(f"{origin}: unknown key {key!r}; known: the sections "
+                              f"{', '.join(f'[{s}]' for s in SECTIONS)}, or a key of "
+                              f"{', '.join(f'[{s}]' for s in FLAT_SECTIONS)} without its section")
+    return out
+
+
+def _merge(table: dict[str, Any], values: dict[str, Any], section: str, origin: str) -> None:
+    for key, value in values.items():
+        if key in table:
+            raise FixynnError(f"{origin}: {section}.{key}: set twice (flat and in [{section}]); "
+                              "keep one")
+        table[key] = value
+
+
+def replace_keys(cfg: Config, values: typing.Mapping[str, Any],
+                 origin: str = "config") -> Config:
+    """`cfg` with dotted keys replaced (`{"train.seed": 3}`), validated like a file's keys;
+    tuples may stand for TOML lists."""
+    doc: dict[str, dict[str, Any]] = {}
+    for dotted, value in values.items():
+        section, _, key = dotted.partition(".")
+        doc.setdefault(section, {})[key] = list(value) if isinstance(value, tuple) else value
+    return config_from_dict(doc, origin, base=cfg)
+
+
+def config_value(cfg: Config, dotted: str) -> Any:
+    """The value of a dotted key, e.g. `config_value(cfg, "train.lr")`."""
+    section, _, key = dotted.partition(".")
+    return getattr(getattr(cfg, section), key)
 
 
 def _check(where: str, value: Any, fld: dataclasses.Field, cls: type,
@@ -296,6 +368,8 @@ def _check(where: str, value: Any, fld: dataclasses.Field, cls: type,
             raise FixynnError(f"{where}: needs at least {rules['min_len']} item(s)")
         if rules.get("unique") and len(set(items)) != len(items):
             raise FixynnError(f"{where}: items must be unique, got {list(items)}")
+        if rules.get("canonical"):
+            items = tuple(c for c in rules["choices"] if c in items)
         return items
     return _check_scalar(where, value, hint, rules)
 
@@ -315,6 +389,8 @@ def _check_scalar(where: str, value: Any, kind: type, rules: typing.Mapping[str,
         raise FixynnError(f"{where}: {value} is above the maximum {rules['max']}")
     if "gt" in rules and value <= rules["gt"]:
         raise FixynnError(f"{where}: must be > {rules['gt']}, got {value}")
+    if "lt" in rules and value >= rules["lt"]:
+        raise FixynnError(f"{where}: must be < {rules['lt']}, got {value}")
     if "choices" in rules and value not in rules["choices"]:
         raise FixynnError(f"{where}: {value!r} is not one of {', '.join(rules['choices'])}")
     return value
@@ -340,13 +416,14 @@ def _check_cross(cfg: Config, origin: str) -> None:
     order = [s for s in STAGES if s in cfg.run.stages]
     if list(cfg.run.stages) != order:
         raise FixynnError(f"{origin}: run.stages: list them in pipeline order: {', '.join(order)}")
+    # the verify and synth keys are checked against the sweep when those stages run
     missing = [n for n in cfg.verify.n_list if n not in cfg.sweep.n_list]
-    if missing:
+    if missing and "verify" in cfg.run.stages:
         raise FixynnError(
             f"{origin}: verify.n_list: {missing} not in sweep.n_list "
             f"{list(cfg.sweep.n_list)}; add them to the sweep or drop them"
         )
-    if cfg.synth.n >= 0 and cfg.synth.n not in cfg.sweep.n_list:
+    if "synth" in cfg.run.stages and cfg.synth.n >= 0 and cfg.synth.n not in cfg.sweep.n_list:
         raise FixynnError(
             f"{origin}: synth.n: {cfg.synth.n} is not in sweep.n_list {list(cfg.sweep.n_list)}"
         )

@@ -9,6 +9,7 @@ whose fixed front-end came out the same.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -25,8 +26,8 @@ from fixynn.pipeline.runner import Step
 # What each stage needs ("module" or "module:attribute"), checked before a run. The modules'
 # source is part of the stage's cache key.
 STAGE_NEEDS: dict[str, tuple[str, ...]] = {
-    "transfer": ("fixynn.train.transfer:run_transfer", "fixynn.train", "fixynn.data",
-                 "fixynn.nn", "fixynn.nn.export", "fixynn.hw.ir", "fixynn.hw.kinds",
+    "transfer": ("fixynn.train.transfer:run_transfer", "fixynn.train", "fixynn.store",
+                 "fixynn.data", "fixynn.nn", "fixynn.nn.export", "fixynn.hw.ir", "fixynn.hw.kinds",
                  "fixynn.arch"),
     "rtl": ("fixynn.hw.rtl.emit:graph_verilog", "fixynn.hw.rtl", "fixynn.hw.lower",
             "fixynn.hw.kinds"),
@@ -109,11 +110,7 @@ def plan_steps(cfg: Config, tasks: dict[str, TaskData] | None = None) -> Plan:
         return Plan([], not_run)
 
     tasks = prepare_tasks(cfg) if tasks is None else tasks
-    model = {
-        k: getattr(cfg.model, k)
-        for k in ("width", "input_size", "in_channels", "stride_plan", "w_bits", "a_bits",
-                  "sparsity")
-    }
+    # every key the transfer stage reads (fixynn.train.transfer takes the whole Config)
     params: dict[str, Any] = {
         "source": cfg.tasks.source,
         "targets": list(cfg.tasks.targets),
@@ -123,11 +120,12 @@ def plan_steps(cfg: Config, tasks: dict[str, TaskData] | None = None) -> Plan:
                       if name in {spec.name for spec in cfg.tasks.define}],
         "data": {name: task.provenance["data_key"] for name, task in tasks.items()},
         "n_list": list(cfg.sweep.n_list),
-        "model": model,
+        "model": cfg.to_dict()["model"],
         "train": cfg.to_dict()["train"],
     }
     steps = [
-        Step("transfer", "transfer", stages.transfer_step, params, code=stage_code("transfer"))
+        Step("transfer", "transfer", functools.partial(stages.transfer_step, cfg), params,
+             code=stage_code("transfer"))
     ]
     fixed_ns = [n for n in cfg.sweep.n_list if n > 0]
     steps += [

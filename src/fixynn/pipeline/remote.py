@@ -49,6 +49,6 @@ def step_unit(fn: StepFn, step: str, params: Mapping[str, Any],
             local[name] = dataclasses.replace(art, path=root / "inputs" / str(index))
         work = root / "work"
         work.mkdir()
-        ctx = StepContext(step=step, params=params, inputs=local, work_dir=work, out_dir=root)
+        ctx = StepContext(step=step, params=params, inputs=local, work_dir=work)
         result = fn(ctx)
         return result, read_files(work), time.perf_counter() - start

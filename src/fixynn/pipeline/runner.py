@@ -5,26 +5,21 @@ artifacts it reads (`deps`) and the code it runs (`code`: module names). Its cac
 
     sha256(stage, params, digests of the input artifacts, fixynn version, digest of `code`)
 
-and its artifact lives in `OUT/cache/<stage>/<key>/`. A step writes into a fresh temporary
-directory; only when it returns is `artifact.json` written there and the directory renamed to
-its final name. So an artifact directory exists whole or not at all: killing the process at any
-point (SIGINT, SIGKILL) leaves at most a `.tmp-*` directory, which the next run deletes. A
-rerun with the same inputs finds the artifact and does no work; a changed input changes the key
-of that step and of every step downstream of it, and of nothing else.
+and its artifact lives in `OUT/cache/<stage>/<key>/`, in the one content-addressed cache of
+the tool (fixynn.store: whole or absent, resumable after a kill; training keeps its own
+checkpoints and results there too). A rerun with the same inputs finds the artifact and does
+no work; a changed input changes the key of that step and of every step downstream of it, and
+of nothing else.
 
-One run at a time per output directory (an exclusive lock on `OUT/.lock`).
+One run at a time per output directory (the cache's exclusive lock).
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import importlib.util
-import json
 import logging
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -35,9 +30,8 @@ from typing import Any
 import fixynn
 from fixynn.errors import FixynnError
 from fixynn.executors import Executor, Unit, UnitsFailed
+from fixynn.store import Store, content_key
 
-ARTIFACT_JSON = "artifact.json"
-TMP_PREFIX = ".tmp-"
 log = logging.getLogger("fixynn.pipeline")
 
 
@@ -62,7 +56,9 @@ class StepContext:
     params: Mapping[str, Any]
     inputs: dict[str, Artifact]
     work_dir: Path  # temporary; becomes the artifact directory when the step returns
-    out_dir: Path  # the run's output directory (for shared, self-resuming work areas)
+    # the run's cache, for a step that keeps finer artifacts of its own (transfer's trainings);
+    # None in a remote unit, which writes only into work_dir
+    store: Store | None = None
     executor: Executor | None = None  # for a step that runs units of its own (transfer)
 
 
@@ -93,10 +89,6 @@ class Events:
         """A step starts work (not called for a cache hit); it is number `index` of `total`."""
 
     def finished(self, step: Step, artifact: Artifact) -> None: ...
-
-
-def _sha(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def code_digest(modules: tuple[str, ...]) -> str:
@@ -130,7 +122,7 @@ def dir_digest(path: Path) -> str:
 
 
 def step_key(step: Step, inputs: Mapping[str, Artifact]) -> str:
-    return _sha(
+    return content_key(
         {
             "stage": step.stage,
             "version": step.version,
@@ -149,42 +141,17 @@ class Runner:
     def __init__(self, out_dir: str | Path, events: Events | None = None,
                  executor: Executor | None = None) -> None:
         self.out_dir = Path(out_dir)
-        self.cache_dir = self.out_dir / "cache"
+        self.store = Store(self.out_dir / "cache")
+        self.cache_dir = self.store.root
         self.events = events or Events()
         self.executor = executor
-        self._held = False
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the output directory's lock; then every `.tmp-*` left there is stale.
-
-        Re-entrant for this runner, so a caller can hold it across `run` and its own writes."""
-        if self._held:
+        """Hold the output directory's lock (re-entrant: a caller can hold it across `run`
+        and its own writes)."""
+        with self.store.locked():
             yield
-            return
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.out_dir / ".lock", "w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                raise FixynnError(
-                    f"{self.out_dir}: another `fixynn run` is using this output "
-                    "directory; wait for it or pass a different --out"
-                ) from exc
-            self._remove_stale_temps()
-            self._held = True
-            try:
-                yield
-            finally:
-                self._held = False
-
-    def _remove_stale_temps(self) -> None:
-        if not self.cache_dir.is_dir():
-            return
-        for stage_dir in self.cache_dir.iterdir():
-            for tmp in stage_dir.glob(f"{TMP_PREFIX}*"):
-                log.info("removing unfinished artifact %s", tmp)
-                shutil.rmtree(tmp, ignore_errors=True)
 
     def run(self, steps: list[Step]) -> dict[str, Artifact]:
         """Run (or reuse) every step, in list order; a step's deps must come before it.
@@ -217,27 +184,19 @@ class Runner:
     def _run_step(self, step: Step, inputs: dict[str, Artifact], index: int,
                   total: int) -> Artifact:
         key = step_key(step, inputs)
-        final = self.cache_dir / step.stage / key
-        cached = _load_artifact(step, key, final)
+        cached = self._cached(step, key)
         if cached is not None:
-            log.info("%s: cached (%s)", step.name, final)
+            log.info("%s: cached (%s)", step.name, cached.path)
             return cached
         self.events.started(step, index, total)  # only for steps that do work
-        work = self._work_dir(final, key)
+        work = self.store.work_dir(step.stage)
         log.info("%s: running (key %s)", step.name, key[:16])
         start = time.perf_counter()
         try:
-            ctx = StepContext(
-                step=step.name,
-                params=step.params,
-                inputs=inputs,
-                work_dir=work,
-                out_dir=self.out_dir,
-                executor=self.executor,
-            )
+            ctx = StepContext(step=step.name, params=step.params, inputs=inputs, work_dir=work,
+                              store=self.store, executor=self.executor)
             result = step.fn(ctx)
-            return self._finish(step, key, inputs, work, final, result,
-                                time.perf_counter() - start)
+            return self._finish(step, key, inputs, work, result, time.perf_counter() - start)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
@@ -248,19 +207,18 @@ class Runner:
         from fixynn.pipeline.remote import shipped_inputs, step_unit, write_files
 
         finished: dict[str, Artifact] = {}
-        todo: dict[str, tuple[Step, str, Path, dict[str, Artifact]]] = {}
+        todo: dict[str, tuple[Step, str, dict[str, Artifact]]] = {}
         units = []
         for index, step in batch:
             inputs = {d: done[d] for d in step.deps}
             key = step_key(step, inputs)
-            final = self.cache_dir / step.stage / key
-            cached = _load_artifact(step, key, final)
+            cached = self._cached(step, key)
             if cached is not None:
                 finished[step.name] = cached
                 self.events.finished(step, cached)
                 continue
             self.events.started(step, index, total)
-            todo[step.name] = (step, key, final, inputs)
+            todo[step.name] = (step, key, inputs)
             units.append(Unit(step.name, step_unit, (step.fn, step.name, dict(step.params),
                                                      shipped_inputs(inputs))))
         if not units:
@@ -268,13 +226,12 @@ class Runner:
         assert self.executor is not None  # a batch is only collected with an executor
 
         def keep(unit: Unit, returned: tuple[dict[str, Any], dict[str, bytes], float]) -> None:
-            step, key, final, inputs = todo[unit.name]
+            step, key, inputs = todo[unit.name]
             result, files, seconds = returned
-            work = self._work_dir(final, key)
+            work = self.store.work_dir(step.stage)
             try:
                 write_files(work, files)
-                finished[step.name] = self._finish(step, key, inputs, work, final, result,
-                                                   seconds)
+                finished[step.name] = self._finish(step, key, inputs, work, result, seconds)
             except BaseException:
                 shutil.rmtree(work, ignore_errors=True)
                 raise
@@ -287,15 +244,19 @@ class Runner:
             raise FixynnError(f"pipeline: {exc}") from exc
         return finished
 
-    def _work_dir(self, final: Path, key: str) -> Path:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{key[:16]}-", dir=final.parent))
+    def _cached(self, step: Step, key: str) -> Artifact | None:
+        """The step's finished artifact in the cache, or None."""
+        doc = self.store.load(step.stage, key)
+        if doc is None:
+            return None
+        return Artifact(step.name, key, self.store.path(step.stage, key), doc["result"],
+                        doc["digest"], cached=True, seconds=float(doc["seconds"]))
 
     def _finish(self, step: Step, key: str, inputs: dict[str, Artifact], work: Path,
-                final: Path, result: dict[str, Any], seconds: float) -> Artifact:
-        """Seal `work` as the artifact of `step`: artifact.json, then rename it to `final`."""
+                result: dict[str, Any], seconds: float) -> Artifact:
+        """Seal `work` as the artifact of `step`."""
         files = dir_digest(work) if step.digest_files else ""
-        digest = _sha({"result": result, "files": files})
+        digest = content_key({"result": result, "files": files})
         doc = {
             "step": step.name,
             "stage": step.stage,
@@ -306,37 +267,6 @@ class Runner:
             "digest": digest,
             "seconds": seconds,
         }
-        _write_json_synced(work / ARTIFACT_JSON, doc)
-        os.replace(work, final)  # final cannot exist: we hold the lock and it was absent
+        final = self.store.seal(work, step.stage, key, doc)
         log.info("%s: done in %.1f s", step.name, seconds)
         return Artifact(step.name, key, final, result, digest, cached=False, seconds=seconds)
-
-
-def _write_json_synced(path: Path, doc: dict[str, Any]) -> None:
-    with open(path, "w") as f:
-        json.dump(doc, f, indent=1, sort_keys=True, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _load_artifact(step: Step, key: str, path: Path) -> Artifact | None:
-    """The finished artifact at `path`, or None when there is none (or it is unreadable)."""
-    try:
-        doc = json.loads((path / ARTIFACT_JSON).read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, json.JSONDecodeError):
-        # Only a crash of the disk itself can get here (the directory is renamed into place
-        # after artifact.json is synced); redo the step rather than trust it.
-        log.warning("%s: unreadable artifact %s, redoing the step", step.name, path)
-        shutil.rmtree(path, ignore_errors=True)
-        return None
-    return Artifact(
-        step.name,
-        key,
-        path,
-        doc["result"],
-        doc["digest"],
-        cached=True,
-        seconds=float(doc["seconds"]),
-    )

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fixynn.errors import FixynnError
 from fixynn.hw.ir import HwGraph, graph_digest, load_graph, save_graph
 from fixynn.pipeline.runner import StepContext
+
+if TYPE_CHECKING:
+    from fixynn.config import Config
 
 GRAPH_DIR = "graph"
 
@@ -52,48 +53,16 @@ def _plain(obj: Any) -> Any:
 # transfer: pretrain, fix + fine-tune the front-end per N, transfer to every task, export graphs
 
 
-def transfer_config(params: dict[str, Any]) -> Any:
-    """The transfer stage's own config, from the run config slice in `params`."""
-    from fixynn.train.transfer import TransferConfig
-
-    base = TransferConfig.default()
-    known = {f.name for f in dataclasses.fields(base)}
-    wanted = {
-        "source": params["source"],
-        "targets": params["targets"],
-        "task_defs": params["task_defs"],
-        "n_list": params["n_list"],
-        **params["model"],
-        **params["train"],
-    }
-    unknown = sorted(set(wanted) - known)
-    if unknown:  # a config key the transfer stage has no field for: say so, do not drop it
-        raise FixynnError(
-            f"config: {', '.join(unknown)}: not supported by fixynn.train.transfer.TransferConfig"
-        )
-    return TransferConfig.from_dict(base.to_dict() | wanted)  # TOML lists become tuples
-
-
-def transfer_step(ctx: StepContext) -> dict[str, Any]:
+def transfer_step(cfg: Config, ctx: StepContext) -> dict[str, Any]:
+    """The sweep of `cfg` (bound by the plan; the step's params are the slice it reads). Its
+    checkpoints and per-(task, N, repeat) trainings go to the run's cache as artifacts of
+    their own, so a changed target task (or a new N) trains only what it adds."""
     from fixynn.train.transfer import run_transfer
 
-    cfg = transfer_config(dict(ctx.params))
-    # run_transfer keys its own checkpoints and per-(task, N) results by the config fields
-    # they depend on, in one work area: sharing that area across runs means a changed target
-    # task (or a new N) trains only what it adds.
-    area = ctx.out_dir / "work" / "transfer"
-    summary = run_transfer(cfg, area, progress=True, executor=ctx.executor)
-    for name in ("transfer.json", "transfer.md"):
-        shutil.copy2(area / name, ctx.work_dir / name)
-    graphs = {}
-    for n in ctx.params["n_list"]:
-        if n == 0:
-            continue
-        graph = load_graph(area / "hwgraph" / f"N{n}")
-        save_graph(graph, ctx.work_dir / "hwgraph" / f"N{n}")
-        graphs[str(n)] = graph_digest(graph)
-    return {"graphs": graphs, "largest_n_under_1pct": summary.get("largest_n_under_1pct"),
-            "seconds_this_run": summary.get("seconds_this_run")}
+    summary = run_transfer(cfg, ctx.work_dir, ctx.store, progress=True, executor=ctx.executor)
+    graphs = {n: digest for n, digest in summary["hwgraphs"].items() if int(n) > 0}
+    return {"graphs": graphs, "largest_n_under_1pct": summary["largest_n_under_1pct"],
+            "seconds_this_run": summary["seconds_this_run"]}
 
 
 def graph_step(ctx: StepContext) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from fixynn.config import AUGMENTS as AUGMENT_NAMES
+
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 SHIFT_PIXELS = 2  # MNIST-style jitter: a glyph centred in 28x28 moves by up to 2 pixels
@@ -33,7 +35,9 @@ def shift(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
                                                                                      strict=True))])
 
 
-AUGMENTS: dict[str, Augment] = {"shift": shift, "invert": invert}  # applied in this order
+# The names (and their order) are the config's (fixynn.config.AUGMENTS, train.source_augment)
+AUGMENTS: dict[str, Augment] = {name: {"shift": shift, "invert": invert}[name]
+                                for name in AUGMENT_NAMES}
 
 
 def augmenter(names: tuple[str, ...]) -> Augment | None:

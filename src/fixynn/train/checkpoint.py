@@ -1,4 +1,5 @@
-"""Checkpoints: written atomically (temp + rename), read without unpickling code."""
+"""Checkpoints: a state dict saved into a cache artifact (fixynn.store, whole or absent),
+read back without unpickling code."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ from typing import Any
 
 import torch
 
-from fixynn.atomic import atomic_write
 from fixynn.errors import FixynnError
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
-    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    torch.save(state, path)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -20,5 +20,5 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or foreign files
-        raise FixynnError(f"{path}: unreadable checkpoint ({type(exc).__name__}); delete it "
-                          "to retrain that stage") from exc
+        raise FixynnError(f"{path}: unreadable checkpoint ({type(exc).__name__}); delete its "
+                          f"folder {path.parent} to retrain that stage") from exc

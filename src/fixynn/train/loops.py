@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
+from fixynn.config import OPTIMIZERS
 from fixynn.train.augment import Augment
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
@@ -41,7 +42,6 @@ def progress_bar(desc: str, total: int, enabled: bool) -> Iterator[Callable[[flo
         yield lambda loss: bar.update(task, advance=1, loss=f"{loss:.3f}")
 
 
-OPTIMIZERS = ("sgd", "adam")
 CPU = torch.device("cpu")
 
 
