@@ -70,7 +70,7 @@ def _interrupt_after_pretraining(cmd: list[str], out: Path) -> tuple[subprocess.
     found: list[Path] = []
     while not found and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-        found = list((out / "cache" / "pretrained").glob("*/model.pt"))
+        found = list((out / "cache" / "pretrained").glob("[!.]*/model.pt"))  # sealed only
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=300)
     assert found, f"no pretrained checkpoint appeared (exit {proc.returncode}): {stderr[-2000:]}"

@@ -1,8 +1,10 @@
-"""Feature cache: the frozen integer front-end's output, computed once per (task, N).
+"""Feature passes: the frozen integer front-end's output, computed once per (task, N) and
+held in memory for every back-end training of that (task, N).
 
 The fixed front-end at every N is a prefix of one `FixedNet`, so the features at N2 > N1 are
 blocks N1..N2-1 applied to the features at N1 (exactly: both are integers). A sweep over N
-therefore runs each block once per image.
+therefore runs each block once per image. They are not stored in the cache (fixynn.store): a
+resumed sweep recomputes them, exactly, for the trainings still due.
 """
 
 from __future__ import annotations
