@@ -8,6 +8,7 @@ import pytest
 
 from fixynn.arch import back_end_layers, mobilenet_v1_layers
 from fixynn.errors import FixynnError
+from fixynn.hw.ppa import search
 from fixynn.hw.ppa.pca import PcaConfig, evaluate_pca, weight_bytes
 from fixynn.hw.ppa.search import KIB, SearchSpace, search_pca
 from fixynn.hw.ppa.system import (
@@ -166,3 +167,49 @@ def test_area_below_the_ffe_is_an_error() -> None:
     ffe = StubFfe(area_mm2=1.0, energy_per_frame_uj=1.0, fps=1e5)
     with pytest.raises(FixynnError, match="leaves nothing for the PCA"):
         size_split(LAYERS, 2, TECH, PcaConfig(), ffe, SizingOptions(space=SMALL, area_mm2=0.5))
+
+
+@dataclass(frozen=True)
+class StubPca:
+    fps: float
+    energy_per_frame_uj: float
+    area_mm2: float
+
+
+def test_descent_from_an_infeasible_start_climbs_to_the_fps_floor(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review item: the descent from a start under the fps floor. Here the floor needs two
+    buffers changed at once (ifmap >= 32 KiB and filter exactly 32 KiB), so from either start
+    (the smallest buffers; the largest filter buffer) every single move is still under it:
+    the descent must not stop there, it must climb to the floor and then find the optimum."""
+
+    def stub(layers: object, cfg: PcaConfig, tech: object, **kwargs: object) -> StubPca:
+        fps = 40.0 + 30.0 * (cfg.ifmap_sram_kib >= 32) + 30.0 * (cfg.filter_sram_kib == 32)
+        size = cfg.ifmap_sram_kib + cfg.filter_sram_kib + cfg.ofmap_sram_kib
+        return StubPca(fps=fps, energy_per_frame_uj=size + cfg.rows, area_mm2=0.01)
+
+    monkeypatch.setattr(search, "evaluate_pca", stub)
+    space = SearchSpace(sides=(8, 16), buffer_kib=(8.0, 16.0, 32.0, 64.0))
+    layers = mobilenet_v1_layers(1.0, 224)  # needs above 64 KiB: every rung of each ladder
+    full = search_pca(layers, TECH, 100.0, 100.0, space=space, method="exhaustive")
+    fast = search_pca(layers, TECH, 100.0, 100.0, space=space)
+    assert full is not None and full.best.fps == 100.0
+    assert fast is not None, "the descent stopped at its infeasible starts"
+    assert fast.best == full.best
+    assert fast.evaluated < full.evaluated
+
+
+def test_descent_matches_the_optimum_when_the_best_shapes_start_is_under_the_floor() -> None:
+    """A real problem (width 0.5, 128x128, batch 4) at an fps floor the smallest buffers of
+    the best array shape miss: the descent still finds the exhaustive optimum."""
+    layers = mobilenet_v1_layers(0.5, 128, num_classes=10)
+    floor = 2300.0
+    fast = search_pca(layers, TECH, 0.4, floor, space=SMALL, batch=4)
+    full = search_pca(layers, TECH, 0.4, floor, space=SMALL, batch=4, method="exhaustive")
+    assert fast is not None and full is not None
+    shape = full.best.config
+    smallest = evaluate_pca(layers, PcaConfig(rows=shape.rows, cols=shape.cols,
+                                              ifmap_sram_kib=8.0, filter_sram_kib=8.0,
+                                              ofmap_sram_kib=8.0), TECH, batch=4)
+    assert smallest.fps < floor <= full.best.fps  # the start is infeasible, the optimum not
+    assert fast.best.energy_per_frame_uj == pytest.approx(full.best.energy_per_frame_uj)

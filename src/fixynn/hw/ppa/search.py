@@ -109,7 +109,8 @@ class _Problem:
     batch: int
     storage: str
     objective: Callable[[PcaResult], float]
-    memo: dict[tuple[int, int, float, float, float], tuple[float, PcaResult] | None] = field(
+    # every point looked at: its result, or None when over the area
+    memo: dict[tuple[int, int, float, float, float], PcaResult | None] = field(
         default_factory=dict)
     evaluated: int = 0
 
@@ -117,8 +118,10 @@ class _Problem:
         return (array_area_um2(replace(self.base, rows=rows, cols=cols), self.tech)
                 + sram_area_um2(self.tech, buffers_kib * KIB * 8))
 
-    def cost(self, rows: int, cols: int, i: float, f: float, o: float) -> float:
-        """The objective at one point (inf when over the area or under the fps floor)."""
+    def cost(self, rows: int, cols: int, i: float, f: float, o: float) -> tuple[float, float]:
+        """(fps shortfall below the floor, objective) at one point, (inf, inf) over the area.
+        Compared as a pair, the descent climbs to the floor first and then lowers the
+        objective: a start under the floor is not a dead end."""
         key = (rows, cols, i, f, o)
         if key not in self.memo:
             self.memo[key] = None
@@ -126,19 +129,19 @@ class _Problem:
                 self.evaluated += 1
                 cfg = replace(self.base, rows=rows, cols=cols, ifmap_sram_kib=i,
                               filter_sram_kib=f, ofmap_sram_kib=o)
-                result = evaluate_pca(self.layers, cfg, self.tech,
-                                      input_on_chip=self.input_on_chip, batch=self.batch,
-                                      weight_storage=self.storage)
-                if result.fps >= self.fps_floor:
-                    self.memo[key] = (self.objective(result), result)
-        hit = self.memo[key]
-        return math.inf if hit is None else hit[0]
+                self.memo[key] = evaluate_pca(self.layers, cfg, self.tech,
+                                              input_on_chip=self.input_on_chip,
+                                              batch=self.batch, weight_storage=self.storage)
+        result = self.memo[key]
+        if result is None:
+            return math.inf, math.inf
+        return max(0.0, self.fps_floor - result.fps), self.objective(result)
 
     def result(self) -> SearchResult | None:
-        feasible = [hit for hit in self.memo.values() if hit is not None]
+        feasible = [r for r in self.memo.values() if r is not None and r.fps >= self.fps_floor]
         if not feasible:
             return None
-        best = min(feasible, key=lambda hit: (hit[0], hit[1].area_mm2))[1]
+        best = min(feasible, key=lambda r: (self.objective(r), r.area_mm2))
         return SearchResult(best=best, evaluated=self.evaluated, feasible=len(feasible))
 
 
@@ -215,13 +218,14 @@ def search_pca(
 
 
 def _descend(
-    cost: Callable[[float, float, float], float],
+    cost: Callable[[float, float, float], tuple[float, float]],
     start: tuple[float, float, float],
     ifmap: list[float],
     filt: list[float],
     ofmap: list[float],
 ) -> None:
-    """Steepest descent over (ifmap, filter, ofmap) from `start`; `cost` memoises points."""
+    """Steepest descent over (ifmap, filter, ofmap) from `start`; `cost` memoises points and
+    orders them by (fps shortfall, objective)."""
     state = start
     best = cost(*state)
     moves: list[Callable[[tuple[float, float, float]], list[tuple[float, float, float]]]] = [
