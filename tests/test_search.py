@@ -155,7 +155,7 @@ def test_fixed_rule_is_the_old_sizing() -> None:
     ("kwargs", "message"),
     [({"sizing": "best"}, "sizing"), ({"batch": 0}, "batch"), ({"weights": "rom"}, "weight"),
      ({"handoff": "wire"}, "hand-off"), ({"area_mm2": -1.0}, "area"),
-     ({"fps_floor": float("nan")}, "fps floor"),
+     ({"fps_floor": float("nan")}, "fps_floor: must be a number of frames/s"),
      ({"sizing": "fixed", "handoff": "buffer"}, "sizing fixed")],
 )
 def test_bad_options_are_errors(kwargs: dict, message: str) -> None:  # type: ignore[type-arg]

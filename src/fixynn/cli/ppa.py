@@ -19,6 +19,7 @@ from fixynn.hw.ppa.pca import PcaConfig
 from fixynn.hw.ppa.search import HANDOFF_OPTIONS, SIZING_RULES, WEIGHT_OPTIONS
 from fixynn.hw.ppa.system import (
     DEFAULT_FPS_FLOOR,
+    OptionError,
     SizingOptions,
     SystemResult,
     evaluate_system,
@@ -27,6 +28,9 @@ from fixynn.hw.ppa.system import (
 )
 from fixynn.hw.ppa.tech import load_tech
 
+# SizingOptions field -> the flag that sets it
+OPTION_FLAGS = {"sizing": "--sizing", "fps_floor": "--fps-floor", "batch": "--batch",
+                "weights": "--weight-storage", "handoff": "--handoff", "area_mm2": "--area-mm2"}
 SWEEP_WIDTHS = (0.25, 0.5, 0.75, 1.0)
 SWEEP_RESOLUTION = 224
 
@@ -106,10 +110,13 @@ def ppa_command(
                           "either trained (--weights) or random at a sparsity")
     _check_number(freq_mhz, "--freq-mhz")
     _check_number(pca_sram_kib, "--pca-sram-kib")
-    options = SizingOptions(
-        sizing=_choice(sizing, "--sizing", SIZING_RULES), fps_floor=fps_floor, batch=batch,
-        weights=_choice(weight_storage, "--weight-storage", WEIGHT_OPTIONS),
-        handoff=_choice(handoff, "--handoff", HANDOFF_OPTIONS), area_mm2=area_mm2)
+    try:
+        options = SizingOptions(
+            sizing=_choice(sizing, "--sizing", SIZING_RULES), fps_floor=fps_floor, batch=batch,
+            weights=_choice(weight_storage, "--weight-storage", WEIGHT_OPTIONS),
+            handoff=_choice(handoff, "--handoff", HANDOFF_OPTIONS), area_mm2=area_mm2)
+    except OptionError as exc:  # name the flag the user typed
+        raise FixynnError(f"{OPTION_FLAGS[exc.option]}: {exc.why}") from None
     table_tech = load_tech(tech)
     cfg = PcaConfig(rows=pca_rows, cols=pca_cols, freq_mhz=freq_mhz, ifmap_sram_kib=pca_sram_kib,
                     filter_sram_kib=pca_sram_kib, ofmap_sram_kib=pca_sram_kib)

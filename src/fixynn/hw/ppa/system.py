@@ -81,6 +81,15 @@ ISO_AREA_RTOL = 1e-9
 DEFAULT_FPS_FLOOR = 30.0
 
 
+class OptionError(FixynnError):
+    """A bad SizingOptions field; `option` names it, so a caller can name its own flag or
+    config key for it (`fixynn ppa --fps-floor`, `hardware.fps_floor`)."""
+
+    def __init__(self, option: str, why: str) -> None:
+        super().__init__(f"{option}: {why}")
+        self.option, self.why = option, why
+
+
 @dataclass(frozen=True)
 class SizingOptions:
     """How the two designs' programmable accelerators are sized (docs/ppa-system.md)."""
@@ -96,26 +105,27 @@ class SizingOptions:
 
     def __post_init__(self) -> None:
         if self.sizing not in SIZING_RULES:
-            raise FixynnError(f"sizing {self.sizing!r} is not one of {', '.join(SIZING_RULES)}")
+            raise OptionError("sizing", f"{self.sizing!r} is not one of {', '.join(SIZING_RULES)}")
         if not (math.isfinite(self.fps_floor) and self.fps_floor >= 0):
-            raise FixynnError(f"fps floor must be a number >= 0, got {self.fps_floor}")
+            raise OptionError("fps_floor", f"must be a number of frames/s >= 0, got "
+                              f"{self.fps_floor}")
         if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
-            raise FixynnError(f"batch must be an integer >= 1, got {self.batch!r}")
+            raise OptionError("batch", f"must be an integer >= 1, got {self.batch!r}")
         if self.weights not in WEIGHT_OPTIONS:
-            raise FixynnError(f"weight storage {self.weights!r} is not one of "
+            raise OptionError("weights", f"weight storage {self.weights!r} is not one of "
                               f"{', '.join(WEIGHT_OPTIONS)}")
         if self.handoff not in HANDOFF_OPTIONS:
-            raise FixynnError(f"hand-off {self.handoff!r} is not one of "
+            raise OptionError("handoff", f"hand-off {self.handoff!r} is not one of "
                               f"{', '.join(HANDOFF_OPTIONS)}")
         if self.area_mm2 is not None and not (math.isfinite(self.area_mm2)
                                               and self.area_mm2 > 0):
-            raise FixynnError(f"area must be a number > 0 mm2, got {self.area_mm2}")
+            raise OptionError("area_mm2", f"area must be a number > 0 mm2, got {self.area_mm2}")
         if self.sizing == "fixed" and (self.batch != 1 or self.weights != "auto"
                                        or self.handoff == "buffer" or self.area_mm2 is not None
                                        or not self.count_dram):
-            raise FixynnError("sizing fixed takes none of the search's options (batch, weight "
-                              "storage, hand-off buffer, area, DRAM left out); leave them at "
-                              "their defaults or use sizing search")
+            raise OptionError("sizing", "sizing fixed takes none of the search's options "
+                              "(batch, weight storage, hand-off buffer, area, DRAM left out); "
+                              "leave them at their defaults or use sizing search")
 
     def as_dict(self) -> dict[str, Any]:
         return {"sizing": self.sizing, "fps_floor": self.fps_floor, "batch": self.batch,
