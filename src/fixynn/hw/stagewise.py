@@ -1,0 +1,230 @@
+"""Verification that scales: each stage of the plan built and checked alone, then the wiring.
+
+`fixynn verify --mode layers` splits the plan (`hw.lower`) into its stages: one layer, or a
+depthwise layer fused with the pointwise layer it feeds (they share no buffer, so they are
+checked as one). Each stage becomes a one-stage HwGraph whose image is the stage's input
+tensor; the emitter writes its Verilog (the one source of RTL), Verilator builds it with
+the C++ testbench, and the simulation, fed golden's output of the previous stage on the real
+images, is compared with golden's output of the stage itself (both from one golden run of
+the whole graph). The stages build in parallel (a bounded pool) and each build is cached by
+its content (`sim.build`: Verilog, testbench, flags, toolchain): a stage's graph is named
+after its layers, not after the graph holding it, so the stages that two front-ends share
+(N = 2 and N = 14 of one sweep) are built once. Last, the stitched top level runs on fewer
+images: the stages are already proven, this checks their wiring and the design's row gap.
+
+`whole` is the earlier mode: one build of the whole design, every layer compared on every
+image. `auto` picks `layers` for designs whose Verilog is larger than `AUTO_LAYERS_BYTES`.
+
+Chain-only today: a stage reads one tensor (its first layer's only input). A stage with two
+inputs (a residual add) needs a stage graph with two inputs, i.e. a second stimulus stream
+in the testbench; the split itself (`stage_groups`) already walks `Plan.stages`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from fixynn.errors import FixynnError
+from fixynn.hw.golden import run_graph
+from fixynn.hw.ir import INPUT, HwGraph
+from fixynn.hw.lower import HwOptions, Plan, Stage, lower
+from fixynn.hw.rtl.emit import plan_verilog, top_name
+from fixynn.hw.rtl.stimulus import check_images, stimulus
+from fixynn.hw.rtl.testbench import cpp_testbench
+from fixynn.hw.sim import (
+    BUILD_TIMEOUT_S,
+    RUN_TIMEOUT_S,
+    LayerMismatch,
+    VerifyResult,
+    build,
+    compare,
+    simulate,
+    verify_graph,
+)
+
+MODES = ("auto", "whole", "layers")
+# `auto` verifies per stage above this much Verilog. Measured on the default front-end
+# (benchmarks/bench_verilator_options.py, docs/rtl.md): below it one whole build is no slower
+# than the stages' builds plus the stitched one.
+AUTO_LAYERS_BYTES = 2_000_000
+STITCHED_IMAGES = 2  # images of the stitched check in `layers` mode (at most the images given)
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """One stage checked alone: its layers' mismatch counts, its size and its times."""
+
+    name: str  # its layers' names joined by "+"
+    layers: list[LayerMismatch]
+    verilog_bytes: int
+    build_s: float
+    sim_s: float
+    cached_build: bool
+
+    @property
+    def outputs_compared(self) -> int:
+        return sum(m.outputs for m in self.layers)
+
+    @property
+    def mismatches(self) -> int:
+        return sum(m.mismatches for m in self.layers)
+
+    def to_json(self) -> dict:
+        return {"stage": self.name, "verilog_bytes": self.verilog_bytes,
+                "build_s": round(self.build_s, 3), "sim_s": round(self.sim_s, 3),
+                "cached_build": self.cached_build, "outputs_compared": self.outputs_compared,
+                "mismatches": self.mismatches,
+                "layers": [{"layer": m.layer, "outputs": m.outputs,
+                            "mismatches": m.mismatches, "first": m.first}
+                           for m in self.layers]}
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of `verify`: the mode run, every stage alone (`layers` mode) and the
+    top level (the whole design on every image, or the stitched check on a few)."""
+
+    mode: str  # "whole" or "layers" (auto resolved)
+    images: int  # images every stage (or the whole design) ran on
+    verilog_bytes: int  # of the whole design
+    stages: list[StageResult]
+    top: VerifyResult
+    wall_s: float
+
+    @property
+    def outputs_compared(self) -> int:
+        return self.top.outputs_compared + sum(s.outputs_compared for s in self.stages)
+
+    @property
+    def mismatches(self) -> int:
+        return self.top.mismatches + sum(s.mismatches for s in self.stages)
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatches == 0
+
+    @property
+    def build_s(self) -> float:
+        """Build seconds summed over every build (the stages' overlap in the pool)."""
+        return self.top.build_s + sum(s.build_s for s in self.stages)
+
+    @property
+    def sim_s(self) -> float:
+        return self.top.sim_s + sum(s.sim_s for s in self.stages)
+
+    def to_json(self) -> dict:
+        return {"mode": self.mode, "images": self.images, "verilog_bytes": self.verilog_bytes,
+                "outputs_compared": self.outputs_compared, "mismatches": self.mismatches,
+                "build_s": round(self.build_s, 3), "sim_s": round(self.sim_s, 3),
+                "wall_s": round(self.wall_s, 3),
+                "stages": [s.to_json() for s in self.stages], "top": self.top.to_json()}
+
+
+def stage_groups(plan: Plan) -> list[tuple[Stage, ...]]:
+    """The plan's stages as units checked alone: a stage whose output is fused into the next
+    one travels with it (no buffer, no register between them)."""
+    groups: list[tuple[Stage, ...]] = []
+    current: list[Stage] = []
+    for stage in plan.stages:
+        current.append(stage)
+        if not stage.fused_output:
+            groups.append(tuple(current))
+            current = []
+    if current:
+        raise FixynnError(f"graph {plan.graph.name!r}: the last stage "
+                          f"{current[-1].layer.name!r} is fused into a stage that is missing")
+    return groups
+
+
+def stage_graph(plan: Plan, group: tuple[Stage, ...]) -> HwGraph:
+    """A graph of the group's layers alone, its image the group's input tensor.
+
+    Named after its layers only, so equal stages of different graphs have equal Verilog (and
+    share one cached build)."""
+    first = group[0].layer
+    if len(first.inputs) != 1:
+        raise FixynnError(f"layer {first.name!r}: per-stage verification covers stages with "
+                          "one input; verify this graph with --mode whole")
+    c, h, w = group[0].in_shape
+    layers = [replace(first, inputs=(INPUT,)), *(s.layer for s in group[1:])]
+    fused = [s.layer.name for s in group if s.fused_output]
+    name = "stage_" + "_".join(s.layer.name for s in group)
+    return HwGraph(name=name, input_channels=c, input_height=h, input_width=w,
+                   layers=tuple(layers), input_bits=first.in_bits, input_frac=first.in_frac,
+                   meta={"fuse": fused})
+
+
+def resolve_mode(mode: str, verilog_bytes: int) -> str:
+    if mode not in MODES:
+        raise FixynnError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
+    if mode == "auto":
+        return "layers" if verilog_bytes > AUTO_LAYERS_BYTES else "whole"
+    return mode
+
+
+def verify(
+    graph: HwGraph, images: np.ndarray, work_dir: str | Path, mode: str = "auto",
+    style: str = "csd", pipeline: bool = False, cache_dir: Path | None = None,
+    jobs: int | None = None, stitched_images: int = STITCHED_IMAGES,
+    build_timeout_s: float = BUILD_TIMEOUT_S, run_timeout_s: float = RUN_TIMEOUT_S,
+) -> Verification:
+    """Verify `graph`'s RTL against golden on `images` in `mode` (auto | whole | layers).
+
+    `jobs`: stages built at once (default: the CPU cores); `stitched_images`: images of the
+    stitched top level in layers mode."""
+    t0 = time.perf_counter()
+    images = check_images(graph, images)
+    plan = lower(graph, HwOptions(style, pipeline))
+    size = sum(len(text) for text in plan_verilog(plan).values())
+    mode = resolve_mode(mode, size)
+    work_dir = Path(work_dir)
+    if mode == "whole":
+        top = verify_graph(graph, images, work_dir, style, pipeline, cache_dir,
+                           build_timeout_s, run_timeout_s)
+        return Verification(mode, len(images), size, [], top, time.perf_counter() - t0)
+    if stitched_images < 1:
+        raise FixynnError(f"stitched images must be >= 1, got {stitched_images}")
+    golden = dict(zip((layer.name for layer in graph.layers), run_graph(graph, images),
+                      strict=True)) | {INPUT: images}
+    groups = stage_groups(plan)
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(groups)))
+    make_jobs = max(1, (os.cpu_count() or 1) // jobs)
+
+    def check(k: int) -> StageResult:
+        x = golden[groups[k][0].layer.inputs[0]]
+        return _verify_stage(stage_graph(plan, groups[k]), x, golden, work_dir / f"stage{k}",
+                             style, pipeline, cache_dir, make_jobs, build_timeout_s,
+                             run_timeout_s)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        stages = list(pool.map(check, range(len(groups))))
+    top = verify_graph(graph, images[:stitched_images], work_dir / "top", style, pipeline,
+                       cache_dir, build_timeout_s, run_timeout_s)
+    return Verification(mode, len(images), size, stages, top, time.perf_counter() - t0)
+
+
+def _verify_stage(
+    sub: HwGraph, x: np.ndarray, golden: dict[str, np.ndarray], work_dir: Path, style: str,
+    pipeline: bool, cache_dir: Path | None, make_jobs: int, build_timeout_s: float,
+    run_timeout_s: float,
+) -> StageResult:
+    """Build and simulate one stage graph on `x` (golden's value of its input tensor) and
+    compare each of its layers with golden's output of that layer."""
+    plan = lower(sub, HwOptions(style, pipeline))
+    files = plan_verilog(plan)
+    top = top_name(sub)
+    t0 = time.perf_counter()
+    exe, cached = build(files, cpp_testbench([("", sub)], top), top, cache_dir,
+                        build_timeout_s, jobs=make_jobs)
+    t1 = time.perf_counter()
+    (rtl,) = simulate(exe, [sub], [stimulus(sub, x, plan.row_gap)], work_dir, run_timeout_s)
+    t2 = time.perf_counter()
+    layers = compare(sub, [golden[layer.name] for layer in sub.layers], rtl)
+    return StageResult("+".join(layer.name for layer in sub.layers), layers,
+                       sum(len(text) for text in files.values()), t1 - t0, t2 - t1, cached)
