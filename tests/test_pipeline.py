@@ -53,8 +53,9 @@ def fake_rtl(ctx: StepContext) -> dict[str, Any]:
 
 def fake_verify(ctx: StepContext) -> dict[str, Any]:
     CALLS.append(f"verify/N{ctx.params['n']}")
-    return {"n": ctx.params["n"], "images": ctx.params["images"], "outputs_compared": 10,
-            "mismatches": 0, "build_s": 1.0, "sim_s": 1.0}
+    return {"n": ctx.params["n"], "mode": ctx.params["mode"], "images": ctx.params["images"],
+            "top_images": 2, "outputs_compared": 10, "mismatches": 0, "build_s": 1.0,
+            "sim_s": 1.0, "wall_s": 2.0, "verilog_bytes": 1000, "stages": []}
 
 
 def fake_synth(ctx: StepContext) -> dict[str, Any]:

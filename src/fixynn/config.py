@@ -27,6 +27,7 @@ from fixynn.arch import NUM_BLOCKS, STRIDE_PLANS
 from fixynn.errors import FixynnError
 from fixynn.executors import EXECUTORS
 from fixynn.hw.ppa.search import HANDOFF_OPTIONS, SIZING_RULES, WEIGHT_OPTIONS
+from fixynn.hw.stagewise import MODES as VERIFY_MODES
 from fixynn.train.device import DEVICES
 
 STAGES: tuple[str, ...] = ("transfer", "rtl", "verify", "synth", "ppa", "report")
@@ -156,6 +157,9 @@ class HardwareConfig:
 @dataclass(frozen=True)
 class VerifyConfig:
     images: int = _spec("real test images streamed through the RTL per N", min=1)
+    mode: str = _spec("whole design, every stage alone then the stitched design, or auto "
+                      "(per stage for large designs)", choices=VERIFY_MODES)
+    stitched_images: int = _spec("images of the stitched design in layers mode", min=1)
     n_list: tuple[int, ...] = _spec(
         "split points to verify (empty = every N >= 1 of the sweep)",
         min=1,

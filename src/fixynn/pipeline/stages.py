@@ -90,23 +90,27 @@ def rtl_step(ctx: StepContext) -> dict[str, Any]:
 def verify_step(ctx: StepContext) -> dict[str, Any]:
     from fixynn.data.tasks import task_images
     from fixynn.data.taskspec import task_from_dict
-    from fixynn.hw.sim import verify_graph
+    from fixynn.hw.stagewise import verify
 
     n = ctx.params["n"]
     graph = _graph(ctx, n)
     images = task_images(task_from_dict(ctx.params["task"]), split="test",
                          limit=ctx.params["images"], size=graph.input_height,
                          channels=graph.input_channels)
-    # Verilator's build tree is large and disposable: keep only the summary
+    # The simulation files are large and disposable: keep only the summary. The builds stay
+    # in the user's Verilator cache, where the stages that several N share are built once.
     with tempfile.TemporaryDirectory(prefix="fixynn-verify-") as build:
-        result = verify_graph(graph, images, Path(build), style=ctx.params["style"])
-    summary = _plain(result)
-    (ctx.work_dir / "verify.json").write_text(json.dumps(summary, indent=1, default=str))
+        result = verify(graph, images, Path(build), ctx.params["mode"],
+                        style=ctx.params["style"],
+                        stitched_images=ctx.params["stitched_images"])
+    summary = result.to_json()
+    (ctx.work_dir / "verify.json").write_text(json.dumps(summary, indent=1))
     return {
         "n": n,
-        **{k: summary[k] for k in ("images", "outputs_compared", "mismatches")},
-        "build_s": summary.get("build_s"),
-        "sim_s": summary.get("sim_s"),
+        **{k: summary[k] for k in ("mode", "images", "outputs_compared", "mismatches",
+                                   "build_s", "sim_s", "wall_s", "verilog_bytes")},
+        "top_images": result.top.images,
+        "stages": [{k: v for k, v in s.items() if k != "layers"} for s in summary["stages"]],
     }
 
 

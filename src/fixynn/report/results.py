@@ -14,7 +14,7 @@ from fixynn.errors import FixynnError
 from fixynn.train.verdict import BUDGET_POINTS, largest_holding_n
 
 SCHEMA = "fixynn-results"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 LOSS_BUDGET = BUDGET_POINTS / 100
 
 # Headline results of the paper (Whatmough et al., "FixyNN: Efficient Hardware for Mobile
@@ -106,7 +106,11 @@ SPEC: dict[str, Any] = {
             "other_mm2": float,
         }
     ],
-    "verification": [{"n": int, "images": int, "outputs_compared": int, "mismatches": int}],
+    "verification": [{"n": int, "mode": str, "images": int, "top_images": int,
+                      "outputs_compared": int, "mismatches": int, "verilog_bytes": int,
+                      "stages": [{"stage": str, "verilog_bytes": int, "build_s": float,
+                                  "sim_s": float, "cached_build": bool,
+                                  "outputs_compared": int, "mismatches": int}]}],
     "synthesis": [
         {"n": int, "layer": str, "cells": int, "gate_equivalents": float, "flip_flops": int,
          "library": (str, type(None)), "area_um2": (float, type(None)),
