@@ -182,15 +182,17 @@ def test_cli_verify_json_and_exit_codes(mobilenet: HwGraph, cache_base: Path, tm
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     assert doc["images"] == 3 and doc["mismatches"] == 0
+    assert doc["mode"] == "whole" and doc["stages"] == []  # auto: a small design is one build
     assert doc["outputs_compared"] == 3 * sum(c * h * w for c, h, w in mobilenet.shapes())
-    assert [m["layer"] for m in doc["layers"]] == [layer.name for layer in mobilenet.layers]
+    assert [m["layer"] for m in doc["top"]["layers"]] == [layer.name for layer in
+                                                         mobilenet.layers]
     # A mismatch (here: a golden model that disagrees) must fail the command.
     monkeypatch.setattr(sim, "run_graph", lambda g, x: [o + 1 for o in run_graph(g, x)])
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     second = json.loads(result.output)
     assert second["mismatches"] == doc["outputs_compared"]
-    assert second["cached_build"]  # a rerun does not recompile
+    assert second["top"]["cached_build"]  # a rerun does not recompile
 
 
 def test_cli_rtl_writes_verilog_and_rejects_bad_style(mobilenet: HwGraph, tmp_path: Path,
