@@ -34,13 +34,12 @@ from fixynn.hw.rtl.emit import plan_verilog, top_name
 from fixynn.hw.rtl.stimulus import stimulus
 from fixynn.hw.rtl.testbench import cpp_testbench
 from fixynn.hw.sim import CXX_OPT, BuildOptions, build, compare, simulate
-from fixynn.hw.stagewise import stage_graph, stage_groups
+from fixynn.hw.stagewise import STITCHED_BUILD, stage_graph, stage_groups
 
-O0 = ("OPT_FAST=-O0", "OPT_SLOW=-O0", "OPT_GLOBAL=-O0")
 # name -> (options, make -j; None: one per core)
 CONFIGS: dict[str, tuple[BuildOptions, int | None]] = {
     "default": (BuildOptions(), None),
-    "O0": (BuildOptions(cxx_opt=O0), None),
+    "O0": (STITCHED_BUILD, None),  # what the stitched check of --mode layers builds with
     "O2": (BuildOptions(cxx_opt=("OPT_FAST=-O2", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1")), None),
     "Os-slow": (BuildOptions(cxx_opt=("OPT_FAST=-O1", "OPT_SLOW=-Os", "OPT_GLOBAL=-O1")), None),
     "no-split": (BuildOptions(output_split=0), None),
@@ -74,11 +73,13 @@ def measure(graph: HwGraph, x, want, options: BuildOptions, jobs: int | None, ca
     exe, cached = build(files, tb, top, cache, jobs=jobs, options=options)
     build_s = time.perf_counter() - t0
     assert not cached, "the benchmark's cache must be fresh"
-    t1 = time.perf_counter()
-    (rtl,) = simulate(exe, [graph], [stimulus(graph, x, plan.row_gap)], work)
-    sim_s = time.perf_counter() - t1
+    sim_s = []
+    for _ in range(2):  # the faster of two runs: the machine is shared
+        t1 = time.perf_counter()
+        (rtl,) = simulate(exe, [graph], [stimulus(graph, x, plan.row_gap)], work)
+        sim_s.append(time.perf_counter() - t1)
     bad = sum(m.mismatches for m in compare(graph, want, rtl))
-    return build_s, len(x) / sim_s, bad
+    return build_s, len(x) / min(sim_s), bad
 
 
 def main() -> None:

@@ -382,16 +382,18 @@ def verify_graph(
     graph: HwGraph, images: np.ndarray, work_dir: str | Path, style: str = "csd",
     pipeline: bool = False, cache_dir: Path | None = None,
     build_timeout_s: float = BUILD_TIMEOUT_S, run_timeout_s: float = RUN_TIMEOUT_S,
+    options: BuildOptions | None = None,
 ) -> VerifyResult:
     """Generate, build (cached), simulate and compare every layer's output with golden."""
     return verify_graphs([graph], [images], work_dir, style, pipeline, cache_dir,
-                         build_timeout_s, run_timeout_s)[0]
+                         build_timeout_s, run_timeout_s, options)[0]
 
 
 def verify_graphs(
     graphs: list[HwGraph], images: list[np.ndarray], work_dir: str | Path, style: str = "csd",
     pipeline: bool = False, cache_dir: Path | None = None,
     build_timeout_s: float = BUILD_TIMEOUT_S, run_timeout_s: float = RUN_TIMEOUT_S,
+    options: BuildOptions | None = None,
 ) -> list[VerifyResult]:
     """`verify_graph` for several graphs in ONE Verilator build (names must differ).
 
@@ -418,7 +420,8 @@ def verify_graphs(
     stimuli = [stimulus(g, x, row_gap(g), seed=d)
                for d, (g, x) in enumerate(zip(graphs, images, strict=True))]
     t0 = time.perf_counter()
-    exe, cached = build(files, cpp_testbench(designs, top), top, cache_dir, build_timeout_s)
+    exe, cached = build(files, cpp_testbench(designs, top), top, cache_dir, build_timeout_s,
+                        options=options)
     t1 = time.perf_counter()
     rtl = simulate(exe, graphs, stimuli, Path(work_dir), run_timeout_s)
     t2 = time.perf_counter()

@@ -40,6 +40,7 @@ from fixynn.hw.rtl.testbench import cpp_testbench
 from fixynn.hw.sim import (
     BUILD_TIMEOUT_S,
     RUN_TIMEOUT_S,
+    BuildOptions,
     LayerMismatch,
     VerifyResult,
     build,
@@ -54,6 +55,9 @@ MODES = ("auto", "whole", "layers")
 # than the stages' builds plus the stitched one.
 AUTO_LAYERS_BYTES = 2_000_000
 STITCHED_IMAGES = 2  # images of the stitched check in `layers` mode (at most the images given)
+# The stitched design runs on a couple of images, so its build trades simulation speed for
+# compile time: all C++ at -O0 (measured in docs/rtl.md, "Build options, measured").
+STITCHED_BUILD = BuildOptions(cxx_opt=("OPT_FAST=-O0", "OPT_SLOW=-O0", "OPT_GLOBAL=-O0"))
 
 
 @dataclass(frozen=True)
@@ -202,10 +206,16 @@ def verify(
                              style, pipeline, cache_dir, make_jobs, build_timeout_s,
                              run_timeout_s)
 
+    # Most weights (longest build) first: the pool finishes sooner, and two verifications of
+    # one sweep running at once (N = 7 and N = 14 in two workers) start on different stages
+    # instead of one waiting for the other's build of the stage they share.
+    order = sorted(range(len(groups)), key=lambda k: -sum(
+        int(np.count_nonzero(s.layer.weight)) for s in groups[k]))
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        stages = list(pool.map(check, range(len(groups))))
+        done = dict(zip(order, pool.map(check, order), strict=True))
+    stages = [done[k] for k in range(len(groups))]
     top = verify_graph(graph, images[:stitched_images], work_dir / "top", style, pipeline,
-                       cache_dir, build_timeout_s, run_timeout_s)
+                       cache_dir, build_timeout_s, run_timeout_s, STITCHED_BUILD)
     return Verification(mode, len(images), size, stages, top, time.perf_counter() - t0)
 
 
