@@ -50,10 +50,13 @@ from fixynn.hw.sim import (
 )
 
 MODES = ("auto", "whole", "layers")
-# `auto` verifies per stage above this much Verilog. Measured on the default front-end
-# (benchmarks/bench_verilator_options.py, docs/rtl.md): below it one whole build is no slower
-# than the stages' builds plus the stitched one.
-AUTO_LAYERS_BYTES = 2_000_000
+# `auto` verifies per stage above this much Verilog. Measured on the default-like front-end
+# (docs/rtl.md, "Per-stage verification, measured"): on a cold cache `layers` took 2.3x and
+# 2.2x the time of its own stitched build (= one whole build) at N = 4 (0.34 MB) and N = 7
+# (2.57 MB), since that check is itself a whole-design build; it pays off where the stages
+# are already built (the other N of a sweep) and the whole design's 100-image simulation is
+# long (N = 14, 29.8 MB: 136 s), so only designs beyond N = 10 (10.1 MB) take it.
+AUTO_LAYERS_BYTES = 12_000_000
 STITCHED_IMAGES = 2  # images of the stitched check in `layers` mode (at most the images given)
 # The stitched design runs on a couple of images, so its build trades simulation speed for
 # compile time: all C++ at -O0 (measured in docs/rtl.md, "Build options, measured").
