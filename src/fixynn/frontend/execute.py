@@ -64,12 +64,18 @@ def run_op(op: Op, xs: list[torch.Tensor]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def run_unit(unit: Unit, x: torch.Tensor) -> torch.Tensor:
-    """The unit's output for a batch `x` of its input tensor."""
+def unit_values(unit: Unit, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The value of every tensor of the unit (its input and each op's output) for a batch
+    `x` of its input tensor."""
     env = {unit.input: x}
     for op in unit.ops:
         env[op.name] = run_op(op, [env[name] for name in op.inputs])
-    return env[unit.output]
+    return env
+
+
+def run_unit(unit: Unit, x: torch.Tensor) -> torch.Tensor:
+    """The unit's output for a batch `x` of its input tensor."""
+    return unit_values(unit, x)[unit.output]
 
 
 def run_network(net: Network, x: torch.Tensor, start: int = 0,

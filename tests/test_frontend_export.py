@@ -1,0 +1,256 @@
+"""fixynn.frontend.to_hwgraph: a PyTorch module's first units -> an integer HwGraph, in one
+call. The golden executor equals an independent torch reference of the IR's integer
+semantics and the fast torch executor bit for bit; the integer outputs stay within a stated
+distance of the float ones; bad input is one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fixynn.errors import FixynnError
+from fixynn.frontend import to_hwgraph
+from fixynn.frontend.exact import pad_sides, run_graph_torch
+from fixynn.hw.golden import run_graph
+from fixynn.hw.ir import HwAdd, HwGraph, HwGraphError, HwLayer, load_graph, save_graph
+from fixynn.hw.kinds.add import out_range as add_range
+from test_frontend import InvertedResidual, TinyMobileNetV2, conv_bn, randomized
+
+
+class Block(nn.Module):
+    """ResNet basic block: two 3x3 conv-BN, identity or 1x1 stride-2 shortcut, add, ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = conv_bn(c_in, c_out, 3, stride)
+        self.conv2, self.bn2 = conv_bn(c_out, c_out, 3)
+        self.shortcut = (nn.Sequential(*conv_bn(c_in, c_out, 1, stride))
+                         if stride != 1 or c_in != c_out else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(h)) + self.shortcut(x))
+
+
+class ResNetish(nn.Module):
+    """A ResNet-style front-end the IR can hold: a strided conv stem instead of a max pool."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(*conv_bn(3, 8, 3, 2), nn.ReLU())
+        self.layers = nn.Sequential(Block(8, 8, 1), Block(8, 16, 2), Block(16, 16, 1))
+        self.fc = nn.Linear(16, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.layers(self.stem(x)).mean((2, 3)))
+
+
+class MobileNetV2ish(nn.Module):
+    """TinyMobileNetV2 with symmetric padding everywhere (stride-2 depthwise padding 1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Sequential(*conv_bn(3, 8, 3, 2), nn.ReLU6()),
+            InvertedResidual(8, 8, 1, 1),
+            InvertedResidual(8, 12, 2, 4),
+            InvertedResidual(12, 12, 1, 4),
+        )
+        self.features[2].dw.padding, self.features[2].stride = (1, 1), 1  # no F.pad
+        self.features[2].dw.stride = (2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x).mean((2, 3))
+
+
+def images(count: int, size: int, seed: int = 0) -> torch.Tensor:
+    """Smooth random uint8 images (blurred noise: neighbouring pixels correlate, as in photos)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = F.avg_pool2d(torch.rand(count, 3, size + 4, size + 4, generator=gen), 5, 1)
+    x = (x - x.amin((1, 2, 3), keepdim=True)) / (x.amax((1, 2, 3), keepdim=True)
+                                                 - x.amin((1, 2, 3), keepdim=True))
+    return (x * 255).round().to(torch.uint8)
+
+
+def reference(graph: HwGraph, pixels: torch.Tensor) -> dict[str, np.ndarray]:
+    """The IR's semantics in real numbers, float64 (docs/ir.md): each tensor is its value
+    q * 2^-frac; a node computes its real accumulator from real weights W * 2^-wf and bias
+    b * 2^-(in_frac + wf), then rounds half up onto its output grid and clamps. Every value
+    is a dyadic rational float64 holds exactly, so this is exact, and independent of both
+    executors (no shifts, no integer accumulators)."""
+    formats = graph.tensor_formats()
+    real = {"input": pixels.double() * 2.0**-graph.input_frac}
+    out = {}
+    for node in graph.layers:
+        fmt = node.out_format
+        if isinstance(node, HwAdd):
+            acc = real[node.inputs[0]] + real[node.inputs[1]]
+            lo, hi = add_range(node)
+        else:
+            wf = torch.from_numpy(node.weight_frac).double()
+            w = torch.from_numpy(node.weight).double() * torch.exp2(-wf).reshape(-1, 1, 1, 1)
+            in_frac = formats[node.inputs[0]].frac
+            b = torch.from_numpy(node.bias).double() * torch.exp2(-(wf + in_frac))
+            top, bottom, left, right = pad_sides(node.padding)
+            x = F.pad(real[node.inputs[0]], (left, right, top, bottom))
+            acc = F.conv2d(x, w, b, node.stride, 0, 1, node.groups)
+            lo, hi = node.act_lo, node.act_hi
+        q = torch.clamp(torch.floor(acc * 2.0**fmt.frac + 0.5), lo, hi)
+        out[node.name] = q.long().numpy()
+        real[node.name] = q * 2.0**-fmt.frac
+    return out
+
+
+def assert_exact(graph: HwGraph, pixels: torch.Tensor) -> None:
+    """golden == the real-number reference == the torch executor, every node."""
+    golden = dict(zip([n.name for n in graph.layers], run_graph(graph, pixels.numpy()),
+                      strict=True))
+    ref = reference(graph, pixels)
+    fast = run_graph_torch(graph, pixels, list(golden))
+    for name, value in golden.items():
+        assert np.array_equal(value, ref[name]), name
+        assert np.array_equal(value, fast[name].numpy()), name
+    assert len({int(v.max()) for v in golden.values()}) > 1  # not all zero / saturated
+
+
+def test_resnet_style_one_call() -> None:
+    model = randomized(ResNetish())
+    pixels = images(24, 16)
+    out = to_hwgraph(model, pixels[:1].double() / 256, 4, pixels[:16],
+                     check_images=pixels[16:])
+    g = out.graph
+    assert [u.unit for u in out.gap.units] == ["stem", "layers.0", "layers.1", "layers.2"]
+    kinds = {n.name: (n.kind, n.activation) for n in g.layers}
+    assert kinds["layers.1.shortcut.0"] == ("pointwise", "none")  # 1x1 stride 2, BN folded
+    assert g.layers[0].name == "stem.0" and g.layers[0].inputs == ("input",)  # no input layer
+    adds = [n for n in g.layers if isinstance(n, HwAdd)]
+    assert [(a.activation, a.out_format.signed) for a in adds] == [("relu", False)] * 3
+    # the identity shortcut's add reads the block input in its own format
+    assert adds[0].in_formats[1] == g.tensor_formats()["stem.0"]
+    shortcut = next(n for n in g.layers if n.name == "layers.1.shortcut.0")
+    assert shortcut.out_format.signed and adds[1].in_formats[1].signed
+    assert g.outputs == ("add_2",) and g.meta["units"][-1] == "layers.2"
+    assert_exact(g, pixels)
+    # stated tolerance (8-bit weights and activations, random BatchNorm; measured 40-46 dB,
+    # at most 1.9 LSB): every unit >= 30 dB and within 4 LSB of float, on unseen images
+    assert all(u.snr_db >= 30 for u in out.gap.units), out.gap.table()
+    assert all(u.max_error_lsb <= 4 for u in out.gap.units), out.gap.table()
+
+
+def test_mobilenet_v2_style_one_call() -> None:
+    model = randomized(MobileNetV2ish(), seed=1)
+    pixels = images(20, 20, seed=1)
+    out = to_hwgraph(model, pixels[:1].double() / 256, 4, pixels)
+    g = out.graph
+    by_name = {n.name: n for n in g.layers}
+    project = by_name["features.1.project.0"]
+    assert (project.kind, project.activation, project.out_format.signed) == (
+        "pointwise", "none", True)  # linear bottleneck: signed
+    dw = by_name["features.2.dw"]
+    assert (dw.kind, dw.stride, dw.padding) == ("depthwise", 2, 1)
+    expand = by_name["features.3.expand.0"]
+    assert expand.in_signed and expand.in_format == by_name["features.2.project.0"].out_format
+    first, second = (n for n in g.layers if isinstance(n, HwAdd))
+    # x + h: the block input (the stem's ReLU6 output, unsigned) and the linear projection
+    assert first.activation == "none" and first.out_format.signed
+    assert [f.signed for f in first.in_formats] == [False, True]
+    assert [f.signed for f in second.in_formats] == [True, True]
+    assert_exact(g, pixels)
+    # measured 36-45 dB, at most 1.7 LSB
+    assert all(u.snr_db >= 30 for u in out.gap.units), out.gap.table()
+    assert all(u.max_error_lsb <= 4 for u in out.gap.units), out.gap.table()
+
+
+def per_side_padding_in_ir() -> bool:
+    try:
+        HwLayer(name="p", kind="depthwise", in_channels=1, out_channels=1, kernel=3, stride=2,
+                padding=(0, 1, 0, 1), weight=np.ones((1, 1, 3, 3), np.int64),  # type: ignore[arg-type]
+                bias=np.zeros(1, np.int64), weight_bits=2, weight_frac=np.zeros(1, np.int64),
+                in_bits=8, in_frac=8, out_bits=8, out_frac=4)
+    except HwGraphError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not per_side_padding_in_ir(),
+                    reason="per-side padding is not in the IR yet (issue 9, branch issue-9a)")
+def test_asymmetric_padding_maps_to_per_side_padding() -> None:
+    model = randomized(TinyMobileNetV2(), seed=1)
+    pixels = images(8, 20, seed=2)
+    out = to_hwgraph(model, pixels[:1].double() / 256, 4, pixels)
+    dw = next(n for n in out.graph.layers if n.name == "features.2.dw")
+    assert pad_sides(dw.padding) == (0, 1, 0, 1)
+    assert_exact(out.graph, pixels)
+
+
+def test_input_normalisation_layer_is_exact_and_pads_with_normalised_zero() -> None:
+    model = randomized(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1)), seed=4)
+    pixels = torch.arange(256, dtype=torch.uint8).reshape(1, 1, 16, 16).repeat(2, 3, 1, 1)
+    pixels[1] = 127  # the normalised image is all zero: every output is the bias alone
+    out = to_hwgraph(model, pixels[:1].double(), 1, pixels, pixel_offset=127, pixel_scale=128)
+    norm, conv = out.graph.layers
+    assert (norm.name, norm.kind, norm.out_format.signed, norm.out_format.bits,
+            norm.out_format.frac) == ("input_norm", "depthwise", True, 9, 7)
+    assert norm.shift.tolist() == [0, 0, 0]  # no rounding: the integer is p - 127
+    values = run_graph(out.graph, pixels.numpy())
+    assert np.array_equal(values[0][0], pixels[0].long().numpy() - 127)
+    # a constant 127 image is zero in the model's space, borders included (zero padding)
+    bias = out.network.units[0].ops[0].bias
+    got = values[1][1] * 2.0**-conv.out_frac
+    assert np.abs(got - bias.reshape(-1, 1, 1)).max() <= 2.0**-conv.out_frac
+    assert out.gap.units[0].max_error_lsb <= 4, out.gap.table()
+
+
+def test_exported_graph_saves_and_loads(tmp_path: object) -> None:
+    model = randomized(MobileNetV2ish(), seed=3)
+    pixels = images(4, 20, seed=3)
+    g = to_hwgraph(model, pixels[:1].double(), 3, pixels, pixel_offset=(120, 127, 130),
+                   pixel_scale=64).graph
+    back = load_graph(save_graph(g, tmp_path / "g"))  # type: ignore[operator]
+    assert [n.name for n in back.layers] == [n.name for n in g.layers]
+    assert back.layers[0].bias.tolist() == [-120, -127, -130]
+    assert back.meta["pixel_scale"] == 64 and back.meta["calibration_images"] == 4
+    for a, b in zip(run_graph(g, pixels.numpy()), run_graph(back, pixels.numpy()),
+                    strict=True):
+        assert np.array_equal(a, b)
+
+
+class PoolStem(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.conv(x))
+
+
+@pytest.mark.parametrize(("model", "n", "kwargs", "message"), [
+    (PoolStem(), 1, {}, r"^unit 'head': op 'pool' \(maxpool\) has no integer kind; the "
+                        r"integer export supports conv \(groups 1"),
+    (nn.Sequential(nn.Conv2d(3, 6, 3, groups=3)), 1, {}, r"op '0' \(conv with groups 3\)"),
+    (nn.Sequential(nn.Conv2d(3, 4, (3, 1))), 1, {}, r"kernel \(3, 1\) stride \(1, 1\): not "
+                                                    "square"),
+    (nn.Sequential(nn.Conv2d(3, 4, 3)), 2, {}, r"^n_units = 2: the network has 1 units "
+                                               r"\(head\); export 1..1"),
+    (nn.Sequential(nn.Conv2d(3, 4, 3)), 1, {"pixel_scale": 58}, r"^pixel_scale 58 is not a "
+                                                                 "power of two"),
+    (nn.Sequential(nn.Conv2d(3, 4, 3)), 1, {"pixel_offset": (1, 2)}, r"^pixel_offset \(1, 2\)"),
+])
+def test_bad_input_is_one_line(model: nn.Module, n: int, kwargs: dict, message: str) -> None:
+    pixels = images(2, 8)
+    with pytest.raises(FixynnError, match=message) as err:
+        to_hwgraph(model, pixels[:1].float(), n, pixels, **kwargs)
+    assert "\n" not in str(err.value)
+
+
+def test_calibration_images_are_checked() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3))
+    with pytest.raises(FixynnError, match=r"^calib_images: expected uint8 images of shape "
+                                          r"\(B, 3, 8, 8\), got \(2, 3, 9, 9\)"):
+        to_hwgraph(model, torch.zeros(1, 3, 8, 8), 1, images(2, 9))
+    with pytest.raises(FixynnError, match=r"^calib_images: pixels must be 0..255"):
+        to_hwgraph(model, torch.zeros(1, 3, 8, 8), 1, torch.full((1, 3, 8, 8), 300.0))
