@@ -11,7 +11,14 @@ and verdict from `fixynn.train.verdict` (paired bootstrap over test images and s
 Task images are loaded at `--size` x `--size` with 3 channels (fixynn.data.tasks resizes and
 replicates grey data), then normalised as the ImageNet weights expect ((p - 127) / 128).
 
+`--integer`: for each k the stem and blocks 0..k-1 are also quantized to an integer HwGraph
+(`fixynn.frontend.to_hwgraph`, 8-bit weights and activations, formats calibrated on
+`--calib` training images of each of `--calib-tasks`), the back-end is trained on its exact
+integer features (with the same seeds), and the loss "int k" is measured against the float
+front-end "k" of the same k: what the integer front-end costs.
+
     .venv/bin/python benchmarks/bench_imagenet_transfer.py --out /tmp/imagenet-transfer.json
+    .venv/bin/python benchmarks/bench_imagenet_transfer.py --integer --k 2 4 --no-baseline
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from fixynn.data.tasks import load_task
+from fixynn.frontend import to_hwgraph
+from fixynn.frontend.exact import run_graph_torch
+from fixynn.hw.ir import HwGraph
 from fixynn.nn.efficientnet_lite import BLOCKS, EfficientNetLite0, efficientnet_lite0, normalize
 from fixynn.train.loops import fit, score
 from fixynn.train.verdict import loss_verdict, pack_correct, unpack_correct
@@ -64,7 +74,43 @@ def frozen_features(model: EfficientNetLite0, images: torch.Tensor, k: int) -> t
     return torch.cat(out)
 
 
-def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
+@torch.no_grad()
+def integer_features(graph: HwGraph, images: torch.Tensor) -> torch.Tensor:
+    """The integer front-end's output as real values q * 2^-frac (exact integer semantics,
+    the torch executor that equals the golden one)."""
+    (name,) = graph.outputs
+    frac = graph.tensor_formats()[name].frac
+    return torch.cat([run_graph_torch(graph, images[start:start + 256])[name].float()
+                      * 2.0**-frac for start in range(0, len(images), 256)])
+
+
+def calibration_images(args: argparse.Namespace) -> torch.Tensor:
+    """`--calib` training images (seeded pick) of each of `--calib-tasks`, uint8."""
+    rng = np.random.default_rng(1)
+    picks = []
+    for task in args.calib_tasks:
+        train = load_task(task, args.size, channels=3).train_images
+        picks.append(train[np.sort(rng.permutation(len(train))[:args.calib])])
+    return torch.from_numpy(np.concatenate(picks))
+
+
+def integer_front_ends(args: argparse.Namespace) -> dict[int, HwGraph]:
+    """k -> the integer HwGraph of the stem and blocks 0..k-1; prints each one's gap."""
+    calib = calibration_images(args)
+    model = efficientnet_lite0(args.size)
+    graphs = {}
+    for k in (k for k in args.k if k != FC_ONLY):
+        start = time.perf_counter()
+        out = to_hwgraph(model, normalize(calib[:1]), k + 1, calib, pixel_offset=127,
+                         pixel_scale=128, name=f"efficientnet_lite0_k{k}", executor="torch")
+        print(f"\nk = {k}: {len(out.graph.layers)} nodes, exported in "
+              f"{time.perf_counter() - start:.1f} s; " + out.gap.table(), flush=True)
+        graphs[k] = out.graph
+    return graphs
+
+
+def run_task(task: str, args: argparse.Namespace,
+             graphs: dict[int, HwGraph] | None = None) -> dict[str, Any]:
     torch.set_num_threads(1)
     data = load_task(task, args.size, channels=3)
     rng = np.random.default_rng(0)
@@ -91,18 +137,23 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, Any]:
         print(json.dumps({"task": task, "run": name, "test_images": len(x_test)} | run),
               flush=True)
 
-    for seed in range(args.repeats):
+    for seed in range(args.repeats if args.baseline else 0):
         torch.manual_seed(seed)
         model = copy.deepcopy(pretrained)
         model.new_classifier(data.num_classes)
         trained("baseline", model, x_train, x_test, normalize, seed)
-    for k in args.k:
-        f_train, f_test = (frozen_features(pretrained, x, k) for x in (x_train, x_test))
+    fronts = [(k, "fc" if k == FC_ONLY else f"k{k}",
+               lambda x, k=k: frozen_features(pretrained, x, k)) for k in args.k]
+    fronts += [(k, f"int{k}", lambda x, g=g: integer_features(g, x))
+               for k, g in (graphs or {}).items()]
+    for k, name, features in fronts:
+        start = time.process_time()
+        f_train, f_test = features(x_train), features(x_test)
+        results.setdefault("feature_cpu_s", {})[name] = round(time.process_time() - start, 1)
         for seed in range(args.repeats):
             torch.manual_seed(seed)
             model = copy.deepcopy(pretrained)
             model.new_classifier(data.num_classes)
-            name = "fc" if k == FC_ONLY else f"k{k}"
             trained(name, BackEnd(model, k), f_train, f_test, lambda x: x, seed)
     return results
 
@@ -111,14 +162,16 @@ def summarise(results: dict[str, Any]) -> list[dict[str, Any]]:
     images = results["test_images"]
     correct = {name: np.stack([unpack_correct(r["correct"], images) for r in runs])
                for name, runs in results["runs"].items()}
-    base = correct["baseline"]
     rows = []
     for name, runs in results["runs"].items():
         accs = [r["acc"] for r in runs]
         row = {"task": results["task"], "frozen": name, "acc": round(float(np.mean(accs)), 2),
                "accs": accs, "cpu_s": sum(r["cpu_s"] for r in runs)}
-        if name != "baseline":
-            v = loss_verdict(base, correct[name], seed=len(rows))
+        # the integer front-end against the float one of the same k, the rest the baseline
+        against = f"k{name[3:]}" if name.startswith("int") else "baseline"
+        if name != "baseline" and against in correct:
+            row["against"] = against
+            v = loss_verdict(correct[against], correct[name], seed=len(rows))
             row |= {"loss": v.loss, "ci95": [v.low, v.high], "verdict": v.verdict}
         rows.append(row)
     return rows
@@ -136,24 +189,37 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.02)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--integer", action="store_true",
+                        help="also the integer front-end of each k, against the float one")
+    parser.add_argument("--calib", type=int, default=32,
+                        help="calibration images per calibration task (--integer)")
+    parser.add_argument("--calib-tasks", nargs="+", default=[
+        "fashion-mnist-a", "fashion-mnist-b", "opencv-digits", "sklearn-digits",
+        "opencv-digits-inverted"])
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false",
+                        help="skip full fine-tuning (the integer-vs-float loss needs none)")
     parser.add_argument("--out", default=None, help="write every run (and the table) as JSON")
     args = parser.parse_args()
     start = time.perf_counter()
+    torch.set_num_threads(1)
+    graphs = integer_front_ends(args) if args.integer else None
     with ProcessPoolExecutor(max_workers=min(len(args.tasks), 2)) as pool:
-        results = list(pool.map(run_task, args.tasks, [args] * len(args.tasks)))
+        results = list(pool.map(run_task, args.tasks, [args] * len(args.tasks),
+                                [graphs] * len(args.tasks)))
     rows = [row for r in results for row in summarise(r)]
     print(f"\n{args.images} training images x {args.epochs} epochs at {args.size}x{args.size}, "
           f"{args.repeats} seeds; wall {time.perf_counter() - start:.0f} s")
-    print("| task (test images) | frozen | accuracy (seeds) | loss vs baseline [95%] | verdict "
+    print("| task (test images) | frozen | accuracy (seeds) | loss [95%] | against | verdict "
           "| CPU s |")
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     tests = {r["task"]: r["test_images"] for r in results}
     for row in rows:
         accs = " / ".join(f"{a:.1f}" for a in row["accs"])
         loss = ("-" if "loss" not in row else
                 f"{row['loss']:+.2f} [{row['ci95'][0]:+.2f}, {row['ci95'][1]:+.2f}]")
         print(f"| {row['task']} ({tests[row['task']]}) | {row['frozen']} | {row['acc']:.2f} "
-              f"({accs}) | {loss} | {row.get('verdict', '-')} | {row['cpu_s']:.0f} |")
+              f"({accs}) | {loss} | {row.get('against', '-')} | {row.get('verdict', '-')} "
+              f"| {row['cpu_s']:.0f} |")
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"args": vars(args), "results": results, "table": rows}, f)

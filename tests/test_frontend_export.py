@@ -14,9 +14,13 @@ from torch import nn
 from fixynn.errors import FixynnError
 from fixynn.frontend import to_hwgraph
 from fixynn.frontend.exact import pad_sides, run_graph_torch
+from fixynn.frontend.export import choose_format
 from fixynn.hw.golden import run_graph
 from fixynn.hw.ir import HwAdd, HwGraph, HwGraphError, HwLayer, load_graph, save_graph
 from fixynn.hw.kinds.add import out_range as add_range
+from fixynn.hw.numfmt import TensorFormat
+from fixynn.nn.efficientnet_lite import efficientnet_lite0, normalize
+from test_efficientnet_lite import sample_batch
 from test_frontend import InvertedResidual, TinyMobileNetV2, conv_bn, randomized
 
 
@@ -254,3 +258,49 @@ def test_calibration_images_are_checked() -> None:
         to_hwgraph(model, torch.zeros(1, 3, 8, 8), 1, images(2, 9))
     with pytest.raises(FixynnError, match=r"^calib_images: pixels must be 0..255"):
         to_hwgraph(model, torch.zeros(1, 3, 8, 8), 1, torch.full((1, 3, 8, 8), 300.0))
+
+
+def test_format_holds_the_peak_or_trades_a_rare_outlier_for_resolution() -> None:
+    relu6 = np.linspace(0, 6, 1001)
+    assert choose_format("relu6", 8, relu6) == TensorFormat(False, 8, 5)  # 6 needs 3 bits
+    assert choose_format("relu", 4, np.array([0.0, 0.5, 1.75])) == TensorFormat(False, 4, 3)
+    values = np.random.default_rng(0).normal(0, 1, 10_000)
+    values[0] = 20.0  # one outlier: clipping it to 16 (frac 3) costs less than the
+    assert choose_format("none", 8, values) == TensorFormat(True, 8, 3)  # coarser grid
+    assert choose_format("none", 8, np.zeros(4)) == TensorFormat(True, 8, 7)
+
+
+def test_bias_correction_removes_the_mean_weight_rounding_error() -> None:
+    torch.manual_seed(5)
+    conv = nn.Conv2d(3, 8, 3, padding=1).double()
+    with torch.no_grad():  # large weights of both signs that nearly cancel: edge detectors
+        conv.weight.copy_(13 * torch.randn_like(conv.weight))
+        conv.weight.sub_(conv.weight.mean((1, 2, 3), keepdim=True))
+    model, pixels = nn.Sequential(conv), images(32, 12, seed=5)
+    mean_error = []
+    for correct in (False, True):
+        # inputs p / 256, mean ~0.5: the rounding errors of a channel's weights add up
+        out = to_hwgraph(model, pixels[:1].double(), 1, pixels, bias_correction=correct)
+        (q,) = run_graph(out.graph, pixels.numpy(), keep_all=False)
+        real = q * 2.0**-out.graph.layers[-1].out_frac
+        want = model(out.norm.apply(pixels, torch.float64)).detach().numpy()
+        mean_error.append(np.abs((real - want).mean((0, 2, 3))).max())
+        assert out.graph.meta["bias_correction"] is correct
+    assert mean_error[1] < 0.2 * mean_error[0], mean_error
+
+
+def test_efficientnet_lite0_stem_and_blocks_exact() -> None:
+    # 33 x 33: every stride-2 layer sees an odd map, so SAME padding is symmetric
+    model = efficientnet_lite0(33)
+    pixels = torch.cat([sample_batch(33), images(6, 33, seed=6)])
+    out = to_hwgraph(model, normalize(pixels[:1]), 5, pixels, pixel_offset=127,
+                     pixel_scale=128, executor="torch")
+    g = out.graph
+    assert g.layers[0].name == "input_norm" and g.layers[1].in_format.bits == 9
+    assert [n.name for n in g.layers if isinstance(n, HwAdd)] == ["add"]  # block 2
+    assert g.meta["units"] == ["stem", "_blocks.0", "_blocks.1", "_blocks.2", "_blocks.3"]
+    assert g.output_shape == (40, 5, 5)
+    assert_exact(g, pixels)
+    # measured on these 8 images (8-bit everything): 36.7, 28.0, 29.2, 25.7, 26.2 dB
+    assert all(u.snr_db >= floor for u, floor in zip(out.gap.units, (33, 24, 25, 22, 22),
+                                                      strict=True)), out.gap.table()

@@ -22,12 +22,21 @@ from torch import nn
 
 from fixynn.errors import FixynnError
 from fixynn.frontend.execute import run_network, run_unit
-from fixynn.frontend.export import PixelNorm, calibrate, check_n_units, export_units, pixels
+from fixynn.frontend.export import (
+    PixelNorm,
+    calibrate,
+    check_n_units,
+    choose_formats,
+    correct_biases,
+    export_units,
+    pixels,
+)
 from fixynn.frontend.gap import GapReport, integer_gap
 from fixynn.frontend.graph import INPUT, KINDS, Network, Op, Unit
 from fixynn.frontend.trace import trace_ops
 from fixynn.frontend.units import default_groups, make_units, named_groups
 from fixynn.hw.ir import HwGraph
+from fixynn.hw.numfmt import MAX_BITS
 
 __all__ = ["INPUT", "KINDS", "Export", "Network", "Op", "Unit", "run_network", "run_unit",
            "to_hwgraph", "trace_model"]
@@ -70,7 +79,8 @@ def to_hwgraph(model: nn.Module, example: torch.Tensor, n_units: int,
                pixel_scale: int = 256, w_bits: int = 8, a_bits: int = 8,
                split_points: Sequence[str] | None = None,
                check_images: np.ndarray | torch.Tensor | None = None,
-               name: str = "frontend", executor: str = "golden") -> Export:
+               name: str = "frontend", executor: str = "golden",
+               bias_correction: bool = True) -> Export:
     """Units 0..n_units-1 of `model` as an integer HwGraph, in one call.
 
     `example`: a batch of model inputs to trace with (its dtype is the float reference's);
@@ -78,7 +88,8 @@ def to_hwgraph(model: nn.Module, example: torch.Tensor, n_units: int,
     format; the model's input is `(p - pixel_offset) / pixel_scale` (an exact input layer,
     `fixynn.frontend.export`). The gap report compares each unit's integer output
     (`executor`: "golden", or its bit-exact torch twin "torch") with the float one on
-    `check_images` (default: the calibration images).
+    `check_images` (default: the calibration images). `bias_correction`: compensate each
+    conv's mean weight-rounding error on the calibration images in its bias.
     """
     net = trace_model(model, example, split_points)
     shape = net.input_shape
@@ -86,8 +97,16 @@ def to_hwgraph(model: nn.Module, example: torch.Tensor, n_units: int,
     calib = pixels(calib_images, shape, "calib_images")
     check = calib if check_images is None else pixels(check_images, shape, "check_images")
     check_n_units(net, n_units)
-    peaks = calibrate(net, n_units, norm.apply(calib, example.dtype))
-    graph = export_units(net, n_units, peaks, norm, w_bits, a_bits, name,
-                         {"calibration_images": len(calib)})
+    if not 2 <= a_bits <= MAX_BITS:
+        raise FixynnError(f"a_bits = {a_bits}: must be 2..{MAX_BITS}")
+    model_input = norm.apply(calib, example.dtype)
+    formats = choose_formats(net, n_units, calibrate(net, n_units, model_input), a_bits)
+    fixed = correct_biases(net, n_units, model_input, w_bits) if bias_correction else net
+    units = net.units[:n_units]
+    meta = {"source": net.module_type, "n_units": n_units, "units": [u.name for u in units],
+            "unit_outputs": [u.output for u in units], "w_bits": w_bits, "a_bits": a_bits,
+            "calibration_images": len(calib), "pixel_offset": list(norm.offset),
+            "pixel_scale": norm.scale, "bias_correction": bias_correction}
+    graph = export_units(fixed, n_units, formats, norm, w_bits, name, meta)
     return Export(graph, integer_gap(net, graph, check, norm, example.dtype, executor), net,
                   norm)

@@ -18,13 +18,13 @@ def _param(array: object, like: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(array).to(like.dtype)
 
 
-def _pad(op: Op, x: torch.Tensor) -> torch.Tensor:
+def zero_pad(op: Op, x: torch.Tensor) -> torch.Tensor:
     top, bottom, left, right = op.padding
     return F.pad(x, (left, right, top, bottom)) if any(op.padding) else x
 
 
 def _conv(op: Op, xs: list[torch.Tensor]) -> torch.Tensor:
-    x = _pad(op, xs[0])
+    x = zero_pad(op, xs[0])
     return F.conv2d(x, _param(op.weight, x), _param(op.bias, x), op.stride, 0, 1, op.groups)
 
 
@@ -40,7 +40,7 @@ def _maxpool(op: Op, xs: list[torch.Tensor]) -> torch.Tensor:
 
 
 def _avgpool(op: Op, xs: list[torch.Tensor]) -> torch.Tensor:
-    return F.avg_pool2d(_pad(op, xs[0]), op.kernel, op.stride)
+    return F.avg_pool2d(zero_pad(op, xs[0]), op.kernel, op.stride)
 
 
 KIND_RUN: dict[str, Callable[[Op, list[torch.Tensor]], torch.Tensor]] = {

@@ -3,9 +3,10 @@
 Post-training quantization to the integer semantics of docs/ir.md, from calibration images:
 
 * every tensor gets one format (per tensor, power-of-two scale): signed exactly when the op is
-  linear (activation none: the linear bottlenecks, a shortcut conv), `a_bits` wide, with the
-  most fractional bits that keep the largest magnitude seen on the calibration images
-  (ReLU6 outputs never need more than 3 integer bits);
+  linear (activation none: the linear bottlenecks, a shortcut conv), `a_bits` wide; its
+  fractional bits are those, among the format that holds the largest magnitude seen on the
+  calibration images and up to 4 finer ones, with the least mean squared error (rounding plus
+  clipping) on a sample of the calibration values;
 * weights: `w_bits` signed integers with a power-of-two scale per output channel
   (`fixynn.nn.quant.weight_frac`), the bias on the accumulator grid;
 * a residual add becomes the `add` kind, reading its two inputs in their own formats.
@@ -22,23 +23,27 @@ first conv's bias would pad with p = 0, i.e. -offset / 2^k, along the border).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from fixynn.errors import FixynnError
-from fixynn.frontend.execute import unit_values
+from fixynn.frontend.execute import unit_values, zero_pad
 from fixynn.frontend.graph import INPUT, Network, Op
 from fixynn.hw.ir import HwAdd, HwGraph, HwLayer, HwNode
-from fixynn.hw.numfmt import MAX_BITS, MAX_FRAC, TensorFormat
+from fixynn.hw.numfmt import MAX_BITS, MAX_FRAC, TensorFormat, activation_hi, activation_lo
 from fixynn.nn.quant import quantize_bias, quantize_weight, weight_frac
 
 IMAGE = TensorFormat(False, 8, 8)  # the IR's image: 8-bit pixels, value p * 2^-8
 NORM_NODE = "input_norm"
 INTEGER_KINDS = "conv (groups 1, square kernel and stride), depthwise conv, add"
 _BATCH = 64
+SAMPLE = 1 << 15  # calibration values kept per tensor and batch of images
+FINER = 4  # finer formats than the max-covering one that calibration tries
 
 
 @dataclass(frozen=True)
@@ -87,12 +92,24 @@ class PixelNorm:
                        out_frac=self.frac, activation="none", inputs=(INPUT,))
 
 
-def choose_format(activation: str, bits: int, max_abs: float) -> TensorFormat:
-    """The finest `bits`-wide format (signed when linear) whose range holds `max_abs`."""
+def choose_format(activation: str, bits: int, values: np.ndarray) -> TensorFormat:
+    """The `bits`-wide format (signed when linear) for a tensor with calibration `values`:
+    of the one whose range just holds max |value| and up to `FINER` finer ones (which clip
+    the largest values), the one with the least mean squared error, rounding and clipping
+    (ties: the coarser)."""
     signed = activation == "none"
-    int_bits = math.frexp(max_abs)[1] if max_abs > 0 else 0  # max_abs < 2^int_bits
-    frac = max(-MAX_FRAC, min(MAX_FRAC, bits - int(signed) - int_bits))
-    return TensorFormat(signed, bits, frac)
+    peak = float(np.abs(values).max(initial=0.0))
+    int_bits = math.frexp(peak)[1] if peak > 0 else 0  # peak < 2^int_bits
+    coarse = bits - int(signed) - int_bits
+    lo = activation_lo(activation, bits)
+    best: tuple[float, int] | None = None
+    for frac in range(max(-MAX_FRAC, coarse), min(MAX_FRAC, coarse + FINER) + 1):
+        hi = activation_hi(activation, bits, frac)
+        q = np.clip(np.floor(values * 2.0**frac + 0.5), lo, hi) * 2.0**-frac
+        err = float(np.mean((q - values) ** 2)) if values.size else 0.0
+        if best is None or err < best[0]:
+            best = (err, frac)
+    return TensorFormat(signed, bits, best[1] if best else min(MAX_FRAC, coarse))
 
 
 def pixels(images: np.ndarray | torch.Tensor, shape: tuple[int, ...], what: str
@@ -118,13 +135,50 @@ def float_values(net: Network, n_units: int, x: torch.Tensor) -> dict[str, torch
     return env
 
 
-def calibrate(net: Network, n_units: int, x: torch.Tensor) -> dict[str, float]:
-    """Largest |value| of every op's output over the model inputs `x` (in batches)."""
-    peak: dict[str, float] = {}
+def calibrate(net: Network, n_units: int, x: torch.Tensor, seed: int = 0
+              ) -> dict[str, np.ndarray]:
+    """A seeded sample of every op's output values over the model inputs `x` (in batches):
+    up to `SAMPLE` values a batch, and each batch's largest |value|."""
+    gen = torch.Generator().manual_seed(seed)
+    parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(x), _BATCH):
         for name, value in float_values(net, n_units, x[start:start + _BATCH]).items():
-            peak[name] = max(peak.get(name, 0.0), float(value.abs().max()))
-    return peak
+            flat = value.reshape(-1)
+            peak = flat[flat.abs().argmax()].reshape(1)
+            if flat.numel() > SAMPLE:
+                flat = flat[torch.randint(0, flat.numel(), (SAMPLE,), generator=gen)]
+            parts.setdefault(name, []).append(torch.cat([flat, peak]).double().numpy())
+    return {name: np.concatenate(p) for name, p in parts.items() if name != INPUT}
+
+
+def dequantized_weight(weight: np.ndarray, w_bits: int) -> torch.Tensor:
+    """The float64 value of the integer weights the export writes for `weight`."""
+    w = torch.from_numpy(weight).double()
+    frac = weight_frac(w, w_bits)
+    return quantize_weight(w, frac, w_bits) * torch.exp2(-frac.double()).reshape(-1, 1, 1, 1)
+
+
+def correct_biases(net: Network, n_units: int, x: torch.Tensor, w_bits: int) -> Network:
+    """`net` with each conv's bias reduced by the mean error its quantized weights add to its
+    accumulator on the model inputs `x` (empirical bias correction, Nagel et al., ICCV 2019):
+    rounding a channel's weights shifts its mean output, most of all where large weights of
+    both signs nearly cancel (edge detectors of the stem, with BatchNorm's gain folded in)."""
+    sums: dict[str, torch.Tensor] = {}
+    count = 0
+    for start in range(0, len(x), _BATCH):
+        env = float_values(net, n_units, x[start:start + _BATCH])
+        for op in (op for unit in net.units[:n_units] for op in unit.ops if op.kind == "conv"):
+            assert op.weight is not None
+            inp = env[op.inputs[0]].double()
+            delta = dequantized_weight(op.weight, w_bits) - torch.from_numpy(op.weight).double()
+            err = F.conv2d(zero_pad(op, inp), delta, None, op.stride, 0, 1, op.groups)
+            sums[op.name] = sums.get(op.name, 0) + err.mean((2, 3)).sum(0)
+        count += len(env[INPUT])
+    units = tuple(replace(unit, ops=tuple(
+        replace(op, bias=op.bias - (sums[op.name] / count).numpy().astype(op.bias.dtype))
+        if op.name in sums and op.bias is not None else op for op in unit.ops))
+        for unit in net.units)
+    return replace(net, units=units)
 
 
 def _unsupported(unit: str, op: Op, why: str) -> FixynnError:
@@ -161,7 +215,7 @@ def _node(unit: str, op: Op, inputs: tuple[str, ...], in_fmts: list[TensorFormat
     fmt = in_fmts[0]
     in_channels = op.weight.shape[1] * op.groups
     w = torch.from_numpy(op.weight).double()
-    frac = weight_frac(w, w_bits)
+    frac = weight_frac(w, w_bits)  # as `dequantized_weight`
     return HwLayer(
         name=op.name, kind=_conv_kind(unit, op, in_channels),  # type: ignore[arg-type]
         in_channels=in_channels, out_channels=op.out_shape[0], kernel=op.kernel[0],
@@ -179,30 +233,31 @@ def check_n_units(net: Network, n_units: int) -> None:
                           f"({', '.join(net.unit_names())}); export 1..{len(net.units)}")
 
 
-def export_units(net: Network, n_units: int, peaks: dict[str, float], norm: PixelNorm,
-                 w_bits: int = 8, a_bits: int = 8, name: str = "frontend",
-                 meta: dict | None = None) -> HwGraph:
-    """The HwGraph of units 0..n_units-1 of `net`, formats from the calibration `peaks`
-    (`calibrate`), the model input `norm(pixels)`."""
+def choose_formats(net: Network, n_units: int, samples: Mapping[str, np.ndarray],
+                   a_bits: int) -> dict[str, TensorFormat]:
+    """Op name -> its output format: `a_bits` wide, from the calibration `samples`."""
+    return {op.name: choose_format(op.activation, a_bits, samples[op.name])
+            for unit in net.units[:n_units] for op in unit.ops}
+
+
+def export_units(net: Network, n_units: int, formats: Mapping[str, TensorFormat],
+                 norm: PixelNorm, w_bits: int = 8, name: str = "frontend",
+                 meta: dict[str, Any] | None = None) -> HwGraph:
+    """The HwGraph of units 0..n_units-1 of `net`: each op's output in `formats[op]`
+    (`choose_formats`), weights `w_bits` wide, the model input `norm(pixels)`; `meta` is
+    stored as the graph's provenance."""
     check_n_units(net, n_units)
-    for what, bits in (("w_bits", w_bits), ("a_bits", a_bits)):
-        if not 2 <= bits <= MAX_BITS:
-            raise FixynnError(f"{what} = {bits}: must be 2..{MAX_BITS}")
+    if not 2 <= w_bits <= MAX_BITS:
+        raise FixynnError(f"w_bits = {w_bits}: must be 2..{MAX_BITS}")
     nodes: list[HwNode] = [] if norm.identity else [norm.layer()]
     tensor = {INPUT: INPUT if norm.identity else NORM_NODE}
-    formats = {INPUT: nodes[0].out_format if nodes else IMAGE}
+    fmts = {INPUT: nodes[0].out_format if nodes else IMAGE}
     for unit in net.units[:n_units]:
         for op in unit.ops:
-            out = choose_format(op.activation, a_bits, peaks[op.name])
             inputs = tuple(tensor[i] for i in op.inputs)
-            nodes.append(_node(unit.name, op, inputs, [formats[i] for i in op.inputs], out,
-                               w_bits))
-            tensor[op.name], formats[op.name] = op.name, nodes[-1].out_format
+            nodes.append(_node(unit.name, op, inputs, [fmts[i] for i in op.inputs],
+                               formats[op.name], w_bits))
+            tensor[op.name], fmts[op.name] = op.name, nodes[-1].out_format
     channels, height, width = net.input_shape
-    units = net.units[:n_units]
-    info = dict(meta or {}) | {
-        "source": net.module_type, "n_units": n_units, "units": [u.name for u in units],
-        "unit_outputs": [u.output for u in units], "w_bits": w_bits, "a_bits": a_bits,
-        "pixel_offset": list(norm.offset), "pixel_scale": norm.scale, "fuse": "none"}
     return HwGraph(name, channels, height, width, tuple(nodes), IMAGE.bits, IMAGE.frac,
-                   meta=info, outputs=(units[-1].output,))
+                   meta=dict(meta or {}), outputs=(net.units[n_units - 1].output,))

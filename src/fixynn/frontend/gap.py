@@ -73,7 +73,7 @@ def integer_outputs(graph: HwGraph, pixels: torch.Tensor, names: list[str],
 def integer_gap(net: Network, graph: HwGraph, pixels: torch.Tensor, norm: PixelNorm,
                 dtype: torch.dtype = torch.float64, executor: str = "golden") -> GapReport:
     """Per exported unit, the integer output against the float one on `pixels`."""
-    units = net.units[:graph.meta["n_units"]]
+    units = [u for u in net.units if u.output in graph.tensor_formats()]
     outputs = [u.output for u in units]
     ints = integer_outputs(graph, pixels, outputs, executor)
     floats = float_values(net, len(units), norm.apply(pixels, dtype))
