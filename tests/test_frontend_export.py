@@ -5,6 +5,7 @@ distance of the float ones; bad input is one line."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,11 @@ from torch import nn
 
 from fixynn.errors import FixynnError
 from fixynn.frontend import to_hwgraph
-from fixynn.frontend.exact import pad_sides, run_graph_torch
+from fixynn.frontend.exact import run_graph_torch
 from fixynn.frontend.export import choose_format
+from fixynn.frontend.gap import GapReport
 from fixynn.hw.golden import run_graph
-from fixynn.hw.ir import HwAdd, HwGraph, HwGraphError, HwLayer, load_graph, save_graph
+from fixynn.hw.ir import HwAdd, HwGraph, HwGraphError, load_graph, save_graph
 from fixynn.hw.kinds.add import out_range as add_range
 from fixynn.hw.lower import lower
 from fixynn.hw.numfmt import TensorFormat
@@ -75,6 +77,12 @@ class MobileNetV2ish(nn.Module):
         return self.features(x).mean((2, 3))
 
 
+def seeded(make: Callable[[], nn.Module], seed: int = 0) -> nn.Module:
+    """`make()` with seeded weights (whatever ran before) and random BatchNorm statistics."""
+    torch.manual_seed(seed)
+    return randomized(make(), seed)
+
+
 def images(count: int, size: int, seed: int = 0) -> torch.Tensor:
     """Smooth random uint8 images (blurred noise: neighbouring pixels correlate, as in photos)."""
     gen = torch.Generator().manual_seed(seed)
@@ -103,7 +111,7 @@ def reference(graph: HwGraph, pixels: torch.Tensor) -> dict[str, np.ndarray]:
             w = torch.from_numpy(node.weight).double() * torch.exp2(-wf).reshape(-1, 1, 1, 1)
             in_frac = formats[node.inputs[0]].frac
             b = torch.from_numpy(node.bias).double() * torch.exp2(-(wf + in_frac))
-            top, bottom, left, right = pad_sides(node.padding)
+            top, bottom, left, right = node.padding
             x = F.pad(real[node.inputs[0]], (left, right, top, bottom))
             acc = F.conv2d(x, w, b, node.stride, 0, 1, node.groups)
             lo, hi = node.act_lo, node.act_hi
@@ -125,8 +133,15 @@ def assert_exact(graph: HwGraph, pixels: torch.Tensor) -> None:
     assert len({int(v.max()) for v in golden.values()}) > 1  # not all zero / saturated
 
 
+def assert_close(gap: GapReport) -> None:
+    """The tolerance of the small test modules: every unit >= 30 dB, every error below 8% of
+    the unit's float range."""
+    assert all(u.snr_db >= 30 for u in gap.units), gap.table()
+    assert all(u.max_abs_error < 0.08 * u.float_max_abs for u in gap.units), gap.table()
+
+
 def test_resnet_style_one_call() -> None:
-    model = randomized(ResNetish())
+    model = seeded(ResNetish)
     pixels = images(24, 16)
     out = to_hwgraph(model, pixels[:1].double() / 256, 4, pixels[:16],
                      check_images=pixels[16:])
@@ -143,14 +158,15 @@ def test_resnet_style_one_call() -> None:
     assert shortcut.out_format.signed and adds[1].in_formats[1].signed
     assert g.outputs == ("add_2",) and g.meta["units"][-1] == "layers.2"
     assert_exact(g, pixels)
-    # stated tolerance (8-bit weights and activations, random BatchNorm; measured 40-46 dB,
-    # at most 1.9 LSB): every unit >= 30 dB and within 4 LSB of float, on unseen images
-    assert all(u.snr_db >= 30 for u in out.gap.units), out.gap.table()
-    assert all(u.max_error_lsb <= 4 for u in out.gap.units), out.gap.table()
+    # stated tolerance, on images calibration did not see (8-bit weights and activations,
+    # random BatchNorm; measured 40.8-47.3 dB, the largest error 1.4% of the unit's float
+    # range): every unit >= 30 dB, every error < 8% of the range (unseeded models that
+    # calibration chose to clip reached 3.8%)
+    assert_close(out.gap)
 
 
 def test_mobilenet_v2_style_one_call() -> None:
-    model = randomized(MobileNetV2ish(), seed=1)
+    model = seeded(MobileNetV2ish, 1)
     pixels = images(20, 20, seed=1)
     out = to_hwgraph(model, pixels[:1].double() / 256, 4, pixels)
     g = out.graph
@@ -159,7 +175,7 @@ def test_mobilenet_v2_style_one_call() -> None:
     assert (project.kind, project.activation, project.out_format.signed) == (
         "pointwise", "none", True)  # linear bottleneck: signed
     dw = by_name["features.2.dw"]
-    assert (dw.kind, dw.stride, dw.padding) == ("depthwise", 2, 1)
+    assert (dw.kind, dw.stride, dw.padding) == ("depthwise", 2, (1, 1, 1, 1))
     expand = by_name["features.3.expand.0"]
     assert expand.in_signed and expand.in_format == by_name["features.2.project.0"].out_format
     first, second = (n for n in g.layers if isinstance(n, HwAdd))
@@ -168,35 +184,20 @@ def test_mobilenet_v2_style_one_call() -> None:
     assert [f.signed for f in first.in_formats] == [False, True]
     assert [f.signed for f in second.in_formats] == [True, True]
     assert_exact(g, pixels)
-    # measured 36-45 dB, at most 1.7 LSB
-    assert all(u.snr_db >= 30 for u in out.gap.units), out.gap.table()
-    assert all(u.max_error_lsb <= 4 for u in out.gap.units), out.gap.table()
+    assert_close(out.gap)  # measured 38.3-46.6 dB, the largest error 1.3% of the range
 
 
-def per_side_padding_in_ir() -> bool:
-    try:
-        HwLayer(name="p", kind="depthwise", in_channels=1, out_channels=1, kernel=3, stride=2,
-                padding=(0, 1, 0, 1), weight=np.ones((1, 1, 3, 3), np.int64),  # type: ignore[arg-type]
-                bias=np.zeros(1, np.int64), weight_bits=2, weight_frac=np.zeros(1, np.int64),
-                in_bits=8, in_frac=8, out_bits=8, out_frac=4)
-    except HwGraphError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not per_side_padding_in_ir(),
-                    reason="per-side padding is not in the IR yet (issue 9, branch issue-9a)")
 def test_asymmetric_padding_maps_to_per_side_padding() -> None:
-    model = randomized(TinyMobileNetV2(), seed=1)
+    model = seeded(TinyMobileNetV2, 1)
     pixels = images(8, 20, seed=2)
     out = to_hwgraph(model, pixels[:1].double() / 256, 4, pixels)
     dw = next(n for n in out.graph.layers if n.name == "features.2.dw")
-    assert pad_sides(dw.padding) == (0, 1, 0, 1)
+    assert dw.padding == (0, 1, 0, 1)  # F.pad (left 0, right 1, top 0, bottom 1)
     assert_exact(out.graph, pixels)
 
 
 def test_input_normalisation_layer_is_exact_and_pads_with_normalised_zero() -> None:
-    model = randomized(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1)), seed=4)
+    model = seeded(lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padding=1)), 4)
     pixels = torch.arange(256, dtype=torch.uint8).reshape(1, 1, 16, 16).repeat(2, 3, 1, 1)
     pixels[1] = 127  # the normalised image is all zero: every output is the bias alone
     out = to_hwgraph(model, pixels[:1].double(), 1, pixels, pixel_offset=127, pixel_scale=128)
@@ -206,15 +207,17 @@ def test_input_normalisation_layer_is_exact_and_pads_with_normalised_zero() -> N
     assert norm.shift.tolist() == [0, 0, 0]  # no rounding: the integer is p - 127
     values = run_graph(out.graph, pixels.numpy())
     assert np.array_equal(values[0][0], pixels[0].long().numpy() - 127)
-    # a constant 127 image is zero in the model's space, borders included (zero padding)
-    bias = out.network.units[0].ops[0].bias
-    got = values[1][1] * 2.0**-conv.out_frac
-    assert np.abs(got - bias.reshape(-1, 1, 1)).max() <= 2.0**-conv.out_frac
-    assert out.gap.units[0].max_error_lsb <= 4, out.gap.table()
+    # a constant 127 image is zero in the model's space, borders included (zero padding):
+    # every output is the requantized bias, the same at every position
+    s = conv.shift.reshape(-1, 1, 1)
+    bias_only = np.clip((conv.bias.reshape(-1, 1, 1) + (1 << (s - 1))) >> s, conv.act_lo,
+                        conv.act_hi)
+    assert (s > 0).all() and np.array_equal(values[1][1], np.broadcast_to(bias_only, (4, 16, 16)))
+    assert_close(out.gap)
 
 
 def test_exported_graph_saves_and_loads(tmp_path: Path) -> None:
-    model = randomized(MobileNetV2ish(), seed=3)
+    model = seeded(MobileNetV2ish, 3)
     pixels = images(4, 20, seed=3)
     g = to_hwgraph(model, pixels[:1].double(), 3, pixels, pixel_offset=(120, 127, 130),
                    pixel_scale=64).graph
@@ -295,28 +298,29 @@ def test_bias_correction_removes_the_mean_weight_rounding_error() -> None:
 
 
 def test_efficientnet_lite0_stem_and_blocks_exact() -> None:
-    # 33 x 33: every stride-2 layer sees an odd map, so SAME padding is symmetric
-    model = efficientnet_lite0(33)
-    pixels = torch.cat([sample_batch(33), images(6, 33, seed=6)])
+    # 32 x 32: every stride-2 layer sees an even map, so SAME pads only the bottom / right
+    model = efficientnet_lite0(32)
+    pixels = torch.cat([sample_batch(32), images(6, 32, seed=6)])
     out = to_hwgraph(model, normalize(pixels[:1]), 5, pixels, pixel_offset=127,
                      pixel_scale=128, executor="torch")
     g = out.graph
     assert g.layers[0].name == "input_norm" and g.layers[1].in_format.bits == 9
     assert [n.name for n in g.layers if isinstance(n, HwAdd)] == ["add"]  # block 2
     assert g.meta["units"] == ["stem", "_blocks.0", "_blocks.1", "_blocks.2", "_blocks.3"]
-    assert g.output_shape == (40, 5, 5)
+    assert g.output_shape == (40, 4, 4)
+    assert g.layers[1].padding == (0, 1, 0, 1)  # the stem: 3x3 stride 2 on 32 x 32
     assert_exact(g, pixels)
-    # measured on these 8 images (8-bit everything): 36.7, 28.0, 29.2, 25.7, 26.2 dB
-    assert all(u.snr_db >= floor for u, floor in zip(out.gap.units, (33, 24, 25, 22, 22),
+    # measured on these 8 images (8-bit everything): 36.4, 28.0, 27.0, 25.1, 24.6 dB
+    assert all(u.snr_db >= floor for u, floor in zip(out.gap.units, (33, 25, 24, 22, 22),
                                                       strict=True)), out.gap.table()
 
 
 def _exported(which: str) -> HwGraph:
     if which == "mobilenet_v1":  # a chain of ReLU6 layers: what the RTL covers today
-        model = randomized(MobileNetV1(10, width=0.25, input_size=28), seed=7)
+        model = seeded(lambda: MobileNetV1(10, width=0.25, input_size=28), 7)
         pixels = images(8, 28, seed=7)[:, :1]
         return to_hwgraph(model, pixels[:1].double() / 256, 3, pixels).graph
-    model = randomized(ResNetish() if which == "resnet" else MobileNetV2ish(), seed=7)
+    model = seeded(ResNetish if which == "resnet" else MobileNetV2ish, 7)
     pixels = images(8, 16, seed=7)
     return to_hwgraph(model, pixels[:1].double() / 256, 3, pixels).graph
 

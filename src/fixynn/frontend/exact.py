@@ -24,14 +24,6 @@ _FLOAT32_EXACT = 2**24
 _FLOAT64_EXACT = 2**53
 
 
-def pad_sides(padding: int | tuple[int, ...]) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) of a conv node's `padding` (an int: every side)."""
-    if isinstance(padding, int | np.integer):
-        return (int(padding),) * 4
-    top, bottom, left, right = (int(p) for p in padding)
-    return top, bottom, left, right
-
-
 def _exact_dtype(bound: int) -> torch.dtype | None:
     if bound < _FLOAT32_EXACT:
         return torch.float32
@@ -55,7 +47,7 @@ def _conv(layer: HwLayer, x: torch.Tensor) -> torch.Tensor | None:
     dtype = _exact_dtype(bound)
     if dtype is None:
         return None
-    top, bottom, left, right = pad_sides(layer.padding)
+    top, bottom, left, right = layer.padding
     xp = F.pad(x.to(dtype), (left, right, top, bottom))
     weight = torch.from_numpy(layer.weight).to(dtype)
     bias = torch.from_numpy(layer.bias).to(dtype)

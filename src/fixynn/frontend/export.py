@@ -197,12 +197,6 @@ def _conv_kind(unit: str, op: Op, in_channels: int) -> str:
     raise _unsupported(unit, op, f" with groups {op.groups}")
 
 
-def _padding(op: Op) -> int | tuple[int, int, int, int]:
-    """The IR's padding: an int when every side is the same, else (top, bottom, left, right)
-    (per-side padding, HwGraph v2's contract)."""
-    return op.padding[0] if len(set(op.padding)) == 1 else op.padding
-
-
 def _node(unit: str, op: Op, inputs: tuple[str, ...], in_fmts: list[TensorFormat],
           out: TensorFormat, w_bits: int) -> HwNode:
     if op.kind == "add":
@@ -219,7 +213,7 @@ def _node(unit: str, op: Op, inputs: tuple[str, ...], in_fmts: list[TensorFormat
     return HwLayer(
         name=op.name, kind=_conv_kind(unit, op, in_channels),  # type: ignore[arg-type]
         in_channels=in_channels, out_channels=op.out_shape[0], kernel=op.kernel[0],
-        stride=op.stride[0], padding=_padding(op),  # type: ignore[arg-type]
+        stride=op.stride[0], padding=op.padding,  # per side: (top, bottom, left, right)
         weight=quantize_weight(w, frac, w_bits).long().numpy(),
         bias=quantize_bias(torch.from_numpy(op.bias), fmt.frac, frac).long().numpy(),
         weight_bits=w_bits, weight_frac=frac.numpy(), in_bits=fmt.bits, in_frac=fmt.frac,
