@@ -294,7 +294,7 @@ def test_bias_correction_removes_the_mean_weight_rounding_error() -> None:
         want = model(out.norm.apply(pixels, torch.float64)).detach().numpy()
         mean_error.append(np.abs((real - want).mean((0, 2, 3))).max())
         assert out.graph.meta["bias_correction"] is correct
-    assert mean_error[1] < 0.2 * mean_error[0], mean_error
+    assert mean_error[1] < 0.2 * mean_error[0], mean_error  # measured 0.338 -> 0.0028
 
 
 def test_efficientnet_lite0_stem_and_blocks_exact() -> None:
