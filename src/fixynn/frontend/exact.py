@@ -86,6 +86,9 @@ def run_graph_torch(graph: HwGraph, images: torch.Tensor | np.ndarray,
         raise ValueError(f"images must have shape (B, {graph.input_channels}, "
                          f"{graph.input_height}, {graph.input_width}), got {tuple(x.shape)}")
     wanted = list(graph.outputs) if names is None else list(names)
+    unknown = sorted(set(wanted) - {node.name for node in graph.layers})
+    if unknown:
+        raise ValueError(f"graph {graph.name!r} has no nodes {unknown}")
     last_use = {src: i for i, node in enumerate(graph.layers) for src in node.inputs}
     env = {INPUT: x.to(torch.float32)}
     for i, node in enumerate(graph.layers):
