@@ -114,6 +114,7 @@ def choose_format(activation: str, bits: int, values: np.ndarray) -> TensorForma
 
 def pixels(images: np.ndarray | torch.Tensor, shape: tuple[int, ...], what: str
             ) -> torch.Tensor:
+    """`images` as a tensor, if they are uint8-valued pixels of the model's input `shape`."""
     x = torch.as_tensor(np.asarray(images) if isinstance(images, np.ndarray) else images)
     if x.dim() != 4 or tuple(x.shape[1:]) != tuple(shape) or len(x) == 0:
         dims = ", ".join(map(str, shape))
