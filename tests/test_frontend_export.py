@@ -5,6 +5,7 @@ distance of the float ones; bad input is one line."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from fixynn.frontend.exact import run_graph_torch
 from fixynn.frontend.export import choose_format
 from fixynn.frontend.gap import GapReport
 from fixynn.hw.golden import run_graph
-from fixynn.hw.ir import HwAdd, HwGraph, HwGraphError, load_graph, save_graph
+from fixynn.hw.ir import HwAdd, HwGraph, HwGraphError, HwPool, load_graph, save_graph
 from fixynn.hw.kinds.add import out_range as add_range
 from fixynn.hw.lower import lower
 from fixynn.hw.numfmt import TensorFormat
@@ -28,7 +29,7 @@ from fixynn.hw.sim import verify_graph
 from fixynn.nn.efficientnet_lite import efficientnet_lite0, normalize
 from fixynn.nn.model import MobileNetV1
 from test_efficientnet_lite import sample_batch
-from test_frontend import InvertedResidual, TinyMobileNetV2, conv_bn, randomized
+from test_frontend import InvertedResidual, TinyMobileNetV2, TinyResNet, conv_bn, randomized
 
 
 class Block(nn.Module):
@@ -103,6 +104,14 @@ def reference(graph: HwGraph, pixels: torch.Tensor) -> dict[str, np.ndarray]:
     out = {}
     for node in graph.layers:
         fmt = node.out_format
+        if isinstance(node, HwPool):  # a max of exactly held values is exact (the test's pools)
+            assert node.kind == "maxpool", "reference: max pools only"
+            top, bottom, left, right = node.padding
+            x = F.pad(real[node.inputs[0]], (left, right, top, bottom), value=-math.inf)
+            out[node.name] = (F.max_pool2d(x, node.kernel, node.stride) * 2.0**fmt.frac).long(
+                ).numpy()
+            real[node.name] = F.max_pool2d(x, node.kernel, node.stride)
+            continue
         if isinstance(node, HwAdd):
             acc = real[node.inputs[0]] + real[node.inputs[1]]
             lo, hi = add_range(node)
@@ -187,6 +196,17 @@ def test_mobilenet_v2_style_one_call() -> None:
     assert_close(out.gap)  # measured 38.3-46.6 dB, the largest error 1.3% of the range
 
 
+def test_resnet_with_max_pool_stem() -> None:
+    model = seeded(TinyResNet, 2)
+    pixels = images(8, 16, seed=2)
+    out = to_hwgraph(model, pixels[:1].double() / 256, 3, pixels)
+    pool = next(n for n in out.graph.layers if isinstance(n, HwPool))
+    assert (pool.kind, pool.kernel, pool.stride, pool.padding) == ("maxpool", 3, 2, (1, 1, 1, 1))
+    assert pool.out_format == out.graph.tensor_formats()["conv"]  # passes through
+    assert_exact(out.graph, pixels)
+    assert_close(out.gap)
+
+
 def test_asymmetric_padding_maps_to_per_side_padding() -> None:
     model = seeded(TinyMobileNetV2, 1)
     pixels = images(8, 20, seed=2)
@@ -230,19 +250,10 @@ def test_exported_graph_saves_and_loads(tmp_path: Path) -> None:
         assert np.array_equal(a, b)
 
 
-class PoolStem(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3, padding=1)
-        self.pool = nn.MaxPool2d(2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.conv(x))
-
-
 @pytest.mark.parametrize(("model", "n", "kwargs", "message"), [
-    (PoolStem(), 1, {}, r"^unit 'head': op 'pool' \(maxpool\) has no integer kind; the "
-                        r"integer export supports conv \(groups 1"),
+    (nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(144, 2)), 2, {},
+     r"^unit '1': op '1' \(flatten\) has no integer kind; the integer export supports "
+     r"conv \(groups 1"),
     (nn.Sequential(nn.Conv2d(3, 6, 3, groups=3)), 1, {}, r"op '0' \(conv with groups 3\)"),
     (nn.Sequential(nn.Conv2d(3, 4, (3, 1))), 1, {}, r"kernel \(3, 1\) stride \(1, 1\): not "
                                                     "square"),

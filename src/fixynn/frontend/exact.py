@@ -6,8 +6,8 @@ images. Here each conv runs through `F.conv2d` on floats holding integers: float
 static bound (sum |w| * max |x| + |bias| + the rounding term) stays below 2^24, float64 below
 2^53, so every partial sum is an integer the float type holds exactly, whatever the
 summation order; scaling by 2^-s is exact in binary floating point. A node beyond both bounds
-runs through the golden executor itself. `tests/test_frontend_export.py` checks the outputs
-equal `run_graph` bit for bit.
+runs through the golden executor itself, and so do pools (cheap next to the convs).
+`tests/test_frontend_export.py` checks the outputs equal `run_graph` bit for bit.
 """
 
 from __future__ import annotations
@@ -68,8 +68,9 @@ def _add(node: HwAdd, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | None:
 
 def run_node(node: HwNode, xs: list[torch.Tensor]) -> torch.Tensor:
     """One node on its input tensors (integers in any float or int dtype, NCHW)."""
-    out = _conv(node, xs[0]) if isinstance(node, HwLayer) else _add(node, *xs)
-    if out is None:  # beyond float64's exact range: the golden executor's int64 path
+    out = (_conv(node, xs[0]) if isinstance(node, HwLayer) else _add(node, *xs)
+           if isinstance(node, HwAdd) else None)
+    if out is None:  # beyond float64's exact range, or a pool: the golden executor
         golden = run_layer(node, *(x.long().numpy() for x in xs))
         return torch.from_numpy(golden).to(torch.float64)
     return out

@@ -34,13 +34,15 @@ import torch.nn.functional as F
 from fixynn.errors import FixynnError
 from fixynn.frontend.execute import unit_values, zero_pad
 from fixynn.frontend.graph import INPUT, Network, Op
-from fixynn.hw.ir import HwAdd, HwGraph, HwLayer, HwNode
+from fixynn.hw.ir import HwAdd, HwGraph, HwLayer, HwNode, HwPool
 from fixynn.hw.numfmt import MAX_BITS, MAX_FRAC, TensorFormat, activation_hi, activation_lo
 from fixynn.nn.quant import quantize_bias, quantize_weight, weight_frac
 
 IMAGE = TensorFormat(False, 8, 8)  # the IR's image: 8-bit pixels, value p * 2^-8
 NORM_NODE = "input_norm"
-INTEGER_KINDS = "conv (groups 1, square kernel and stride), depthwise conv, add"
+INTEGER_KINDS = ("conv (groups 1, square kernel and stride), depthwise conv, add, maxpool, "
+                 "avgpool, global_avgpool")
+POOLS = ("maxpool", "avgpool", "global_avgpool")
 _BATCH = 64
 SAMPLE = 1 << 15  # calibration values kept per tensor and batch of images
 FINER = 4  # finer formats than the max-covering one that calibration tries
@@ -184,8 +186,9 @@ def correct_biases(net: Network, n_units: int, x: torch.Tensor, w_bits: int) -> 
 
 def _unsupported(unit: str, op: Op, why: str) -> FixynnError:
     return FixynnError(f"unit {unit!r}: op {op.name!r} ({op.kind}{why}) has no integer kind; "
-                       f"the integer export supports {INTEGER_KINDS} with activation none, "
-                       "relu or relu6: export fewer units (n_units) or change the model")
+                       f"the integer export supports {INTEGER_KINDS} (convs and adds with "
+                       "activation none, relu or relu6): export fewer units (n_units) or "
+                       "change the model")
 
 
 def _conv_kind(unit: str, op: Op, in_channels: int) -> str:
@@ -204,6 +207,14 @@ def _node(unit: str, op: Op, inputs: tuple[str, ...], in_fmts: list[TensorFormat
         return HwAdd(name=op.name, inputs=inputs, channels=op.out_shape[0],
                      in_formats=tuple(in_fmts), out_bits=out.bits, out_frac=out.frac,
                      activation=op.activation)
+    if op.kind in POOLS:  # the format passes through (HwGraph pools neither scale nor clamp)
+        if op.kernel[0] != op.kernel[1] or op.stride[0] != op.stride[1]:
+            raise _unsupported(unit, op, f", kernel {op.kernel} stride {op.stride}: not "
+                               "square")
+        window = {} if op.kind == "global_avgpool" else {
+            "kernel": op.kernel[0], "stride": op.stride[0], "padding": op.padding}
+        return HwPool(name=op.name, kind=op.kind, inputs=inputs, channels=op.out_shape[0],
+                      in_format=in_fmts[0], **window)
     if op.kind != "conv":
         raise _unsupported(unit, op, "")
     assert op.weight is not None and op.bias is not None
