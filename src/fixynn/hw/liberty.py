@@ -12,7 +12,7 @@ import itertools
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fixynn.errors import FixynnError
@@ -51,6 +51,7 @@ class Library:
     truth_tables: dict[str, tuple[int, int]]
     plain_flip_flops: frozenset[str]  # D flip-flops (next_state one pin) without set/reset
     reset_flip_flops: frozenset[str]  # D flip-flops with a clear and/or preset
+    output_pins: dict[str, frozenset[str]] = field(default_factory=dict)  # cell -> its outputs
 
     def is_flip_flop(self, cell: str) -> bool:
         return cell in self.sequential_cells
@@ -142,9 +143,12 @@ def read_liberty(path: str | Path) -> Library:
     plain_ffs: set[str] = set()
     reset_ffs: set[str] = set()
     tables: dict[str, tuple[int, int]] = {}
+    outputs: dict[str, frozenset[str]] = {}
     for i, cell in enumerate(starts):
         name, end = cell.group(1), starts[i + 1].start() if i + 1 < len(starts) else len(text)
         body = text[cell.end():end]
+        outputs[name] = frozenset(pin for pin, direction, _ in _pins(body)
+                                  if direction == "output")
         area = _AREA.search(body)
         if area:
             areas[name] = float(area.group(1))
@@ -163,22 +167,27 @@ def read_liberty(path: str | Path) -> Library:
                           "that have an area); pass a .lib file")
     return Library(path=path, name=lib.group(1), cell_area_um2=areas,
                    sequential_cells=frozenset(sequential), truth_tables=tables,
-                   plain_flip_flops=frozenset(plain_ffs), reset_flip_flops=frozenset(reset_ffs))
+                   plain_flip_flops=frozenset(plain_ffs), reset_flip_flops=frozenset(reset_ffs),
+                   output_pins=outputs)
+
+
+def _pins(body: str) -> list[tuple[str, str, str]]:
+    """(name, direction, function or '') of each pin group of a cell body."""
+    pins = list(_PIN.finditer(body))
+    out = []
+    for i, pin in enumerate(pins):
+        block = body[pin.end(): pins[i + 1].start() if i + 1 < len(pins) else len(body)]
+        direction, function = _DIRECTION.search(block), _FUNCTION.search(block)
+        out.append((pin.group(1), direction.group(1) if direction else "",
+                    function.group(1) if function else ""))
+    return out
 
 
 def _cell_truth_table(body: str) -> tuple[int, int] | None:
     """(truth table, input count) of a cell with one output pin that has a function."""
-    pins = list(_PIN.finditer(body))
-    inputs: list[str] = []
-    functions: list[str] = []
-    for i, pin in enumerate(pins):
-        block = body[pin.end(): pins[i + 1].start() if i + 1 < len(pins) else len(body)]
-        direction = _DIRECTION.search(block)
-        if direction and direction.group(1) == "input":
-            inputs.append(pin.group(1))
-        elif direction and direction.group(1) == "output":
-            function = _FUNCTION.search(block)
-            functions.append(function.group(1) if function else "")
+    pins = _pins(body)
+    inputs = [name for name, direction, _ in pins if direction == "input"]
+    functions = [function for _, direction, function in pins if direction == "output"]
     if len(functions) != 1 or not functions[0] or not 1 <= len(inputs) <= 4:
         return None
     try:

