@@ -17,6 +17,7 @@ from fixynn.errors import INTERRUPTED, FixynnError
 COMMAND_MODULES: tuple[str, ...] = (
     "data",
     "run",
+    "power",
     "ppa",
     "rtl",
     "synth",

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fixynn.hw.activity import LayerActivity
 from fixynn.hw.ir import HwGraph, HwPool
 from fixynn.hw.kinds.base import Padding
 from fixynn.hw.liberty import Library
 from fixynn.hw.numfmt import TensorFormat
 from fixynn.hw.ppa.ffe import ELEMENT_GE, estimate_ffe, library_prices
-from fixynn.hw.ppa.tech import TechTable
+from fixynn.hw.ppa.tech import TechTable, node_scaling
 from fixynn.hw.synth import synth_graph_layers
 from fixynn.hw.synthetic import random_layer
 
@@ -125,3 +126,48 @@ def calibrate(case: CalibrationCase, tech: TechTable,
     return CalibrationRow(case=case, model_ge=est.area_ge, synth_ge=synth.ge,
                           model_by_element_ge=dict(est.layers[0].area_ge),
                           synth_flip_flops=synth.flip_flops)
+
+
+@dataclass(frozen=True)
+class EnergyRow:
+    """A measured layer (fixynn.hw.activity) beside the analytic model, at the library's node
+    and carried by Stillmaker & Baas to each tech table's node (`at_node`)."""
+
+    layer: str
+    mapped_um2: float
+    model_um2: float  # the model priced in the library's cells, mapped-logic factor applied
+    critical_path_ns: float
+    activity: float  # transitions per net bit per cycle, on the images
+    adder_activity: float  # logic energy on the images / on random operands
+    measured_pj: float  # dynamic energy per frame at the library's node and supply
+    cycles_per_frame: float  # simulated, back to back
+    at_node: dict[str, dict[str, float]]  # tech name -> mapped (scaled) and model figures
+
+    @property
+    def area_ratio(self) -> float:
+        return self.model_um2 / self.mapped_um2
+
+
+def energy_row(graph: HwGraph, act: LayerActivity, library: Library, vdd_v: float,
+               techs: list[TechTable], style: str = "csd", pipeline: bool = False) -> EnergyRow:
+    """`graph` is the single-layer graph `act` measured. Per tech table: the mapped area,
+    critical path and measured energy scaled from the library's node (None: not scaled) and
+    the model's area and energy at full adder activity and at the measured one."""
+    model = estimate_ffe(graph, techs[0], style=style, pipeline=pipeline, line_buffer="ff",
+                         element_ge=library_prices(library))
+    at_node: dict[str, dict[str, float]] = {}
+    for tech in techs:
+        full, measured = (estimate_ffe(graph, tech, style=style, pipeline=pipeline,
+                                       line_buffer="ff", adder_activity=a)
+                          for a in (1.0, min(act.adder_activity, 1.0)))
+        row = {"model_um2": full.area_um2, "model_pj_full_activity": full.energy_per_frame_pj,
+               "model_pj_measured_activity": measured.energy_per_frame_pj}
+        if library.node_nm is not None:
+            f = node_scaling(library.node_nm, vdd_v, tech.node_nm, tech.vdd_v)
+            row |= {"mapped_um2": act.area_um2 * f.area,
+                    "critical_path_ns": act.critical_path_ns * f.delay,
+                    "measured_pj": act.energy_per_frame_pj() * f.energy}
+        at_node[tech.name] = row
+    return EnergyRow(act.layer, act.area_um2, model.area_ge * library.nand2_um2,
+                     act.critical_path_ns, act.real.activity, act.adder_activity,
+                     act.energy_per_frame_pj(), act.real.cycles / act.images, at_node)

@@ -27,6 +27,10 @@ OSU018_PATHS: tuple[Path, ...] = (
 INSTALL_HINT = ("install the OSU 0.18 um cells (`bash scripts/install-system-deps.sh`, or "
                 "`apt-get install qflow-tech-osu018`), or set FIXYNN_LIBERTY to a .lib file")
 
+# Process node of the libraries we know (for carrying mapped figures to other nodes): the OSU
+# cells are drawn for TSMC 0.18 um (MOSIS SCN6M_SUBM rules, the package's .tech file).
+LIBRARY_NODE_NM: dict[str, float] = {"osu018_stdcells": 180.0}
+
 _CELL = re.compile(r"\bcell\s*\(\s*\"?([A-Za-z0-9_$]+)\"?\s*\)\s*\{")
 _AREA = re.compile(r"\barea\s*:\s*([0-9.eE+-]+)\s*;")
 _STATE = re.compile(r"\b(ff|latch)\s*\(")
@@ -87,6 +91,11 @@ class Library:
                               + (" with an asynchronous reset" if with_reset else ""))
         area, cell = min((self.cell_area_um2[c], c) for c in cells)
         return cell, area
+
+    @property
+    def node_nm(self) -> float | None:
+        """The library's process node when known (`LIBRARY_NODE_NM`), else None."""
+        return LIBRARY_NODE_NM.get(self.name)
 
     @property
     def nand2_um2(self) -> float:
