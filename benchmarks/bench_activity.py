@@ -1,0 +1,68 @@
+"""Measured switching activity and energy of calibration layers, beside the analytic model.
+
+Per case of fixynn.hw.calibrate.CALIBRATION_CASES: mapped to the Liberty library, simulated at
+gate level on real test images (Fashion-MNIST, resized) and on random inputs
+(fixynn.hw.activity), energy from the library's power data; the mapped area, path and energy
+carried to 45 and 16 nm by Stillmaker & Baas beside the model's figures there.
+
+    .venv/bin/python benchmarks/bench_activity.py [--cases 9,7,3] [--images 2] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+from fixynn.atomic import atomic_write_json
+from fixynn.data.graph_input import verification_images
+from fixynn.hw.activity import measure_layer
+from fixynn.hw.calibrate import CALIBRATION_CASES, energy_row
+from fixynn.hw.liberty import default_liberty, read_liberty, resolve_liberty
+from fixynn.hw.liberty_power import read_power
+from fixynn.hw.ppa.tech import load_tech
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--liberty", default="auto")
+    parser.add_argument("--cases", default="9,7,3", help="CALIBRATION_CASES indices")
+    parser.add_argument("--images", type=int, default=2)
+    parser.add_argument("--json", help="also write the rows as JSON here")
+    args = parser.parse_args()
+    path = resolve_liberty(args.liberty) or default_liberty()
+    library, vdd = read_liberty(path), read_power(path).nom_voltage_v
+    techs = [load_tech("45nm"), load_tech("16nm")]
+    print(f"{'layer':<50} {'um2':>8} {'mod/map':>7} {'ns':>5} {'MHz':>4} {'act':>5} "
+          f"{'adder':>5} {'clk/ff/logic %':>14} {'pJ':>7} {'pJ45':>6} {'mod45':>6} "
+          f"{'mod45a':>6} {'um2@45':>7} {'mod45':>7} {'um2@16':>7} {'mod16':>7} {'ns@16':>5} "
+          f"{'s':>4}")
+    rows = []
+    for index in (int(i) for i in args.cases.split(",")):
+        case = CALIBRATION_CASES[index]
+        graph = case.graph()
+        images, _ = verification_images(graph, args.images)
+        act, _ = measure_layer(graph, images, path, style=case.style)
+        row = energy_row(graph, act, library, vdd, techs, case.style)
+        n45, n16 = row.at_node["45nm"], row.at_node["16nm"]
+        parts = [getattr(act.real, p) / act.real.total_pj * 100
+                 for p in ("clock_pj", "flip_flops_pj", "logic_pj")]
+        print(f"{case.label:<50} {row.mapped_um2:>8,.0f} {row.area_ratio:>7.3f} "
+              f"{row.critical_path_ns:>5.2f} {1e3 / row.critical_path_ns:>4.0f} "
+              f"{row.activity:>5.3f} {row.adder_activity:>5.3f} "
+              f"{'/'.join(f'{p:.0f}' for p in parts):>14} {row.measured_pj:>7,.0f} "
+              f"{n45['measured_pj']:>6.1f} {n45['model_pj_full_activity']:>6.1f} "
+              f"{n45['model_pj_measured_activity']:>6.1f} {n45['mapped_um2']:>7,.0f} "
+              f"{n45['model_um2']:>7,.0f} {n16['mapped_um2']:>7,.0f} {n16['model_um2']:>7,.0f} "
+              f"{n16['critical_path_ns']:>5.2f} {act.seconds:>4.0f}", flush=True)
+        rows.append({"layer": case.label, **row.__dict__, "parts_percent": parts,
+                     "seconds": act.seconds})
+    factors = [r["adder_activity"] for r in rows]
+    print(f"adder activity: mean {statistics.mean(factors):.3f}, min {min(factors):.3f}, "
+          f"max {max(factors):.3f} over {len(rows)} layers x {args.images} images")
+    if args.json:
+        atomic_write_json(args.json, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
