@@ -3,6 +3,7 @@ simulation of a mapped layer, its Liberty energy, node scaling and `fixynn power
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from fixynn.hw.activity import (
     Instance,
     Toggles,
     gate_energy,
+    measure_layer,
     netlist_instances,
     simulate_gates,
     vcd_toggles,
@@ -158,3 +160,36 @@ def test_power_cli_errors_are_one_line(tmp_path: Path, args: list[str], message:
 def test_power_cli_missing_graph(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["power", str(tmp_path / "none")])
     assert result.exit_code != 0 and not (tmp_path / "none").exists()
+
+
+@needs_gates
+def test_measurement_is_cached_by_content(tmp_path: Path) -> None:
+    graph = tiny_graph()
+    x = np.arange(2 * 2 * 9).reshape(2, 2, 3, 3) % 16
+    first, cached = measure_layer(graph, x, OSU018, cache_dir=tmp_path)
+    assert not cached and first.real.cycles > 0 and first.random.toggles > 0
+    again, cached = measure_layer(graph, x, OSU018, cache_dir=tmp_path)
+    assert cached and again.real == first.real and again.area_um2 == first.area_um2
+    # other images: the mapped netlist is reused, the simulation is not
+    other, cached = measure_layer(graph, 15 - x, OSU018, cache_dir=tmp_path)
+    assert not cached and other.area_um2 == first.area_um2 and other.real != first.real
+    for entry in (tmp_path / "energy").iterdir():  # a corrupt entry is measured again
+        entry.write_text("{not json")
+    redo, cached = measure_layer(graph, x, OSU018, cache_dir=tmp_path)
+    assert not cached and redo.real == first.real
+
+
+@needs_gates
+def test_power_cli_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIXYNN_CACHE", str(tmp_path / "cache"))
+    graph_dir = save_graph(tiny_graph(), tmp_path / "g")
+    result = CliRunner().invoke(app, ["power", str(graph_dir), "--images", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    (row,) = doc["layers"]
+    assert row["layer"] == "pw" and doc["library"] == "osu018_stdcells" and doc["vdd_v"] == 1.8
+    assert 0 < row["activity"] < 1 and row["adder_activity"] > 0
+    n45 = row["at_node"]["45nm"]
+    assert n45["measured_pj"] == pytest.approx(row["measured_pj"] * node_scaling(
+        180, 1.8, 45, 0.9).energy)
+    assert n45["model_pj_measured_activity"] <= n45["model_pj_full_activity"]

@@ -12,26 +12,30 @@ from fixynn.errors import FixynnError
 from fixynn.hw.ir import HwGraph
 
 
-def verification_images(graph: HwGraph, n: int, seed: int = 0) -> tuple[np.ndarray, str]:
+def verification_images(graph: HwGraph, n: int, seed: int = 0,
+                        task: str | None = None) -> tuple[np.ndarray, str]:
     """`n` real test images for the graph input, and where they came from.
 
-    A graph exported for a built-in task (meta "input_task") gets that task's test images
-    (`fixynn run` passes a user-defined task's images itself); any other graph gets
-    Fashion-MNIST test images resized to its input (channels replicated); seeded random
-    images only when neither is available.
+    A graph exported for a built-in task (meta "input_task"), or any graph when `task` names
+    a built-in task, gets that task's test images (`fixynn run` passes a user-defined task's
+    images itself); any other graph gets Fashion-MNIST test images resized to its input
+    (channels replicated); seeded random images only when neither is available.
     """
     if n < 1:
         raise FixynnError(f"--images must be >= 1, got {n}")
-    task = graph.meta.get("input_task")
     from fixynn.data.taskspec import BUILTIN_TASKS
 
-    if (task in BUILTIN_TASKS and graph.input_height == graph.input_width
-            and graph.input_channels in (1, 3)):
+    if task is not None and task not in BUILTIN_TASKS:
+        raise FixynnError(f"task {task!r}: not a built-in task ({', '.join(BUILTIN_TASKS)})")
+    named = task is not None
+    task = task or graph.meta.get("input_task")
+    if task in BUILTIN_TASKS and graph.input_height == graph.input_width and (
+            named or graph.input_channels in (1, 3)):
         from fixynn.data.tasks import task_images
 
+        channels = graph.input_channels if graph.input_channels in (1, 3) else 1
         images = np.asarray(task_images(str(task), split="test", limit=n,
-                                        size=graph.input_height,
-                                        channels=graph.input_channels))
+                                        size=graph.input_height, channels=channels))
         return _fit_images(images, graph), f"task {task!r} test split"
     from fixynn.data import load_dataset
 

