@@ -70,7 +70,7 @@ def main() -> int:
               f"{n16['critical_path_ns']:>5.2f} {act.seconds:>4.0f}  "
               + " ".join(f"{t}: {min(v):.2f}..{max(v):.2f}" for t, v in per_task.items()),
               flush=True)
-        rows.append({"layer": case.label, **row.__dict__, "parts_percent": parts,
+        rows.append({**row.__dict__, "layer": case.label, "parts_percent": parts,
                      "seconds": act.seconds, "adder_activity_per_image": per_task})
     every = [a for v in spread.values() for a in v]
     print(f"adder activity, one image at a time: mean {statistics.mean(every):.3f}, "

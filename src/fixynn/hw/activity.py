@@ -53,7 +53,9 @@ from fixynn.paths import cache_home
 # osu018 tables (0.06, 0.18, 0.42, ... ns), within the 0.1-0.3 ns output transitions its own
 # tables give a gate driving a few inputs. A zero-delay simulation has no slews of its own.
 NOMINAL_SLEW_NS = 0.18
-METHOD_VERSION = 1  # bump when the counting or the energy formula changes (cache key)
+# Cache versions: bump when synthesis for simulation, or the counting / energy formula, changes
+MAPPED_VERSION = 1
+ENERGY_VERSION = 2
 CLOCK = "clk"
 VCD = "gates.vcd"
 SIM_TIMEOUT_S = 900.0
@@ -70,7 +72,9 @@ class Toggles:
 
 def vcd_toggles(text: str, clock: str = CLOCK) -> Toggles:
     """Count transitions per net bit in a VCD (one scope); bits of a vector `v [7:0]` are
-    `v[0]`..`v[7]`. x/z are no value: x -> 1 is not counted, 0 -> x -> 1 counts once."""
+    `v[0]`..`v[7]`. x/z are no value: x -> 1 is not counted, 0 -> x -> 1 counts once. The
+    clock counts up to the last data transition: the cycles the bench idles after the last
+    frame are left out (the clock net then toggles twice per counted cycle)."""
     names: dict[str, list[str]] = {}  # id -> bit names, MSB first
     head, _, body = text.partition("$enddefinitions")
     for m in re.finditer(r"\$var\s+\S+\s+(\d+)\s+(\S+)\s+(\S+)(?:\s+\[(\d+)(?::(\d+))?\])?"
@@ -89,7 +93,8 @@ def vcd_toggles(text: str, clock: str = CLOCK) -> Toggles:
     last: dict[str, str] = {}
     counts = {ident: [0] * len(bits) for ident, bits in names.items()}
     clock_ids = {i for i, bits in names.items() if bits == [clock]}
-    cycles = 0
+    edges = 0  # rising clock edges so far
+    cycles = 0  # ... up to the last data transition
     vector: str | None = None  # a vector value waiting for its id (the next token)
     for token in body.split():
         if vector is not None:
@@ -110,16 +115,20 @@ def vcd_toggles(text: str, clock: str = CLOCK) -> Toggles:
         if old is None:
             last[ident] = value
             continue
-        row = counts[ident]
-        for k, (a, b) in enumerate(zip(old, value, strict=True)):
-            if a != b and a in "01" and b in "01":
-                row[k] += 1
-        if ident in clock_ids and old[-1] == "0" and value[-1] == "1":
-            cycles += 1
+        if ident in clock_ids:
+            edges += old[-1] == "0" and value[-1] == "1"
+        else:
+            row = counts[ident]
+            for k, (a, b) in enumerate(zip(old, value, strict=True)):
+                if a != b and a in "01" and b in "01":
+                    row[k] += 1
+                    cycles = edges
         # an x/z bit keeps the last known value, so 0 -> x -> 1 counts as one transition
         last[ident] = "".join(b if b in "01" else a for a, b in zip(old, value, strict=True))
     per_net = {bit: n for ident, bits in names.items() for bit, n in zip(bits, counts[ident],
                                                                           strict=True)}
+    for ident in clock_ids:
+        per_net[names[ident][0]] = 2 * cycles
     return Toggles(per_net, cycles)
 
 
@@ -288,7 +297,7 @@ class LayerActivity:
 
 def _key(*parts: str | bytes) -> str:
     h = hashlib.sha256()
-    for part in (*parts, str(METHOD_VERSION)):
+    for part in parts:
         h.update(part if isinstance(part, bytes) else part.encode())
         h.update(b"\0")
     return h.hexdigest()[:24]
@@ -321,7 +330,8 @@ def mapped_layer(graph: HwGraph, liberty: Path, style: str = "csd", pipeline: bo
                  timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[MappedLayer, bool]:
     """The layer of a single-layer graph mapped to `liberty` (cached by content)."""
     layer_file, text = next(iter(graph_verilog(graph, style=style, pipeline=pipeline).items()))
-    key = _key(text, f"{clock_ns:g}", Path(liberty).read_bytes(), _yosys_version())
+    key = _key(text, f"{clock_ns:g}", Path(liberty).read_bytes(), _yosys_version(),
+               str(MAPPED_VERSION))
     path = _cache(cache_dir) / "mapped" / f"{key}.json"
     doc = _read_json(path)
     if doc is not None and set(doc) == {f.name for f in fields(MappedLayer)}:
@@ -347,7 +357,7 @@ def measure_energy(graph: HwGraph, mapped: MappedLayer, inputs: np.ndarray, libe
     models = cell_models(liberty)
     key = _key(graph_digest(graph), style, str(pipeline), mapped.ports_netlist,
                inputs.astype("<i8").tobytes(), str(inputs.shape), Path(liberty).read_bytes(),
-               models.read_bytes(), f"{NOMINAL_SLEW_NS:g}")
+               models.read_bytes(), f"{NOMINAL_SLEW_NS:g}", str(ENERGY_VERSION))
     path = _cache(cache_dir) / "energy" / f"{key}.json"
     doc = _read_json(path)
     if doc is not None and set(doc) == {f.name for f in fields(GateEnergy)}:
