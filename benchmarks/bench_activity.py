@@ -3,7 +3,9 @@
 Per case of fixynn.hw.calibrate.CALIBRATION_CASES: mapped to the Liberty library, simulated at
 gate level on real test images (Fashion-MNIST, resized) and on random inputs
 (fixynn.hw.activity), energy from the library's power data; the mapped area, path and energy
-carried to 45 and 16 nm by Stillmaker & Baas beside the model's figures there.
+carried to 45 and 16 nm by Stillmaker & Baas beside the model's figures there. `cyc` is the
+simulated / modelled cycles per frame, `pJ45p` the measured energy with the clock's share at
+the model's frame period.
 
 The spread of the adder activity: each of `--spread` test images of each task in `--tasks`
 simulated on its own (against one random frame), per layer and over all.
@@ -39,7 +41,8 @@ def main() -> int:
     library, vdd = read_liberty(path), read_power(path).nom_voltage_v
     techs = [load_tech("45nm"), load_tech("16nm")]
     print(f"{'layer':<50} {'um2':>8} {'mod/map':>7} {'ns':>5} {'MHz':>4} {'act':>5} "
-          f"{'adder':>5} {'clk/ff/logic %':>14} {'pJ':>7} {'pJ45':>6} {'mod45':>6} "
+          f"{'adder':>5} {'clk/ff/logic %':>14} {'cyc':>9} {'pJ':>7} {'pJ45':>6} {'pJ45p':>6} "
+          f"{'mod45':>6} "
           f"{'mod45a':>6} {'um2@45':>7} {'mod45':>7} {'um2@16':>7} {'mod16':>7} {'ns@16':>5} "
           f"{'s':>4}  adder activity per task (min..max over images)")
     tasks = [t for t in args.tasks.split(",") if t]
@@ -63,8 +66,10 @@ def main() -> int:
         print(f"{case.label:<50} {row.mapped_um2:>8,.0f} {row.area_ratio:>7.3f} "
               f"{row.critical_path_ns:>5.2f} {1e3 / row.critical_path_ns:>4.0f} "
               f"{row.activity:>5.3f} {row.adder_activity:>5.3f} "
-              f"{'/'.join(f'{p:.0f}' for p in parts):>14} {row.measured_pj:>7,.0f} "
-              f"{n45['measured_pj']:>6.1f} {n45['model_pj_full_activity']:>6.1f} "
+              f"{'/'.join(f'{p:.0f}' for p in parts):>14} "
+              f"{f'{row.cycles_per_frame:.0f}/{row.model_cycles_per_frame}':>9} "
+              f"{row.measured_pj:>7,.0f} {n45['measured_pj']:>6.1f} "
+              f"{n45['measured_at_model_period_pj']:>6.1f} {n45['model_pj_full_activity']:>6.1f} "
               f"{n45['model_pj_measured_activity']:>6.1f} {n45['mapped_um2']:>7,.0f} "
               f"{n45['model_um2']:>7,.0f} {n16['mapped_um2']:>7,.0f} {n16['model_um2']:>7,.0f} "
               f"{n16['critical_path_ns']:>5.2f} {act.seconds:>4.0f}  "

@@ -77,7 +77,8 @@ def power_command(
                         "toggles x Liberty power, model = analytic")
     t0 = techs[0].name
     columns = ["layer", "mapped um2", "model/mapped", "path ns", "activity", "adder act.",
-               "measured pJ", f"measured pJ {t0}", f"model pJ {t0} full", f"model pJ {t0} meas."]
+               "cycles sim/model", "measured pJ", f"measured pJ {t0}", f"model pJ {t0} full",
+               f"model pJ {t0} meas."]
     for column in columns:
         table.add_column(column, justify="left" if column == "layer" else "right")
     for row in rows:
@@ -88,7 +89,9 @@ def power_command(
         scaled = f"{node['measured_pj']:,.1f}" if "measured_pj" in node else "-"
         table.add_row(row["layer"], f"{row['mapped_um2']:,.0f}", f"{row['area_ratio']:.3f}",
                       f"{row['critical_path_ns']:.2f}", f"{row['activity']:.3f}",
-                      f"{row['adder_activity']:.3f}", f"{row['measured_pj']:,.0f}", scaled,
+                      f"{row['adder_activity']:.3f}",
+                      f"{row['cycles_per_frame']:.0f}/{row['model_cycles_per_frame']}",
+                      f"{row['measured_pj']:,.0f}", scaled,
                       f"{node['model_pj_full_activity']:,.1f}",
                       f"{node['model_pj_measured_activity']:,.1f}")
     Console(width=None if sys.stdout.isatty() else 170).print(table)

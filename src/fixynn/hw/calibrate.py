@@ -140,7 +140,11 @@ class EnergyRow:
     activity: float  # transitions per net bit per cycle, on the images
     adder_activity: float  # logic energy on the images / on random operands
     measured_pj: float  # dynamic energy per frame at the library's node and supply
-    cycles_per_frame: float  # simulated, back to back
+    cycles_per_frame: float  # simulated, frames back to back (each after `busy` falls)
+    model_cycles_per_frame: int  # the model's frame period (frames overlapping)
+    # the measured energy with the clock's share taken at the model's frame period: what
+    # is left of the gap to the model is not the frame period
+    measured_at_model_period_pj: float
     at_node: dict[str, dict[str, float]]  # tech name -> mapped (scaled) and model figures
 
     @property
@@ -155,6 +159,10 @@ def energy_row(graph: HwGraph, act: LayerActivity, library: Library, vdd_v: floa
     the model's area and energy at full adder activity and at the measured one."""
     model = estimate_ffe(graph, techs[0], style=style, pipeline=pipeline, line_buffer="ff",
                          element_ge=library_prices(library))
+    real, frames = act.real, act.images
+    sim_cycles = real.cycles / frames
+    at_period = (real.clock_pj * model.cycles_per_frame / sim_cycles
+                 + real.flip_flops_pj + real.logic_pj) / frames if sim_cycles else 0.0
     at_node: dict[str, dict[str, float]] = {}
     for tech in techs:
         full, measured = (estimate_ffe(graph, tech, style=style, pipeline=pipeline,
@@ -166,8 +174,10 @@ def energy_row(graph: HwGraph, act: LayerActivity, library: Library, vdd_v: floa
             f = node_scaling(library.node_nm, vdd_v, tech.node_nm, tech.vdd_v)
             row |= {"mapped_um2": act.area_um2 * f.area,
                     "critical_path_ns": act.critical_path_ns * f.delay,
-                    "measured_pj": act.energy_per_frame_pj() * f.energy}
+                    "measured_pj": act.energy_per_frame_pj() * f.energy,
+                    "measured_at_model_period_pj": at_period * f.energy}
         at_node[tech.name] = row
     return EnergyRow(act.layer, act.area_um2, model.area_ge * library.nand2_um2,
                      act.critical_path_ns, act.real.activity, act.adder_activity,
-                     act.energy_per_frame_pj(), act.real.cycles / act.images, at_node)
+                     act.energy_per_frame_pj(), sim_cycles, model.cycles_per_frame, at_period,
+                     at_node)
