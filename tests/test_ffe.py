@@ -11,7 +11,13 @@ from fixynn.arch import front_end_layers, mobilenet_v1_layers
 from fixynn.errors import FixynnError
 from fixynn.hw.ir import HwGraph, HwLayer
 from fixynn.hw.lower.datapath import plan_datapath
-from fixynn.hw.ppa.ffe import ELEMENT_GE, adder_bits, estimate_ffe, live_storage
+from fixynn.hw.ppa.ffe import (
+    ELEMENT_GE,
+    MEASURED_ADDER_ACTIVITY,
+    adder_bits,
+    estimate_ffe,
+    live_storage,
+)
 from fixynn.hw.ppa.tech import load_tech
 from fixynn.hw.synthetic import random_graph_from_shapes, random_layer
 
@@ -30,7 +36,7 @@ def tiny_graph() -> HwGraph:
 
 
 def test_tiny_graph_by_hand() -> None:
-    est = estimate_ffe(tiny_graph(), TECH, freq_mhz=500.0)
+    est = estimate_ffe(tiny_graph(), TECH, freq_mhz=500.0, adder_activity=1.0)
     (layer,) = est.layers
     # 3x = (x << 2) - x on 4-bit x: bits 0-1 are -x's low bits (2 half adders, ~x + 1);
     # bits 2-3 overlap both operands (the lowest has no carry in: 1 half + 1 full adder);
@@ -156,6 +162,8 @@ def test_bad_arguments() -> None:
         estimate_ffe(graph, TECH, line_buffer="dram")  # type: ignore[arg-type]
     with pytest.raises(FixynnError, match="adder_activity"):
         estimate_ffe(graph, TECH, adder_activity=2.0)
+    with pytest.raises(FixynnError, match=r"adder_activity.*\(pw\)"):
+        estimate_ffe(graph, TECH, layer_activity={"pw": -0.1})
 
 
 def test_prefix_equals_estimate_of_the_prefix_graph() -> None:
@@ -195,3 +203,18 @@ def test_same_padding_on_an_even_map_walks_one_padding_row_and_column() -> None:
     assert [e.cycles_per_frame for e in est] == [9 * 9, 8 * 8]
     assert [e.layers[0].control_bits for e in est] == [4 + 4 + 4, 3 + 3 + 4]
     assert est[0].layers[0].window_register_bits == est[1].layers[0].window_register_bits
+
+
+def test_adders_switch_at_the_measured_activity_by_default() -> None:
+    full = estimate_ffe(tiny_graph(), TECH, adder_activity=1.0)
+    default = estimate_ffe(tiny_graph(), TECH)
+    assert 0 < MEASURED_ADDER_ACTIVITY < 1
+    assert default.layers[0].energy_pj["adders"] == pytest.approx(
+        MEASURED_ADDER_ACTIVITY * full.layers[0].energy_pj["adders"])
+    assert default.layers[0].energy_pj["registers"] == full.layers[0].energy_pj["registers"]
+    assert "measured default" in default.assumptions["adders"]
+    # a layer's own measured factor wins over the default
+    own = estimate_ffe(tiny_graph(), TECH, layer_activity={"pw": 0.25})
+    assert own.layers[0].adder_activity == 0.25
+    assert own.layers[0].energy_pj["adders"] == pytest.approx(
+        0.25 * full.layers[0].energy_pj["adders"])

@@ -9,9 +9,11 @@ of truth. Costs (docs/ppa-ffe.md):
   buffers are either SRAM macros (`line_buffer="sram"`, the default for silicon estimates) or
   flip-flop arrays with a read multiplexer (`"ff"`, what Yosys builds from the generic RTL);
 * energy per frame: adders do one add per input pixel of their layer (`adder_activity` adds of
-  Horowitz's per-bit add energy), every flip-flop is clocked every cycle (unless
-  `clock_gating`: enabled registers then only when their layer advances), SRAM line buffers
-  pay read + write energy per bit, plus the table's overhead fraction;
+  Horowitz's per-bit add energy, which is for random operands; by default the factor measured
+  on real images, `MEASURED_ADDER_ACTIVITY`, or a layer's own measured one), every flip-flop
+  is clocked every cycle (unless `clock_gating`: enabled registers then only when their layer
+  advances), SRAM line buffers pay read + write energy per bit, plus the table's overhead
+  fraction;
 * throughput: one input pixel per clock; the slowest stage sets the frame period.
 
 Ops convention: dense, `2 x MACs` of the layer counting zero weights, as the paper and the
@@ -20,6 +22,7 @@ programmable accelerator model do, so sparsity shows as lower energy, not as few
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -251,6 +254,7 @@ class FfeLayerEstimate:
     area_ge: dict[str, float]  # logic (and FF line buffer) in GE, by element
     area_um2: dict[str, float]  # by element, line-buffer SRAM included
     energy_pj: dict[str, float]  # per frame, by element (overhead added at the total)
+    adder_activity: float = 1.0  # the adders' switching relative to random operands
 
     @property
     def total_area_um2(self) -> float:
@@ -373,6 +377,17 @@ def dense_macs(layer: HwLayer, out_pixels: int) -> int:
     return out_pixels * int(layer.weight.size)
 
 
+# How much the adder logic switches on real images relative to uniformly random operands (what
+# Horowitz's add energy stands for): logic energy on test images / on random inputs of the same
+# layer, gate-level toggles of the osu018-mapped netlist (fixynn.hw.activity). Measured by
+# benchmarks/bench_activity.py --cases 9,7,3,10,4 (five calibration layers x three tasks'
+# test images x three images, one at a time): mean 0.626, sd 0.111, 0.460-0.895; per task
+# fashion-mnist-a 0.747, opencv-digits 0.540, sklearn-digits 0.592 (docs/ppa-ffe.md).
+MEASURED_ADDER_ACTIVITY = 0.63
+MEASURED_SPREAD = ("0.63 of random operands, measured at gate level on 45 test images of 3 tasks "
+                   "(sd 0.11, 0.46-0.90)")
+
+
 def estimate_ffe(
     graph: HwGraph,
     tech: TechTable,
@@ -380,20 +395,25 @@ def estimate_ffe(
     style: str = "csd",
     pipeline: bool = False,
     line_buffer: LineBuffer = "sram",
-    adder_activity: float = 1.0,
+    adder_activity: float = MEASURED_ADDER_ACTIVITY,
     clock_gating: bool = False,
     element_ge: dict[str, float] = ELEMENT_GE,
+    layer_activity: Mapping[str, float] | None = None,
 ) -> FfeEstimate:
     """Area, energy per frame, throughput and efficiency of `graph` built as an FFE.
 
     `element_ge` prices the structural elements (default: NanGate gates; a Liberty library's
-    cells with `library_element_ge`)."""
+    cells with `library_element_ge`). Adders switch at `adder_activity` of random operands
+    (default: the measured factor; 1.0 is full activity), or at `layer_activity[name]` for the
+    layers measured on their own (`fixynn power`)."""
     if not freq_mhz > 0:
         raise FixynnError(f"freq_mhz must be > 0, got {freq_mhz}")
     if line_buffer not in ("sram", "ff"):
         raise FixynnError(f"line_buffer must be 'sram' or 'ff', got {line_buffer!r}")
-    if not 0 <= adder_activity <= 1:
-        raise FixynnError(f"adder_activity must be in 0..1, got {adder_activity}")
+    factors = {**{layer.name: adder_activity for layer in graph.layers}, **(layer_activity or {})}
+    for name, factor in {"adder_activity": adder_activity, **factors}.items():
+        if not 0 <= factor <= 1:
+            raise FixynnError(f"adder_activity must be in 0..1, got {factor} ({name})")
     if style == "naive":
         raise FixynnError("style 'naive' leaves multipliers to the synthesizer (no count); "
                           "use 'csd' or 'shared'")
@@ -409,7 +429,8 @@ def estimate_ffe(
         live = live_storage(stage.layer, stage.in_shape[2], stage.fused_input)
         layers.append(_layer_estimate(stage.layer, stage.structure, adder_bits(stage.datapath),
                                       live, geo, stage.cycles, plan.frame_cycles, tech,
-                                      line_buffer, adder_activity, clock_gating, element_ge))
+                                      line_buffer, factors[stage.layer.name], clock_gating,
+                                      element_ge))
     return FfeEstimate(
         tech=tech.name, freq_mhz=float(freq_mhz), style=style, line_buffer=line_buffer,
         adder_activity=adder_activity, clock_gating=clock_gating, layers=tuple(layers),
@@ -420,7 +441,10 @@ def estimate_ffe(
             "ops": "dense: 2 x MACs per layer including zero weights",
             "clock": "enabled registers clocked only when their layer advances (clock gating)"
             if clock_gating else "every flip-flop clocked every cycle (no clock gating)",
-            "adders": f"{adder_activity:g} add per adder per input pixel of its layer",
+            "adders": f"{adder_activity:g} add per adder per input pixel of its layer"
+            + (f" (measured default: {MEASURED_SPREAD})"
+               if adder_activity == MEASURED_ADDER_ACTIVITY else "")
+            + (f"; measured per layer: {dict(layer_activity)}" if layer_activity else ""),
             "line_buffer": "SRAM macro per buffered row" if line_buffer == "sram"
             else "flip-flop array with W:1 read mux (as Yosys maps the RTL memories)",
         },
@@ -519,7 +543,7 @@ def _layer_estimate(
         line_buffer_bits=live.line_buffer_bits, control_bits=ctrl_ff, cycles_per_frame=cycles,
         ops_per_frame=2 * dense_macs(layer, out_px),
         nonzero_ops_per_frame=2 * st.nonzero_weights * out_px,
-        area_ge=ge, area_um2=um2, energy_pj=energy,
+        area_ge=ge, area_um2=um2, energy_pj=energy, adder_activity=adder_activity,
     )
 
 
