@@ -56,7 +56,7 @@ from fixynn.paths import cache_home
 NOMINAL_SLEW_NS = 0.18
 # Cache versions: bump when synthesis for simulation, or the counting / energy formula, changes
 MAPPED_VERSION = 1
-ENERGY_VERSION = 2
+ENERGY_VERSION = 3
 CLOCK = "clk"
 VCD = "gates.vcd"
 SIM_TIMEOUT_S = 900.0
@@ -199,10 +199,9 @@ def gate_energy(instances: list[Instance], toggles: Toggles, library: Library,
                 part = "flip_flops" if sequential else "logic"
                 parts[part] += n * (cell.pin_energy_pj(pin, load.get(net, 0.0), slew_ns)
                                     + half_v2 * load.get(net, 0.0))
-            elif pin in cell.input_cap_pf:
+            elif pin in cell.input_cap_pf:  # input-pin tables: osu018's flip-flops (CLK, D)
                 part = "clock" if net == clock else "flip_flops" if sequential else "logic"
-                if part != "logic":  # a logic cell's input energy is in its output tables
-                    parts[part] += n * cell.pin_energy_pj(pin, 0.0, slew_ns)
+                parts[part] += n * cell.pin_energy_pj(pin, 0.0, slew_ns)
     for net, cap in load.items():  # nets no cell drives: the clock and the input ports
         if net not in driven:
             parts["clock" if net == clock else "logic"] += (

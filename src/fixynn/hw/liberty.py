@@ -28,7 +28,8 @@ INSTALL_HINT = ("install the OSU 0.18 um cells (`bash scripts/install-system-dep
                 "`apt-get install qflow-tech-osu018`), or set FIXYNN_LIBERTY to a .lib file")
 
 # Process node of the libraries we know (for carrying mapped figures to other nodes): the OSU
-# cells are drawn for TSMC 0.18 um (MOSIS SCN6M_SUBM rules, the package's .tech file).
+# cells target 0.18 um (the package ships MOSIS SCN6M_SUBM rules, SCN6M_SUBM.10.tech, and
+# characterises the cells at 1.8 V).
 LIBRARY_NODE_NM: dict[str, float] = {"osu018_stdcells": 180.0}
 
 _CELL = re.compile(r"\bcell\s*\(\s*\"?([A-Za-z0-9_$]+)\"?\s*\)\s*\{")
