@@ -2,7 +2,9 @@
 
 Synthesizes every layer of fixynn.hw.calibrate.CALIBRATION_CASES (conv / depthwise / pointwise,
 kernels 1/3/5, strides 1/2, per-side padding, sparsities, bit widths, csd and shared styles,
-the three pool kinds) and prints the
+the three pool kinds) and of DAG_CALIBRATION_CASES (residual adds with their skip buffer, a
+linear pointwise layer, one reading signed values: the stage the DAG hardware adds, in a
+two-stage graph), and prints the
 model/synthesis ratio side by side; the target is every ratio within 1 +- 0.15. With
 `--liberty` (a .lib path, or `auto` for the installed OSU 0.18 um cells) each layer is mapped to
 that cell library and timed by OpenSTA: GE are then the library's NAND2, and the critical path
@@ -17,7 +19,7 @@ import argparse
 import time
 
 from fixynn.atomic import atomic_write_json
-from fixynn.hw.calibrate import CALIBRATION_CASES, calibrate
+from fixynn.hw.calibrate import CALIBRATION_CASES, DAG_CALIBRATION_CASES, calibrate
 from fixynn.hw.liberty import default_liberty, read_liberty, resolve_liberty
 from fixynn.hw.ppa.tech import load_tech
 
@@ -36,7 +38,7 @@ def main() -> int:
         library = read_liberty(resolve_liberty(args.liberty) or default_liberty())
     print(f"{'layer':<52} {'model GE':>10} {'synth GE':>10} {'ratio':>6} {'FFs':>6} {'s':>5}")
     rows, bad = [], 0
-    for case in CALIBRATION_CASES:
+    for case in (*CALIBRATION_CASES, *DAG_CALIBRATION_CASES):
         t0 = time.perf_counter()
         row = calibrate(case, tech, library)
         ok = abs(row.ratio - 1) <= TOLERANCE

@@ -124,7 +124,8 @@ def da4ml_adders(layer: HwLayer, ours: dict[str, int]) -> None:
     pipe = solve(matrix, qintervals=[(0.0, x_max, 1.0)] * matrix.shape[0])
     ops = sum(op.opcode in (0, 1) for sol in pipe.solutions for op in sol.ops)
     dp = plan_datapath(layer, "csd")
-    extra = int(dp.has_bias_adder.sum() + dp.has_clamp_compare.sum())
+    extra = int(dp.has_bias_adder.sum() + dp.clamp.has_hi_compare.sum()
+                + dp.clamp.has_lo_compare.sum())
     matrix_ours = {k: v - extra for k, v in ours.items()}
     print(f"  matrix adders (without bias/clamp): csd {matrix_ours['csd']}, shared "
           f"{matrix_ours['shared']}, da4ml {ops} ({time.perf_counter() - t0:.1f} s); "

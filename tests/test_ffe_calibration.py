@@ -14,7 +14,13 @@ import shutil
 
 import pytest
 
-from fixynn.hw.calibrate import CALIBRATION_CASES, CalibrationCase, calibrate
+from fixynn.hw.calibrate import (
+    CALIBRATION_CASES,
+    DAG_CALIBRATION_CASES,
+    CalibrationCase,
+    DagCalibrationCase,
+    calibrate,
+)
 from fixynn.hw.liberty import Library, find_liberty, read_liberty
 from fixynn.hw.ppa.ffe import estimate_ffe
 from fixynn.hw.ppa.tech import load_tech
@@ -29,7 +35,7 @@ SMALL_CASES = (
 )
 
 
-def check(case: CalibrationCase, library: Library | None = None) -> None:
+def check(case: CalibrationCase | DagCalibrationCase, library: Library | None = None) -> None:
     row = calibrate(case, load_tech("45nm"), library)
     assert row.synth_ge > 0
     assert abs(row.ratio - 1) <= TOLERANCE, (
@@ -80,6 +86,19 @@ def test_calibration_set_is_varied() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CALIBRATION_CASES, ids=lambda c: c.label)
 def test_every_calibration_layer_matches_synthesis(case: CalibrationCase) -> None:
+    check(case)
+
+
+@pytest.mark.parametrize("case", [c for c in DAG_CALIBRATION_CASES if c.kind == "add"][:2],
+                         ids=lambda c: c.label)
+def test_residual_adds_match_synthesis(case: DagCalibrationCase) -> None:
+    """The add stage with its skip buffer (a few seconds of Yosys each)."""
+    check(case)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", DAG_CALIBRATION_CASES, ids=lambda c: c.label)
+def test_every_dag_calibration_stage_matches_synthesis(case: DagCalibrationCase) -> None:
     check(case)
 
 

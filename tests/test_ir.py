@@ -379,7 +379,7 @@ def test_docs_worked_example(tmp_path: Path) -> None:
     assert doc["nodes"][1]["format"] == {"signed": True, "bits": 6, "frac": 2}
 
 
-def test_a_residual_add_round_trips_and_the_hardware_flow_names_it(tmp_path: Path) -> None:
+def test_a_residual_add_round_trips_and_lowers(tmp_path: Path) -> None:
     from fixynn.hw.golden import run_graph
     from fixynn.hw.lower import lower
     from test_golden import _inverted_residual
@@ -395,8 +395,9 @@ def test_a_residual_add_round_trips_and_the_hardware_flow_names_it(tmp_path: Pat
     assert graph_digest(loaded) == graph_digest(g)
     x = np.random.default_rng(4).integers(0, 256, size=(1, 3, 9, 7))
     np.testing.assert_array_equal(run_graph(loaded, x)[-1], run_graph(g, x)[-1])
-    with pytest.raises(HwGraphError, match="lowers chains only"):
-        lower(loaded)
+    add_stage = lower(loaded).stages[-1]
+    assert add_stage.layer.name == "residual" and add_stage.skip == 0  # 'stem' is the skip
+    assert add_stage.skip_depth > 7  # the 3x3 depthwise of the branch waits a row and more
     _edit_json(path, lambda d: d["nodes"][-1].update(inputs=["stem", "expand"]))
     with pytest.raises(HwGraphError, match=r"nodes\[4\]: channels 4 != 12 of its input 'expand'"):
         load_graph(path)

@@ -62,7 +62,8 @@ def test_the_emitter_follows_the_plan() -> None:
     assert "reg y_valid;" not in fused["fixynn_g_dw.v"] and "reg y_valid;" in plain["fixynn_g_dw.v"]
 
 
-def test_lowering_names_what_the_hardware_flow_does_not_build_yet() -> None:
+def test_branches_and_linear_layers_lower() -> None:
+    """A tensor read by two stages and an activation-none layer (signed output) lower."""
     from dataclasses import replace
 
     g = _graph()
@@ -71,11 +72,14 @@ def test_lowering_names_what_the_hardware_flow_does_not_build_yet() -> None:
                      weight_frac=g.layers[3].weight_frac[:3], in_bits=g.layers[1].out_bits,
                      in_frac=g.layers[1].out_frac)
     dag = HwGraph("dag", 2, 7, 6, (*g.layers, branch), outputs=("dw2", "dw2_b"))
-    with pytest.raises(HwGraphError, match="lowers chains only"):
-        lower(dag)
+    stages = {s.layer.name: s for s in lower(dag, HwOptions(fuse="all")).stages}
+    assert stages["dw2_b"].in_shape == (3, 4, 3)
+    assert not stages["dw"].fused_output  # two readers: its stream must be registered
+    top = graph_verilog(dag)["fixynn_dag.v"]
+    assert top.count(".in_valid(o1_valid)") == 2  # dw's stream feeds pw and dw2_b
     linear = HwGraph("lin", 2, 7, 6, (replace(g.layers[0], activation="none"),))
-    with pytest.raises(HwGraphError, match="activation none"):
-        graph_verilog(linear)
+    text = graph_verilog(linear)["fixynn_lin_c.v"]
+    assert "$signed(acc0) < $signed(" in text  # the low clamp of a signed output
 
 
 def test_clamp_limit_at_the_shift_limit_does_not_wrap() -> None:
@@ -89,7 +93,7 @@ def test_clamp_limit_at_the_shift_limit_does_not_wrap() -> None:
     from test_golden import _one_weight_pointwise
 
     dp = plan_datapath(_one_weight_pointwise(2**62 - 1, 62), "csd")
-    assert dp.clamp_threshold.tolist() == [2**63 - 1]
-    assert not dp.has_clamp_compare[0]
+    assert dp.clamp.t_hi.tolist() == [2**63 - 1]
+    assert not dp.clamp.has_hi_compare[0]
     left = plan_datapath(_one_weight_pointwise(5, -3), "csd")  # 255 >> 3 = 31
-    assert left.clamp_threshold.tolist() == [31] and left.has_clamp_compare[0]
+    assert left.clamp.t_hi.tolist() == [31] and left.clamp.has_hi_compare[0]

@@ -145,3 +145,27 @@ def test_sweep_covers_every_width_and_split(fixynn) -> None:  # type: ignore[no-
     for w in (0.25, 1.0):
         areas = [d["hybrid"]["area_breakdown_mm2"].get("ffe", 0.0) for d in doc if d["width"] == w]
         assert areas == sorted(areas)
+
+
+def test_ppa_weights_alone_prices_any_hwgraph(fixynn, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A DAG (residual add, linear layers) is priced as an FFE; with --fixed-layers the
+    MobileNetV1 system comparison names why it needs a front-end chain."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fixynn.hw.ppa.ffe import estimate_ffe
+    from test_dag_rtl import mobilenet_v2_blocks
+
+    graph = mobilenet_v2_blocks(size=16)
+    save_graph(graph, tmp_path / "g")
+    run = fixynn("ppa", "--weights", str(tmp_path / "g"), "--json")
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    want = estimate_ffe(graph, load_tech("45nm"))
+    assert doc["graph"] == "mbv2"
+    assert doc["ffe"]["area_mm2"] == pytest.approx(want.area_mm2)
+    kinds = [layer["kind"] for layer in doc["ffe"]["layers"]]
+    assert kinds.count("add") == 1 and len(kinds) == len(graph.layers)
+    table = fixynn("ppa", "--weights", str(tmp_path / "g"))
+    assert table.returncode == 0 and "b1_add" in table.stdout
+    bad = fixynn("ppa", "--weights", str(tmp_path / "g"), "--fixed-layers", "2")
+    assert bad.returncode == 2 and "not a chain" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1

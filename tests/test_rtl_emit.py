@@ -85,7 +85,7 @@ def _emitted_adders(text: str) -> int:
     for line in body.splitlines():
         if line.strip().startswith(("wire", "reg")) and "=" in line:
             rhs = line.split("=", 1)[1]
-            count += len(re.findall(r" [+\-] ", rhs)) + len(re.findall(r" > ", rhs))
+            count += len(re.findall(r" [+\-] ", rhs)) + len(re.findall(r" [<>] ", rhs))
     return count
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from fixynn.arch import conv_out_size
-from fixynn.hw.ir import HwGraph, HwLayer, HwPool
+from fixynn.hw.ir import HwAdd, HwGraph, HwLayer, HwPool
 from fixynn.hw.kinds.base import Padding, window_out_size
 from fixynn.hw.numfmt import TensorFormat
 from fixynn.hw.synthetic import random_layer
@@ -186,3 +186,136 @@ def pool_chain() -> HwGraph:
         HwPool("ap3", "avgpool", (), 3, fmt, kernel=3, stride=1, padding=(1, 1, 0, 2)),
         HwPool("gap", "global_avgpool", (), 3, fmt),
     ))
+# Random DAGs: residual adds, signed (linear) layers, fusion in a branch.
+
+
+def _act(rng: np.random.Generator) -> str:
+    return str(rng.choice(["none", "relu", "relu6"]))
+
+
+def _bits(rng: np.random.Generator) -> int:
+    """2..16 bits, more often narrow (small designs build fast)."""
+    return int(rng.integers(2, 9)) if rng.random() < 0.7 else int(rng.integers(9, 17))
+
+
+def _dag_layer(rng: np.random.Generator, name: str, kind: str, src: str, fmt: TensorFormat,
+               in_ch: int, out_ch: int, k: int, stride: int, pad: int) -> HwLayer:
+    """A random layer reading `src` of format `fmt`: any activation, shifts -2..12."""
+    out_bits = _bits(rng)
+    activation = _act(rng)
+    out_bits = max(out_bits, 2) if activation == "none" else out_bits
+    out_frac = int(rng.integers(-1, out_bits + 1))
+    layer = random_layer(
+        rng, name, kind, in_ch, out_ch, k, stride, pad, weight_bits=int(rng.integers(2, 9)),
+        in_bits=fmt.bits, in_frac=fmt.frac, out_bits=out_bits, out_frac=out_frac,
+        sparsity=float(rng.choice([0, 0.3, 0.6])), activation=activation)
+    shift = rng.integers(-2, 13, size=out_ch)
+    shift[rng.random(out_ch) < 0.2] = 0
+    bias = rng.integers(-(2 ** int(rng.integers(1, 14))), 2 ** 13, size=out_ch)
+    return replace(layer, weight_frac=shift - fmt.frac + out_frac, bias=bias, inputs=(src,),
+                   in_signed=fmt.signed)
+
+
+def random_dag(seed: int, name: str, max_blocks: int = 3) -> HwGraph:
+    """A DAG of 1..max_blocks blocks, each a plain layer (any kind, stride, padding) or a
+    residual block: a branch of 1..3 shape-keeping layers (pointwise, 'same' depthwise or
+    conv, a fused depthwise + pointwise; any stride on a 1x1 map) from the block's input,
+    then add(input, branch). Activations none/relu/relu6 (so signed inputs and outputs
+    anywhere), widths 2..16, maps from 1x1 and non-square; now and then an add of a tensor
+    with itself (no buffer) and an inner tensor listed as an extra output."""
+    rng = np.random.default_rng(seed)
+    ch = in_ch = int(rng.integers(1, 4))
+    h, w = (int(rng.integers(1, 4)) if rng.random() < 0.2 else int(rng.integers(3, 10))
+            for _ in range(2))
+    input_bits = 8 if rng.random() < 0.6 else int(rng.integers(2, 17))
+    fmt = TensorFormat(False, input_bits, input_bits)
+    nodes: list = []
+    fused: list[str] = []
+    cur, size = "input", (h, w)
+
+    for _ in range(int(rng.integers(1, max_blocks + 1))):
+        if rng.random() < 0.4:  # a plain layer
+            kind = str(rng.choice(["conv", "depthwise", "pointwise"]))
+            k = 1 if kind == "pointwise" else int(rng.choice([1, 3, 5]))
+            stride, pad = int(rng.choice(STRIDES)), 0 if kind == "pointwise" else int(
+                rng.integers(0, k))
+            if min(conv_out_size(s, k, stride, pad) for s in size) < 1:
+                continue
+            out_ch = ch if kind == "depthwise" else int(rng.integers(1, 5))
+            layer = _dag_layer(rng, f"n{len(nodes)}", kind, cur, fmt, ch, out_ch, k, stride,
+                               pad)
+            nodes.append(layer)
+            cur, fmt, ch = layer.name, layer.out_format, out_ch
+            size = (conv_out_size(size[0], k, stride, pad), conv_out_size(size[1], k, stride,
+                                                                          pad))
+            if kind == "depthwise" and rng.random() < 0.5:  # fused, a partner of any stride
+                fused.append(layer.name)
+                s2 = int(rng.choice(STRIDES))
+                pw = _dag_layer(rng, f"n{len(nodes)}", "pointwise", cur, fmt, ch,
+                                int(rng.integers(1, 5)), 1, s2, 0)
+                nodes.append(pw)
+                cur, fmt, ch = pw.name, pw.out_format, pw.out_channels
+                size = (conv_out_size(size[0], 1, s2, 0), conv_out_size(size[1], 1, s2, 0))
+            continue
+        skip, skip_fmt, b, b_fmt, b_ch = cur, fmt, cur, fmt, ch
+        if rng.random() > 0.05:
+            n_branch = int(rng.integers(1, 4))
+            for j in range(n_branch):
+                last = j == n_branch - 1
+                one = size == (1, 1)
+                choice = str(rng.choice(["pointwise", "depthwise", "conv", "fused"]))
+                stride = int(rng.choice(STRIDES)) if one else 1
+                out_ch = ch if last else int(rng.integers(1, 5))
+                if choice == "pointwise":
+                    layer = _dag_layer(rng, f"n{len(nodes)}", "pointwise", b, b_fmt, b_ch,
+                                       out_ch, 1, stride, 0)
+                elif choice in ("depthwise", "conv"):
+                    k = int(rng.choice([3, 5]))
+                    if choice == "depthwise":
+                        out_ch = b_ch if not last or b_ch == ch else None
+                        if out_ch is None:  # a depthwise cannot change channels: pointwise
+                            layer = _dag_layer(rng, f"n{len(nodes)}", "pointwise", b, b_fmt,
+                                               b_ch, ch, 1, stride, 0)
+                            nodes.append(layer)
+                            b, b_fmt, b_ch = layer.name, layer.out_format, ch
+                            continue
+                    layer = _dag_layer(rng, f"n{len(nodes)}", choice, b, b_fmt, b_ch, out_ch,
+                                       k, stride, k // 2)
+                else:  # a fused depthwise + pointwise, the pointwise of any stride on 1x1
+                    dw = _dag_layer(rng, f"n{len(nodes)}", "depthwise", b, b_fmt, b_ch, b_ch,
+                                    3, 1, 1)
+                    nodes.append(dw)
+                    fused.append(dw.name)
+                    layer = _dag_layer(rng, f"n{len(nodes)}", "pointwise", dw.name,
+                                       dw.out_format, b_ch, out_ch, 1, stride, 0)
+                nodes.append(layer)
+                b, b_fmt, b_ch = layer.name, layer.out_format, out_ch
+        act = _act(rng)
+        out_bits = _bits(rng)
+        top = max(skip_fmt.frac, b_fmt.frac)
+        if abs(skip_fmt.frac - b_fmt.frac) > 44:
+            continue
+        order = (skip, b) if rng.random() < 0.5 else (b, skip)
+        formats = {skip: skip_fmt, b: b_fmt}
+        add = HwAdd(name=f"n{len(nodes)}", inputs=order, channels=ch,
+                    in_formats=(formats[order[0]], formats[order[1]]), out_bits=out_bits,
+                    out_frac=top - int(rng.integers(-2, 7)), activation=act)
+        nodes.append(add)
+        cur, fmt = add.name, add.out_format
+    if not nodes:
+        layer = _dag_layer(rng, "n0", "pointwise", "input", fmt, ch, 1, 1, 1, 0)
+        nodes.append(layer)
+        cur = layer.name
+    outputs = [cur]
+    if len(nodes) > 2 and rng.random() < 0.3:
+        outputs.insert(0, nodes[int(rng.integers(0, len(nodes) - 1))].name)
+    return HwGraph(name=name, input_channels=in_ch, input_height=h, input_width=w,
+                   input_bits=input_bits, input_frac=input_bits, layers=tuple(nodes),
+                   meta={"fuse": fused}, outputs=tuple(dict.fromkeys(outputs)))
+
+
+def dags(count: int, name: str = "d") -> st.SearchStrategy[list[HwGraph]]:
+    """`count` random DAGs from one hypothesis-drawn seed (graph i: `random_dag(seed * 1000
+    + i, ...)`, named `<name><seed>_<i>`)."""
+    return st.integers(0, 2**31 - 1).map(
+        lambda seed: [random_dag(seed * 1000 + i, f"{name}{seed}_{i}") for i in range(count)])

@@ -15,6 +15,7 @@ from rich.table import Table
 from fixynn.atomic import atomic_write_json
 from fixynn.errors import FixynnError
 from fixynn.hw.ir import load_graph
+from fixynn.hw.ppa.ffe import FfeEstimate, estimate_ffe
 from fixynn.hw.ppa.pca import PcaConfig
 from fixynn.hw.ppa.search import HANDOFF_OPTIONS, SIZING_RULES, WEIGHT_OPTIONS
 from fixynn.hw.ppa.system import (
@@ -60,6 +61,20 @@ def _table(results: list[SystemResult], title: str) -> Table:
     return table
 
 
+def _ffe_table(name: str, est: FfeEstimate) -> Table:
+    table = Table(title=f"fixynn ppa: FFE of {name}, {est.tech}, {est.freq_mhz:g} MHz",
+                  caption=f"total {est.area_mm2:.4f} mm2, {est.energy_per_frame_uj:,.3f} "
+                  f"uJ/frame, {est.fps:,.0f} fps, {est.tops_per_w:.2f} TOPS/W")
+    for column in ("stage", "kind", "area mm2", "energy uJ/frame", "adder bits",
+                   "buffer bits", "cycles/frame"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for s in est.layers:
+        table.add_row(s.name, s.kind, f"{s.total_area_um2 * 1e-6:.4f}",
+                      f"{s.total_energy_pj * 1e-6:,.4f}", str(s.adder_bits.total),
+                      str(s.line_buffer_bits), str(s.cycles_per_frame))
+    return table
+
+
 def _choice(value: str, flag: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise FixynnError(f"{flag} {value!r} is not one of {', '.join(choices)}")
@@ -73,7 +88,9 @@ def ppa_command(
         int | None, typer.Option("--fixed-layers", help="split point N in 0..14 (blocks fixed)")
     ] = None,
     weights: Annotated[
-        Path | None, typer.Option("--weights", help="trained front-end HwGraph directory")
+        Path | None, typer.Option("--weights", help="an HwGraph directory: with --fixed-layers "
+                                  "the hybrid's trained MobileNetV1 front-end; alone, any "
+                                  "graph's FFE")
     ] = None,
     sparsity: Annotated[
         float | None, typer.Option("--sparsity", help="random FFE weights, this fraction zero")
@@ -129,9 +146,21 @@ def ppa_command(
         title = (f"fixynn ppa sweep, MobileNetV1 @ {SWEEP_RESOLUTION}, {table_tech.name}, "
                  f"sizing {sizing}")
         doc: Any = [r.as_dict() for r in results]
+    elif weights is not None and fixed_layers is None:  # any HwGraph: its FFE alone
+        graph = load_graph(weights)
+        est = estimate_ffe(graph, table_tech, freq_mhz=freq_mhz)
+        doc = {"graph": graph.name, "ffe": est.to_dict()}
+        if out is not None:
+            atomic_write_json(out, doc)
+        if as_json:
+            print(json.dumps(doc, indent=2, sort_keys=True))
+        else:
+            Console(width=None if sys.stdout.isatty() else 220).print(_ffe_table(graph.name, est))
+        return
     else:
         if fixed_layers is None:
-            raise FixynnError("--fixed-layers N is required (0..14), or pass --sweep")
+            raise FixynnError("--fixed-layers N is required (0..14), or pass --sweep, or "
+                              "--weights GRAPH alone for the FFE of any HwGraph")
         graph = load_graph(weights) if weights is not None else None
         result = evaluate_system(width, resolution, fixed_layers, table_tech, cfg, graph=graph,
                                  sparsity=sparsity or 0.0, options=options)

@@ -5,8 +5,9 @@ is analysed in seconds. The RTL emitter and the structure/PPA model read the sam
 the adder counts the cost model sees are the adders the Verilog contains.
 
 Conventions:
-* A *leaf* is `x << k` for an unsigned input `x` (or a shared multiple of it), with a sign
-  flag: the leaf contributes `-(x << k)` when `neg` is set.
+* A *leaf* is `x << k` for an input `x` (or a shared multiple of it), with a sign flag: the
+  leaf contributes `-(x << k)` when `neg` is set. `x` is unsigned after a ReLU, two's
+  complement after a linear (`none`) layer; its interval [lo, hi] carries the difference.
 * An adder-tree node keeps a sign flag too (sign-magnitude at the node level): two leaves of
   the same sign are added and keep their sign, leaves of opposite signs are subtracted. So a
   negative digit never costs a separate negation.
@@ -125,7 +126,7 @@ class TreeLevel:
     hi: np.ndarray  # (R, N)
     neg: np.ndarray  # (R, N) bool
     tz: np.ndarray  # (R, N)
-    leaf: np.ndarray | None = None  # (R, N) still an (unsigned, non-negative) leaf
+    leaf: np.ndarray | None = None  # (R, N) still a leaf (a product, no adder yet)
 
     @property
     def width(self) -> np.ndarray:
@@ -133,11 +134,12 @@ class TreeLevel:
 
     @property
     def wire_width(self) -> np.ndarray:
-        """Width of the wire holding each node: leaves are unsigned magnitudes."""
+        """Width of the wire holding each node: a leaf of a non-negative input is an unsigned
+        magnitude; one of a signed input, a two's complement value."""
         if self.leaf is None:
             return self.width
         leaf_width = np.maximum(bit_length(np.maximum(self.hi, 0)), 1)
-        return np.where(self.leaf, leaf_width, self.width)
+        return np.where(self.leaf & (self.lo >= 0), leaf_width, self.width)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ import numpy as np
 from fixynn.errors import FixynnError
 from fixynn.hw.golden import run_graph
 from fixynn.hw.ir import HwGraph, graph_digest
-from fixynn.hw.rtl.emit import graph_verilog, multi_top_module, row_gap, top_name
+from fixynn.hw.lower import row_gap
+from fixynn.hw.rtl.emit import graph_verilog, multi_top_module, top_name
 from fixynn.hw.rtl.stimulus import Stimulus, check_images, cycle_budget, stimulus
 from fixynn.hw.rtl.testbench import cpp_testbench
 from fixynn.paths import cache_home
@@ -321,12 +322,14 @@ def simulate(
 
 def _read_outputs(work_dir: Path, d: int, graph: HwGraph, n: int) -> list[np.ndarray]:
     outs = []
-    for i, (c, h, w) in enumerate(graph.shapes()):
+    for i, (layer, (c, h, w)) in enumerate(zip(graph.layers, graph.shapes(), strict=True)):
         path = work_dir / f"d{d}_layer{i}.bin"
         raw = np.fromfile(path, dtype=np.uint16).astype(np.int64)
         if raw.size != n * h * w * c:
             raise FixynnError(f"{path}: {raw.size} values, expected {n * h * w * c}; the "
                               "simulation output is incomplete")
+        if layer.out_format.signed:  # the bench writes each field's bits: sign-extend
+            raw = np.where(raw >= 1 << (layer.out_bits - 1), raw - (1 << layer.out_bits), raw)
         outs.append(raw.reshape(n, h, w, c).transpose(0, 3, 1, 2))
     return outs
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from fixynn.hw.numfmt import (
     activation_lo,
     requantize,
 )
+
+if TYPE_CHECKING:
+    from fixynn.hw.lower.add import AddDatapath
 
 # |a|, |b| < 2^16 and alignment shifts <= 44 keep each term below 2^60 and the sum plus the
 # rounding term below 2^62: exact in int64.
@@ -130,5 +133,11 @@ def from_json(name: str, spec: dict[str, Any], shapes: list[Shape],
                  activation=spec["activation"])
 
 
+def datapath(node: HwAdd, style: str, in_shape: Shape) -> AddDatapath:
+    from fixynn.hw.lower.add import plan_add  # the lowering imports the IR
+
+    return plan_add(node, style)
+
+
 SPEC = KindSpec("add", HwAdd, 2, check_inputs, golden, out_range, ("channels",), to_json,
-                from_json, (), None)
+                from_json, (), datapath)

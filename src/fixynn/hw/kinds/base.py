@@ -14,6 +14,7 @@ from fixynn.errors import FixynnError
 from fixynn.hw.numfmt import TensorFormat
 
 if TYPE_CHECKING:
+    from fixynn.hw.lower.add import AddDatapath
     from fixynn.hw.lower.datapath import LayerDatapath
     from fixynn.hw.lower.pool import PoolDatapath
 
@@ -53,7 +54,7 @@ class KindSpec:
     to_json: Callable[[Any], dict[str, Any]]
     from_json: Callable[..., Any]  # (name, spec, in_shapes, in_formats, arrays) -> node
     arrays: tuple[str, ...]
-    datapath: Callable[[Any, str, Shape], LayerDatapath | PoolDatapath] | None
+    datapath: Callable[[Any, str, Shape], LayerDatapath | AddDatapath | PoolDatapath] | None
 
 
 def strict_int(value: Any, what: str) -> int:

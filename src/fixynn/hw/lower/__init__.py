@@ -3,23 +3,34 @@ model and synthesis (through the emitter). The golden executor reads the graph i
 
 The plan holds every hardware choice the integer semantics leave open: the adder style, the
 pipeline registers, which depthwise stages fuse with their pointwise consumer (no buffer and
-no register between them), and per stage its window geometry, datapath, structure and scan
-cycles. Knowing these in one place is what keeps the netlist and its cost model in step.
+no register between them), and per stage (in topological order; a tensor may feed several
+stages) its window geometry, datapath, structure, scan cycles, the cycle each output pixel
+leaves it (`timing`) and, for an add, the depth of its skip path's buffer. Knowing these
+in one place is what keeps the netlist and its cost model in step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
+import numpy as np
+
 from fixynn.hw.arith import STYLES
-from fixynn.hw.ir import HwGraph, HwGraphError, HwLayer, HwPool
+from fixynn.hw.ir import INPUT, HwAdd, HwGraph, HwGraphError, HwNode, HwPool
 from fixynn.hw.kinds import kind_of
+from fixynn.hw.lower.add import AddDatapath
 from fixynn.hw.lower.datapath import LayerDatapath
 from fixynn.hw.lower.geometry import WindowGeometry
 from fixynn.hw.lower.pool import PoolDatapath, pool_structure
-from fixynn.hw.lower.structure import LayerStructure, layer_structure
+from fixynn.hw.lower.structure import (
+    LayerStructure,
+    add_structure,
+    layer_structure,
+    pipeline_levels,
+)
+from fixynn.hw.lower.timing import decimated_times, input_times, skip_depth, window_times
 
 __all__ = ["HwOptions", "Plan", "Stage", "fusable", "lower"]
 
@@ -47,29 +58,40 @@ class HwOptions:
 
 @dataclass(frozen=True, eq=False)
 class Stage:
-    """One layer as hardware: where its input comes from and what it builds."""
+    """One node as hardware: where its input comes from, what it builds, when it emits."""
 
-    layer: HwLayer | HwPool
-    in_shape: tuple[int, int, int]  # (channels, height, width) of its input map
+    layer: HwNode
+    in_shape: tuple[int, int, int]  # (channels, height, width) of its (first) input map
     fused_input: bool  # reads the fused depthwise stage's unregistered result directly
     fused_output: bool  # its result goes unregistered into the fused pointwise stage
     cycles: int  # clock cycles of its scan per frame (pixels + padding positions)
     style: str
     pipeline: bool
+    skip: int = 0  # add: which input is the skip path (buffered), the other is the branch
+    skip_depth: int = 0  # add: entries of the skip path's delay buffer (0: none needed)
 
     @property
     def geometry(self) -> WindowGeometry:
         return WindowGeometry.of(self.layer, self.in_shape[1], self.in_shape[2])
 
     @cached_property
-    def datapath(self) -> LayerDatapath | PoolDatapath:
+    def datapath(self) -> LayerDatapath | AddDatapath | PoolDatapath:
         return kind_of(self.layer.kind).datapath(self.layer, self.style, self.in_shape)
+
+    @property
+    def pipeline_stages(self) -> int:
+        """Registers between the window (or input) and the output register."""
+        if not self.pipeline or not isinstance(self.datapath, LayerDatapath):
+            return 0  # add and pool stages have no pipeline registers
+        return len(pipeline_levels(self.datapath.tree.depth, self.pipeline))
 
     @cached_property
     def structure(self) -> LayerStructure:
         _, h, w = self.in_shape
         if isinstance(self.datapath, PoolDatapath):
             return pool_structure(self.datapath, h, w)
+        if isinstance(self.datapath, AddDatapath):
+            return add_structure(self.datapath, h, w, self.skip, self.skip_depth)
         return layer_structure(self.layer, h, w, self.style, self.pipeline, self.fused_input,
                                self.fused_output, datapath=self.datapath)
 
@@ -79,12 +101,14 @@ class Plan:
     graph: HwGraph
     options: HwOptions
     stages: tuple[Stage, ...]
+    # tensor name -> cycle of each of its pixels (raster order) in the dense schedule
+    times: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
 
     @property
     def row_gap(self) -> int:
         """Idle cycles the producer leaves between input rows: covers every stage's right
         padding (each stride-1 stage can shorten the gap it passes on by its padding)."""
-        return max(1, sum(s.geometry.extra_cols for s in self.stages))
+        return row_gap(self.graph)
 
     @property
     def frame_cycles(self) -> int:
@@ -92,44 +116,89 @@ class Plan:
         return max((s.cycles for s in self.stages), default=0)
 
 
+def row_gap(graph: HwGraph) -> int:
+    """The sum of the window stages' right-padding columns, at least 1 (`Plan.row_gap`)."""
+    shapes = graph.tensor_shapes()
+    extra = 0
+    for node in graph.layers:
+        if not isinstance(node, HwAdd):
+            _, h, w = shapes[node.inputs[0]]
+            extra += WindowGeometry.of(node, h, w).extra_cols
+    return max(1, extra)
+
+
 def fusable(graph: HwGraph, i: int) -> bool:
-    """Layer i is a depthwise layer whose consumer, the next layer, is pointwise."""
-    layers = graph.layers
-    return (layers[i].kind == "depthwise" and i + 1 < len(layers)
-            and layers[i + 1].kind == "pointwise")
+    """Layer i is a depthwise layer whose one consumer is a pointwise layer (which then takes
+    its stream unregistered)."""
+    layer = graph.layers[i]
+    readers = [n for n in graph.layers if layer.name in n.inputs]
+    return (layer.kind == "depthwise" and len(readers) == 1
+            and readers[0].kind == "pointwise")
 
 
 def lower(graph: HwGraph, options: HwOptions | None = None) -> Plan:
     """The plan of `graph` under `options` (defaults: csd, no pipelining, the graph's fusion)."""
     options = options or HwOptions()
-    _check_lowerable(graph)
     fused = _fused_layers(graph, options)
+    shapes = graph.tensor_shapes()
+    gap = row_gap(graph)
+    times = {INPUT: input_times(graph.input_height, graph.input_width, gap)}
+    cycles_of = {INPUT: graph.input_height * graph.input_width}
     stages: list[Stage] = []
-    for i, (layer, in_shape) in enumerate(zip(graph.layers, graph.input_shapes(),
-                                              strict=True)):
-        fused_input = i > 0 and graph.layers[i - 1].name in fused
-        if fused_input:  # consumes the fused stage's output stream as it comes
-            cycles = stages[-1].cycles
-        else:
-            geo = WindowGeometry.of(layer, in_shape[1], in_shape[2])
-            cycles = (in_shape[1] + geo.extra_rows) * (in_shape[2] + geo.extra_cols)
-        stages.append(Stage(layer, in_shape, fused_input, layer.name in fused, cycles,
-                            options.style, options.pipeline))
-    return Plan(graph, options, tuple(stages))
-
-
-def _check_lowerable(graph: HwGraph) -> None:
-    """What the stage builders cover today: a chain of unsigned-output layers."""
-    if not graph.is_chain:
-        raise HwGraphError(f"graph {graph.name!r}: the hardware flow (RTL, PPA, synthesis) "
-                           "lowers chains only (each node reading the one before); this graph "
-                           "branches, which only the golden executor runs today")
     for layer in graph.layers:
-        if layer.activation == "none":
-            raise HwGraphError(f"graph {graph.name!r}, layer {layer.name!r}: activation none "
-                               "(signed output) has no RTL yet; only the golden executor "
-                               "runs it")
+        in_shape = shapes[layer.inputs[0]]
+        where = f"graph {graph.name!r}, layer {layer.name!r}"
+        if isinstance(layer, HwAdd):
+            skip = _skip_input(graph, layer, where)
+            t_skip, t_branch = times[layer.inputs[skip]], times[layer.inputs[1 - skip]]
+            stage = Stage(layer, in_shape, False, False,
+                          max(cycles_of[i] for i in layer.inputs), options.style,
+                          options.pipeline, skip, skip_depth(t_skip, t_branch, where))
+            times[layer.name] = t_branch + 1  # the output register
+        else:
+            fused_input = layer.inputs[0] in fused
+            geo = WindowGeometry.of(layer, in_shape[1], in_shape[2])
+            if fused_input:  # consumes the fused stage's output stream as it comes
+                cycles = cycles_of[layer.inputs[0]]
+            else:
+                cycles = (in_shape[1] + geo.extra_rows) * (in_shape[2] + geo.extra_cols)
+            stage = Stage(layer, in_shape, fused_input, layer.name in fused, cycles,
+                          options.style, options.pipeline)
+            latency = stage.pipeline_stages + (0 if stage.fused_output else 1)
+            t_in = times[layer.inputs[0]]
+            if isinstance(layer, HwPool) and layer.kind == "global_avgpool":
+                times[layer.name] = t_in[-1:] + 1  # the mean at the last pixel, registered
+            elif fused_input:
+                times[layer.name] = decimated_times(t_in, geo, latency)
+            else:
+                times[layer.name] = window_times(t_in, geo, gap, latency)
+        cycles_of[layer.name] = stage.cycles
+        stages.append(stage)
+    return Plan(graph, options, tuple(stages), times)
 
+
+def _skip_input(graph: HwGraph, node: HwAdd, where: str) -> int:
+    """Which input of an add is the skip path: the one on every path from the image to the
+    other (so the other, the branch, is computed from it); else the add has no hardware."""
+    a, b = node.inputs
+    if a == b or _on_every_path(graph, a, b):
+        return 0
+    if _on_every_path(graph, b, a):
+        return 1
+    raise HwGraphError(f"{where}: neither input ({a!r}, {b!r}) lies on every path to the "
+                       "other; the hardware builds residual adds (a skip tensor and a branch "
+                       "computed from it); only the golden executor runs this graph")
+
+
+def _on_every_path(graph: HwGraph, skip: str, target: str) -> bool:
+    """Every path from the image to `target` passes `skip` (skip dominates target)."""
+    if skip == INPUT:
+        return True
+    reached = {INPUT}
+    for node in graph.layers:  # topological order
+        if node.name != skip and any(i in reached for i in node.inputs):
+            reached.add(node.name)
+    return target not in reached
 
 def _fused_layers(graph: HwGraph, options: HwOptions) -> frozenset[str]:
     """Names of the depthwise layers fused with the pointwise layer after them."""
@@ -147,5 +216,5 @@ def _fused_layers(graph: HwGraph, options: HwOptions) -> frozenset[str]:
     for name in fuse:
         if name not in candidates:
             raise HwGraphError(f"graph {graph.name!r}: cannot fuse layer {name!r}: only a "
-                               "depthwise layer followed by a pointwise layer fuses")
+                               "depthwise layer read only by a pointwise layer fuses")
     return frozenset(fuse)

@@ -4,13 +4,16 @@ Computed from the HwLayer alone (vectorised). The Verilog emitter writes exactly
 and `structure.py` counts it, so the cost model and the netlist cannot drift apart.
 
 Per output channel `o`: acc = sum_t sign_t * P_t + bias' where each product magnitude P_t is
-|w| * x_u for one input signal u (a window position x channel):
+|w| * x_u for one input signal u (a window position x channel; x_u unsigned after a ReLU,
+two's complement after a linear layer, so P_t is signed then):
 * style "csd":    P_t is a shift-add of the CSD digits of |w| (digits - 1 adders each);
 * style "shared": P_t = F(u, m) << k with |w| = m * 2^k, m odd; every distinct F(u, m) = m * x_u
   is built once per input (CSD of m) and shared by all outputs that need it;
 * style "naive":  P_t = |w| * x_u written as a `*` for the synthesizer (benchmark only).
 The products are summed by a balanced adder tree with sign-tracking nodes (arith.build_trees);
-bias' = bias + 2^(s-1) folds the rounding term into the bias adder.
+bias' = bias + 2^(s-1) folds the rounding term into the bias adder. The clamp (`Clamp`,
+shared with the add stage) saturates acc' to [lo, hi] of the output format with one
+comparator per side that acc' can actually cross.
 """
 
 from __future__ import annotations
@@ -33,6 +36,57 @@ from fixynn.hw.arith import (
 from fixynn.hw.ir import HwLayer
 
 _INT64_MAX = 2**63 - 1
+_INT64_MIN = -(2**63)
+
+
+@dataclass(frozen=True, eq=False)
+class Clamp:
+    """Requantization of acc' (rounding term folded in) to [lo, hi], per output channel:
+    `y = acc' < t_lo ? lo : acc' > t_hi ? hi : acc' >> s` (s < 0: a left shift), the
+    thresholds being where `clamp(acc' >> s, lo, hi)` leaves the middle range (docs/ir.md).
+    A side acc' cannot cross needs no comparator; lo = 0 is the sign bit (no comparator)."""
+
+    shift: np.ndarray  # (O,) requantization right shift
+    lo: int
+    hi: int
+    acc_lo: np.ndarray  # (O,) exact range of acc'
+    acc_hi: np.ndarray
+
+    @cached_property
+    def acc_width(self) -> np.ndarray:
+        return signed_width(self.acc_lo, self.acc_hi)
+
+    @cached_property
+    def t_hi(self) -> np.ndarray:
+        """acc' > t_hi saturates to hi. In Python ints: ((hi + 1) << s) - 1 exceeds int64 for
+        large s; no acc' (< 2^63, docs/ir.md) can exceed it then, so it is capped."""
+        return np.array([min(((self.hi + 1) << s) - 1, _INT64_MAX) if s >= 0
+                         else self.hi >> -s for s in self.shift.tolist()], dtype=np.int64)
+
+    @cached_property
+    def t_lo(self) -> np.ndarray:
+        """acc' < t_lo saturates to lo (lo <= 0): lo << s, or ceil(lo / 2^-s) for s < 0."""
+        return np.array([max(self.lo << s, _INT64_MIN) if s >= 0 else -((-self.lo) >> -s)
+                         for s in self.shift.tolist()], dtype=np.int64)
+
+    @cached_property
+    def has_hi_compare(self) -> np.ndarray:
+        return self.acc_hi > self.t_hi
+
+    @cached_property
+    def has_lo_compare(self) -> np.ndarray:
+        """A comparator for the low side; lo = 0 tests the sign bit instead."""
+        return (self.acc_lo < self.t_lo) & (self.lo != 0)
+
+    @cached_property
+    def compare_widths(self) -> np.ndarray:
+        """Bits of each comparator: the low s bits of a threshold are constant (t_hi's all
+        ones, t_lo's zeros), so it compares acc'[a-1:s]."""
+        return np.maximum(self.acc_width - np.maximum(self.shift, 0), 1)
+
+    def adder_widths(self) -> dict[int, int]:
+        return merge_hist(hist(self.compare_widths[self.has_hi_compare]),
+                          hist(self.compare_widths[self.has_lo_compare]))
 
 
 @dataclass(frozen=True)
@@ -51,7 +105,8 @@ class LayerDatapath:
 
     layer: HwLayer
     style: str
-    x_max: int  # largest input value (unsigned in_bits)
+    x_min: int  # smallest input value (0, or -2^(in_bits-1) for a signed input)
+    x_max: int  # largest input value
     n_inputs: int  # input signals: kernel^2 window positions x in_channels
     prod_u: np.ndarray  # (O, T) input signal of each product (compacted, row o uses count[o])
     prod_mag: np.ndarray  # (O, T) |w| of each product
@@ -81,8 +136,12 @@ class LayerDatapath:
         return np.where(neg, b - hi, b + lo), np.where(neg, b - lo, b + hi)
 
     @cached_property
+    def clamp(self) -> Clamp:
+        return Clamp(self.layer.shift, self.layer.act_lo, self.layer.act_hi, *self.acc_range)
+
+    @property
     def acc_width(self) -> np.ndarray:
-        return signed_width(*self.acc_range)
+        return self.clamp.acc_width
 
     @cached_property
     def root_neg(self) -> np.ndarray:
@@ -92,21 +151,6 @@ class LayerDatapath:
     @cached_property
     def has_bias_adder(self) -> np.ndarray:
         return (self.count > 0) & ((self.bias_const != 0) | self.root_neg)
-
-    @cached_property
-    def clamp_threshold(self) -> np.ndarray:
-        """acc' > threshold saturates to act_hi (acc' < 0 gives 0).
-
-        In Python ints: ((hi + 1) << s) - 1 exceeds int64 for large s; no acc' (< 2^63,
-        docs/ir.md) can exceed it then, so it is capped at 2^63 - 1 (no comparator).
-        """
-        hi = self.layer.act_hi
-        return np.array([min(((hi + 1) << s) - 1, _INT64_MAX) if s >= 0 else hi >> -s
-                         for s in self.layer.shift.tolist()], dtype=np.int64)
-
-    @cached_property
-    def has_clamp_compare(self) -> np.ndarray:
-        return self.acc_range[1] > self.clamp_threshold
 
     def adder_widths(self) -> dict[int, int]:
         """Bit width -> adders: multipliers, tree, bias+rounding, clamp comparator."""
@@ -123,12 +167,8 @@ class LayerDatapath:
         for i, n in zip(index.tolist(), uses.tolist(), strict=True):
             for width, c in per_value[i].items():
                 mult_hist[width] = mult_hist.get(width, 0) + c * n
-        acc_w = self.acc_width
-        bias = _hist(acc_w[self.has_bias_adder])
-        clamp = _hist(
-            np.maximum(acc_w - np.maximum(self.layer.shift, 0), 1)[self.has_clamp_compare]
-        )
-        return merge_hist(mult_hist, self.tree.adder_widths(), bias, clamp)
+        bias = hist(self.acc_width[self.has_bias_adder])
+        return merge_hist(mult_hist, self.tree.adder_widths(), bias, self.clamp.adder_widths())
 
 
 def plan_datapath(layer: HwLayer, style: str = "csd") -> LayerDatapath:
@@ -136,7 +176,7 @@ def plan_datapath(layer: HwLayer, style: str = "csd") -> LayerDatapath:
     if style not in STYLES:
         raise ValueError(f"style {style!r} is not one of {STYLES}")
     o_ch, k = layer.out_channels, layer.kernel
-    x_max = 2**layer.in_bits - 1
+    x_min, x_max = layer.in_format.lo, layer.in_format.hi
     w = layer.weight.reshape(o_ch, -1)  # column f = cg * k*k + pos
     f = np.arange(w.shape[1])
     cg, pos = f // (k * k), f % (k * k)
@@ -155,20 +195,19 @@ def plan_datapath(layer: HwLayer, style: str = "csd") -> LayerDatapath:
     prod_w = np.where(live, prod_w, 0)
     mag = np.abs(prod_w)
     odd, shift = odd_part(mag)
-    lo = np.zeros_like(mag)
-    hi = mag * x_max
     tz = shift if style != "naive" else np.zeros_like(shift)
-    tree = build_trees(lo, hi, prod_w < 0, tz, count)
+    tree = build_trees(mag * x_min, mag * x_max, prod_w < 0, tz, count)
     fund_u = fund_m = np.zeros(0, dtype=np.int64)
     if style == "shared":
         keys = np.unique((prod_u * (1 << 20) + odd)[live & (odd > 1)])
         fund_u, fund_m = keys >> 20, keys & ((1 << 20) - 1)
-        mults = const_trees(np.unique(fund_m), x_max)
+        mults = const_trees(np.unique(fund_m), x_min, x_max)
     else:
-        mults = const_trees(np.unique(mag[live]), x_max)
+        mults = const_trees(np.unique(mag[live]), x_min, x_max)
     return LayerDatapath(
         layer=layer,
         style=style,
+        x_min=x_min,
         x_max=x_max,
         n_inputs=k * k * layer.in_channels,
         prod_u=prod_u,
@@ -182,8 +221,8 @@ def plan_datapath(layer: HwLayer, style: str = "csd") -> LayerDatapath:
     )
 
 
-def const_trees(values: np.ndarray, x_max: int) -> ConstTrees:
-    """Shift-add trees computing v * x (x in [0, x_max]) for each positive constant v."""
+def const_trees(values: np.ndarray, x_min: int, x_max: int) -> ConstTrees:
+    """Shift-add trees computing v * x (x in [x_min, x_max]) for each positive constant v."""
     values = np.asarray(values, dtype=np.int64)
     plus, minus = csd_masks(values)
     n_bits = int(bit_length(np.maximum(plus, 1)).max(initial=1))
@@ -198,7 +237,7 @@ def const_trees(values: np.ndarray, x_max: int) -> ConstTrees:
     d_neg = np.take_along_axis(digit, order, axis=1) < 0
     keep = _present(count, d_max)
     trees = build_trees(
-        np.zeros(d_shift.shape, dtype=np.int64),
+        np.where(keep, np.left_shift(x_min, d_shift), 0),
         np.where(keep, np.left_shift(x_max, d_shift), 0),
         d_neg,
         d_shift,
@@ -211,7 +250,7 @@ def _present(count: np.ndarray, n: int) -> np.ndarray:
     return np.arange(n)[None, :] < np.asarray(count)[:, None]
 
 
-def _hist(widths: np.ndarray) -> dict[int, int]:
+def hist(widths: np.ndarray) -> dict[int, int]:
     values, counts = np.unique(widths, return_counts=True)
     return {int(v): int(c) for v, c in zip(values.tolist(), counts.tolist(), strict=True)}
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fixynn.hw.ir import HwLayer
+from fixynn.hw.lower.add import AddDatapath
 from fixynn.hw.lower.datapath import LayerDatapath, plan_datapath
 
 
@@ -37,6 +38,7 @@ class LayerStructure:
     input_pixels_per_frame: int  # cycles per frame at one input pixel per clock
     output_pixels_per_frame: int
     nonzero_weights: int
+    delay_buffer_bits: int = 0  # an add's skip-path buffer: depth x C x bits, SRAM-like
 
     def total_adder_bits(self) -> int:
         return sum(width * n for width, n in self.adder_widths.items())
@@ -91,6 +93,24 @@ def layer_structure(
         input_pixels_per_frame=in_height * in_width,
         output_pixels_per_frame=out_h * out_w,
         nonzero_weights=int(np.count_nonzero(layer.weight)),
+    )
+
+
+def add_structure(dp: AddDatapath, in_height: int, in_width: int, skip: int,
+                  depth: int) -> LayerStructure:
+    """Structure of an add stage: per channel the sum and rounding adders and the clamp, the
+    output register, and the skip path's buffer of `depth` pixels (one write and one read per
+    pixel, like a line buffer)."""
+    node = dp.layer
+    skip_bits = node.channels * node.in_formats[skip].bits
+    pixels = in_height * in_width
+    return LayerStructure(
+        name=node.name, kind=node.kind, adder_widths=dp.adder_widths(),
+        pipeline_register_bits=node.channels * node.out_bits, window_register_bits=0,
+        line_buffer_bits=0, line_buffer_read_bits_per_pixel=skip_bits if depth else 0,
+        line_buffer_write_bits_per_pixel=skip_bits if depth else 0,
+        input_pixels_per_frame=pixels, output_pixels_per_frame=pixels, nonzero_weights=0,
+        delay_buffer_bits=depth * skip_bits,
     )
 
 

@@ -33,8 +33,9 @@ from fixynn.hw.arith import AdderTrees, bits_for, csd_terms, odd_part
 from fixynn.hw.cells import PRIMITIVES, cell_ge, cell_recipe
 from fixynn.hw.ir import HwGraph, HwLayer
 from fixynn.hw.liberty import Library
-from fixynn.hw.lower import HwOptions, lower
-from fixynn.hw.lower.datapath import LayerDatapath, const_trees
+from fixynn.hw.lower import HwOptions, Stage, lower
+from fixynn.hw.lower.add import AddDatapath
+from fixynn.hw.lower.datapath import Clamp, LayerDatapath, const_trees
 from fixynn.hw.lower.geometry import WindowGeometry
 from fixynn.hw.lower.pool import PoolDatapath
 from fixynn.hw.lower.structure import LayerStructure
@@ -63,6 +64,8 @@ ELEMENT_CELLS: dict[str, tuple[str, ...]] = {
     "window_clear_bit": ("$_AND_",),
     # line-buffer bit as flip-flops: enabled flop + its share of the W:1 read mux (W-1 MUX2)
     "line_buffer_ff_bit": ("$_DFFE_PP_", "$_MUX_"),
+    # one MUX2 of a memory's read multiplexer (D entries: D - 1 per bit)
+    "read_mux_bit": ("$_MUX_",),
     # carry of a full adder whose sum is unused: majority as 3 NAND2
     "carry_bit": ("$_NAND_", "$_NAND_", "$_NAND_"),
     # carry of a half adder / constant add whose sum is unused: one AND2 (or OR2)
@@ -201,6 +204,12 @@ def _pair_cols(a: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return a[:, 0::2], a[:, 1::2]
 
 
+def compare_bits(clamp: Clamp) -> int:
+    """Comparator bits of a requantization clamp (each side acc' can cross)."""
+    return int(clamp.compare_widths[clamp.has_hi_compare].sum()
+               + clamp.compare_widths[clamp.has_lo_compare].sum())
+
+
 def adder_bits(dp: LayerDatapath) -> AdderBits:
     """Full/half/constant/compare adder bits of a layer's datapath after synthesis.
 
@@ -212,29 +221,13 @@ def adder_bits(dp: LayerDatapath) -> AdderBits:
     live = np.arange(dp.prod_mag.shape[1])[None, :] < dp.count[:, None]
     odd, _ = odd_part(dp.prod_mag)
     sel = live & (odd > 1)
-    pairs = np.sort((dp.prod_u[sel] << 20) | odd[sel])  # odd < 2^16 (weights <= 16 bits)
-    pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]] & ((1 << 20) - 1)  # distinct pairs
+    # distinct (input, odd constant) pairs; odd < 2^16 (weights <= 16 bits)
+    pairs = np.unique((dp.prod_u[sel] << 20) | odd[sel]) & ((1 << 20) - 1)
     values, uses = np.unique(pairs, return_counts=True)
-    m_full, m_half, *_ = _tree_split(const_trees(values, dp.x_max).trees)
-    t_full, t_half, r_full, r_half, r_tz = _tree_split(dp.tree)
-    acc_w = dp.acc_width
-    shift = np.maximum(dp.layer.shift, 0)
-    clamp_w = np.maximum(acc_w - shift, 1)
-    bias = dp.has_bias_adder
-    # The last adder of each channel (bias adder, else the tree's root adder) only carries
-    # below the shift. The root adder's lowest bit is its half adder, then full adders.
-    dead_const = np.where(bias, np.minimum(shift, acc_w), 0)
-    dead = np.where(bias, 0, np.clip(shift - r_tz, 0, r_full + r_half))
-    dead_half = np.minimum(dead, (r_half > 0).astype(np.int64))
-    dead_full = np.minimum(dead - dead_half, r_full)
-    return AdderBits(
-        full=int((m_full * uses).sum() + t_full.sum() - dead_full.sum()),
-        half=int((m_half * uses).sum() + t_half.sum() - dead_half.sum()),
-        const_add=int((acc_w - dead_const)[bias].sum()),
-        compare=int(clamp_w[dp.has_clamp_compare].sum()),
-        carry_only_full=int(dead_full.sum()),
-        carry_only_half=int(dead_half.sum() + dead_const.sum()),
-    )
+    m_full, m_half, *_ = _tree_split(const_trees(values, dp.x_min, dp.x_max).trees)
+    rest = tree_adder_bits(dp)
+    return replace(rest, full=int((m_full * uses).sum()) + rest.full,
+                   half=int((m_half * uses).sum()) + rest.half)
 
 
 @dataclass(frozen=True)
@@ -425,6 +418,10 @@ def estimate_ffe(
                                          stage.cycles, plan.frame_cycles, tech, line_buffer,
                                          adder_activity, clock_gating, element_ge))
             continue
+        if isinstance(stage.datapath, AddDatapath):
+            layers.append(_add_estimate(stage, plan.frame_cycles, tech, line_buffer,
+                                        adder_activity, clock_gating, element_ge))
+            continue
         geo = None if stage.fused_input else stage.geometry
         live = live_storage(stage.layer, stage.in_shape[2], stage.fused_input)
         layers.append(_layer_estimate(stage.layer, stage.structure, adder_bits(stage.datapath),
@@ -448,6 +445,89 @@ def estimate_ffe(
             "line_buffer": "SRAM macro per buffered row" if line_buffer == "sram"
             else "flip-flop array with W:1 read mux (as Yosys maps the RTL memories)",
         },
+    )
+
+
+def tree_adder_bits(dp: LayerDatapath | AddDatapath) -> AdderBits:
+    """The adder bits of a datapath's trees, bias/rounding adder and clamp (no multipliers)."""
+    t_full, t_half, r_full, r_half, r_tz = _tree_split(dp.tree)
+    acc_w = dp.acc_width
+    shift = np.maximum(dp.clamp.shift, 0)
+    bias = dp.has_bias_adder
+    # The last adder of each channel (bias adder, else the tree's root adder) only carries
+    # below the shift. The root adder's lowest bit is its half adder, then full adders.
+    dead_const = np.where(bias, np.minimum(shift, acc_w), 0)
+    dead = np.where(bias, 0, np.clip(shift - r_tz, 0, r_full + r_half))
+    dead_half = np.minimum(dead, (r_half > 0).astype(np.int64))
+    dead_full = np.minimum(dead - dead_half, r_full)
+    return AdderBits(
+        full=int(t_full.sum() - dead_full.sum()),
+        half=int(t_half.sum() - dead_half.sum()),
+        const_add=int((acc_w - dead_const)[bias].sum()),
+        compare=compare_bits(dp.clamp),
+        carry_only_full=int(dead_full.sum()),
+        carry_only_half=int(dead_half.sum() + dead_const.sum()),
+    )
+
+
+def add_adder_bits(dp: AddDatapath) -> AdderBits:
+    """The adder bits of an add stage. As a conv's tree and bias adder, except that a
+    rounding bit below where both inputs overlap enters as the carry into the sum's first
+    full adder (`AddDatapath.rounding_carry_in`): a carry chain over the bits from s-1 up to
+    that overlap (carry only below s), and the first adder bit becomes a full adder."""
+    bits = tree_adder_bits(dp)
+    if not dp.rounding_carry_in:
+        return bits
+    c, s, top = dp.layer.channels, dp.layer.shift, max(dp.layer.align)
+    return replace(bits, full=bits.full + c, half=bits.half + c * (top - s - 1),
+                   const_add=0, carry_only_half=bits.carry_only_half + c
+                   - int(np.minimum(np.maximum(dp.clamp.shift, 0), dp.acc_width).sum()))
+
+
+def _add_estimate(stage: Stage, frame_cycles: int, tech: TechTable, line_buffer: LineBuffer,
+                  adder_activity: float, clock_gating: bool, g: dict[str, float]
+                  ) -> FfeLayerEstimate:
+    """An add stage: its adders and clamp, the output register, the skip path's delay buffer
+    (live bits only, `AddDatapath.live_bits`; SRAM, or enabled flip-flops with a D:1 read
+    multiplexer) and its pointers."""
+    node, st, dp = stage.layer, stage.structure, stage.datapath
+    bits = add_adder_bits(dp)
+    depth = stage.skip_depth
+    ptr = bits_for(max(depth - 1, 1)) if depth else 0
+    fill = bits_for(depth) if depth else 0
+    ctrl_ff, ctrl_inc = 2 * ptr + fill + 2, 2 * ptr + fill  # + y_valid, y_sof
+    ge = {
+        "adders": bits.ge(g),
+        "registers": st.pipeline_register_bits * g["register_bit"],
+        "output_select": node.channels * node.out_bits * g["output_select_bit"],
+        "control": ctrl_ff * g["control_bit"] + ctrl_inc * g["half_adder_bit"],
+    }
+    um2 = {name: v * tech.ge_area_um2 for name, v in ge.items()}
+    pixels = st.input_pixels_per_frame
+    energy = {
+        "adders": bits.ge() / ELEMENT_GE["adder_bit"] * tech.add_pj_per_bit * adder_activity
+        * pixels,
+        "registers": (st.pipeline_register_bits + ctrl_ff) * tech.register_pj_per_bit
+        * frame_cycles,
+    }
+    per_pixel = node.channels * dp.live_bits(stage.skip) if depth else 0
+    buffered = depth * per_pixel
+    if line_buffer == "ff":
+        ge["delay_buffer"] = (buffered * g["window_bit"]
+                              + (depth - 1) * per_pixel * g["read_mux_bit"])
+        um2["delay_buffer"] = ge["delay_buffer"] * tech.ge_area_um2
+        energy["delay_buffer"] = buffered * tech.register_pj_per_bit * (
+            pixels if clock_gating else frame_cycles)
+    elif buffered:
+        um2["delay_buffer"] = sram_area_um2(tech, buffered)
+        energy["delay_buffer"] = pixels * per_pixel * (
+            sram_read_pj_per_bit(tech, buffered / 8) + sram_write_pj_per_bit(tech, buffered / 8))
+    return FfeLayerEstimate(
+        name=node.name, kind=node.kind, adder_bits=bits,
+        register_bits=st.pipeline_register_bits, window_register_bits=0,
+        line_buffer_bits=buffered, control_bits=ctrl_ff, cycles_per_frame=stage.cycles,
+        ops_per_frame=node.channels * pixels, nonzero_ops_per_frame=node.channels * pixels,
+        area_ge=ge, area_um2=um2, energy_pj=energy,
     )
 
 

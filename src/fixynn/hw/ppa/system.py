@@ -45,7 +45,7 @@ from fixynn.arch import (
     mobilenet_v1_layers,
 )
 from fixynn.errors import FixynnError
-from fixynn.hw.ir import HwGraph
+from fixynn.hw.ir import HwGraph, HwLayer
 from fixynn.hw.ppa.ffe import FfeEstimate, estimate_ffe
 from fixynn.hw.ppa.pca import (
     ACT_BITS,
@@ -454,6 +454,11 @@ def front_end_graph(layers: list[LayerShape], n_fixed: int, sparsity: float,
 def check_graph_matches(graph: HwGraph, layers: list[LayerShape], n_fixed: int) -> None:
     """A user's HwGraph must be exactly the front-end the split point asks for."""
     front = front_end_layers(layers, n_fixed)
+    if not graph.is_chain or not all(isinstance(n, HwLayer) for n in graph.layers):
+        raise FixynnError(
+            f"--weights graph {graph.name!r} is not a chain of conv layers (it branches or adds):"
+            " the system model pairs a MobileNetV1 front-end with its programmable back-end; "
+            "drop --fixed-layers for the FFE of any graph alone")
     if len(graph.layers) != len(front):
         raise FixynnError(
             f"--weights graph {graph.name!r} has {len(graph.layers)} layers but "
