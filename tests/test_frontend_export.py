@@ -29,22 +29,14 @@ from fixynn.hw.sim import verify_graph
 from fixynn.nn.efficientnet_lite import efficientnet_lite0, normalize
 from fixynn.nn.model import MobileNetV1
 from test_efficientnet_lite import sample_batch
-from test_frontend import InvertedResidual, TinyMobileNetV2, TinyResNet, conv_bn, randomized
-
-
-class Block(nn.Module):
-    """ResNet basic block: two 3x3 conv-BN, identity or 1x1 stride-2 shortcut, add, ReLU."""
-
-    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
-        super().__init__()
-        self.conv1, self.bn1 = conv_bn(c_in, c_out, 3, stride)
-        self.conv2, self.bn2 = conv_bn(c_out, c_out, 3)
-        self.shortcut = (nn.Sequential(*conv_bn(c_in, c_out, 1, stride))
-                         if stride != 1 or c_in != c_out else nn.Identity())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(h)) + self.shortcut(x))
+from test_frontend import (
+    BasicBlock,
+    InvertedResidual,
+    TinyMobileNetV2,
+    TinyResNet,
+    conv_bn,
+    randomized,
+)
 
 
 class ResNetish(nn.Module):
@@ -53,7 +45,8 @@ class ResNetish(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.stem = nn.Sequential(*conv_bn(3, 8, 3, 2), nn.ReLU())
-        self.layers = nn.Sequential(Block(8, 8, 1), Block(8, 16, 2), Block(16, 16, 1))
+        self.layers = nn.Sequential(BasicBlock(8, 8, 1), BasicBlock(8, 16, 2),
+                                    BasicBlock(16, 16, 1))
         self.fc = nn.Linear(16, 5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

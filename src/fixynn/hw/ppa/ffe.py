@@ -577,6 +577,25 @@ def live_storage(layer: HwLayer, in_width: int, fused_input: bool) -> LiveStorag
     )
 
 
+def _price_line_buffer(
+    live: LiveStorage, line_buffer: LineBuffer, input_pixels: int, enabled_cycles: int,
+    tech: TechTable, g: dict[str, float], ge: dict[str, float], um2: dict[str, float],
+    energy: dict[str, float],
+) -> None:
+    """Adds a stage's line buffer to its area and energy tables: flip-flops (enabled like the
+    window), or one SRAM per buffered row, as the RTL declares them, where each input pixel
+    writes and reads its live bits once."""
+    if line_buffer == "ff":
+        ge["line_buffer"] = live.line_buffer_bits * g["line_buffer_ff_bit"]
+        um2["line_buffer"] = ge["line_buffer"] * tech.ge_area_um2
+        energy["line_buffer"] = live.line_buffer_bits * tech.register_pj_per_bit * enabled_cycles
+    elif live.line_buffer_bits:
+        bank_bytes = live.line_buffer_bits / live.line_buffer_rows / 8
+        um2["line_buffer"] = sram_area_um2(tech, live.line_buffer_bits)
+        energy["line_buffer"] = input_pixels * live.line_buffer_bits_per_pixel * (
+            sram_read_pj_per_bit(tech, bank_bytes) + sram_write_pj_per_bit(tech, bank_bytes))
+
+
 def _layer_estimate(
     layer: HwLayer, st: LayerStructure, bits: AdderBits, live: LiveStorage,
     geo: WindowGeometry | None, cycles: int, frame_cycles: int, tech: TechTable,
@@ -605,17 +624,8 @@ def _layer_estimate(
         * frame_cycles,
         "window": live.window_bits * tech.register_pj_per_bit * enabled_cycles,
     }
-    if line_buffer == "ff":
-        ge["line_buffer"] = live.line_buffer_bits * g["line_buffer_ff_bit"]
-        um2["line_buffer"] = ge["line_buffer"] * tech.ge_area_um2
-        energy["line_buffer"] = live.line_buffer_bits * tech.register_pj_per_bit * enabled_cycles
-    elif live.line_buffer_bits:
-        # one SRAM per buffered row, as the RTL declares them; each pixel writes and reads
-        # its live bits once
-        bank_bytes = live.line_buffer_bits / live.line_buffer_rows / 8
-        um2["line_buffer"] = sram_area_um2(tech, live.line_buffer_bits)
-        energy["line_buffer"] = st.input_pixels_per_frame * live.line_buffer_bits_per_pixel * (
-            sram_read_pj_per_bit(tech, bank_bytes) + sram_write_pj_per_bit(tech, bank_bytes))
+    _price_line_buffer(live, line_buffer, st.input_pixels_per_frame, enabled_cycles, tech, g,
+                       ge, um2, energy)
     out_px = st.output_pixels_per_frame
     return FfeLayerEstimate(
         name=layer.name, kind=layer.kind, adder_bits=bits,
@@ -708,15 +718,8 @@ def _pool_estimate(
         "registers": (out_reg + ctrl_ff) * tech.register_pj_per_bit * frame_cycles,
         "window": live.window_bits * tech.register_pj_per_bit * enabled_cycles,
     }
-    if line_buffer == "ff":
-        ge["line_buffer"] = live.line_buffer_bits * g["line_buffer_ff_bit"]
-        um2["line_buffer"] = ge["line_buffer"] * tech.ge_area_um2
-        energy["line_buffer"] = live.line_buffer_bits * tech.register_pj_per_bit * enabled_cycles
-    elif live.line_buffer_bits:
-        bank_bytes = live.line_buffer_bits / live.line_buffer_rows / 8
-        um2["line_buffer"] = sram_area_um2(tech, live.line_buffer_bits)
-        energy["line_buffer"] = st.input_pixels_per_frame * live.line_buffer_bits_per_pixel * (
-            sram_read_pj_per_bit(tech, bank_bytes) + sram_write_pj_per_bit(tech, bank_bytes))
+    _price_line_buffer(live, line_buffer, st.input_pixels_per_frame, enabled_cycles, tech, g,
+                       ge, um2, energy)
     return FfeLayerEstimate(
         name=node.name, kind=node.kind, adder_bits=bits, register_bits=out_reg,
         window_register_bits=live.window_bits, line_buffer_bits=live.line_buffer_bits,
