@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from fixynn.errors import FixynnError
 from fixynn.hw.cells import cell_ge, cell_um2
 from fixynn.hw.liberty import OSU018_PATHS, find_liberty, parse_function, read_liberty
+from fixynn.hw.liberty_power import read_power
 from fixynn.hw.sta import parse_report
 from fixynn.hw.synth import synth_verilog
 
@@ -78,6 +80,37 @@ def test_bad_library_files(tmp_path: Path) -> None:
         read_liberty(empty)
     with pytest.raises(FixynnError, match="cannot read the Liberty file"):
         read_liberty(tmp_path / "missing.lib")
+
+
+@pytest.mark.parametrize(("cut", "error"), [
+    # the file ends inside a group: the error names the line that group opens on (line 4)
+    (lambda t: t[:t.index("pin(A)")], r"tiny\.lib:4: `cell \(\.\.\.\) \{` is never closed"),
+    (lambda t: t + "\n}\n", r"tiny\.lib:15: '\}' closes no group"),
+    (lambda t: t.replace("cell (NAND2X1)", "cell (NAND2X1"), r"tiny\.lib:4: `cell \(` has no"),
+])
+def test_malformed_library_names_file_and_line(tmp_path: Path, cut: Callable[[str], str],
+                                               error: str) -> None:
+    path = tmp_path / "tiny.lib"
+    path.write_text(cut(SMALL_LIB))
+    for reader in (read_liberty, read_power):  # one parser: both readers say the same
+        with pytest.raises(FixynnError, match=error) as info:
+            reader(path)
+        assert "\n" not in str(info.value)
+
+
+def test_bad_area_names_the_cell(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.lib"
+    path.write_text(SMALL_LIB.replace("area : 24", "area : 2x4"))
+    with pytest.raises(FixynnError, match=r"tiny\.lib:4: cell NAND2X1's area '2x4' is not a"):
+        read_liberty(path)
+
+
+def test_error_line_is_the_files_line(tmp_path: Path) -> None:
+    # comments spanning lines keep the count: the unclosed library opens on line 3
+    path = tmp_path / "c.lib"
+    path.write_text("/* a\n comment */\nlibrary (c) {\n  cell (X) {\n  area : 1;\n}\n")
+    with pytest.raises(FixynnError, match=r"c\.lib:3: `library \(\.\.\.\) \{` is never closed"):
+        read_liberty(path)
 
 
 def test_env_library_must_exist(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

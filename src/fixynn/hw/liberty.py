@@ -8,6 +8,7 @@ pulling in qflow itself; `$FIXYNN_LIBERTY` names any other `.lib` file.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import os
 import re
@@ -32,14 +33,100 @@ INSTALL_HINT = ("install the OSU 0.18 um cells (`bash scripts/install-system-dep
 # characterises the cells at 1.8 V).
 LIBRARY_NODE_NM: dict[str, float] = {"osu018_stdcells": 180.0}
 
-_CELL = re.compile(r"\bcell\s*\(\s*\"?([A-Za-z0-9_$]+)\"?\s*\)\s*\{")
-_AREA = re.compile(r"\barea\s*:\s*([0-9.eE+-]+)\s*;")
-_STATE = re.compile(r"\b(ff|latch)\s*\(")
-_PIN = re.compile(r"\bpin\s*\(\s*\"?([A-Za-z0-9_]+)\"?\s*\)\s*\{")
-_DIRECTION = re.compile(r"\bdirection\s*:\s*(\w+)\s*;")
-_FUNCTION = re.compile(r"\bfunction\s*:\s*\"([^\"]*)\"\s*;")
-_PLAIN_FF = re.compile(r"\bff\s*\([^)]*\)\s*\{([^}]*)\}")
-_LIB = re.compile(r"\blibrary\s*\(\s*\"?([A-Za-z0-9_.$-]+)\"?\s*\)")
+# Liberty tokens: a quoted string, a word or number, punctuation, a line continuation.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[A-Za-z0-9_.$+\-]+|[{}();:,]|\\\n')
+
+
+@dataclass
+class Group:
+    """One Liberty group: `kind (args) { attributes; groups }`; `line` is where it opens."""
+
+    kind: str
+    args: list[str]
+    attrs: dict[str, list[str]]
+    groups: list[Group]
+    line: int = 0
+
+    def all(self, kind: str) -> list[Group]:
+        return [g for g in self.groups if g.kind == kind]
+
+    def attr(self, name: str, default: str = "") -> str:
+        """The first value of a simple attribute (`direction : input ;`), else `default`."""
+        return (self.attrs.get(name) or [default])[0]
+
+
+def parse_groups(text: str, source: str | Path = "<liberty>") -> Group:
+    """The library group of a Liberty text (comments dropped); a malformed text raises a
+    FixynnError naming `source` and the line."""
+    # comments become their newlines, so that token lines stay the file's lines
+    text = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group().count("\n"), text, flags=re.S)
+    found = [m for m in _TOKEN.finditer(text) if m.group() != "\\\n"]
+    tokens = [m.group() for m in found]
+    newlines = [m.start() for m in re.finditer("\n", text)]
+
+    def line(i: int) -> int:
+        at = found[min(i, len(found) - 1)].start() if found else 0
+        return 1 + bisect.bisect_left(newlines, at)
+
+    def fail(i: int, what: str) -> FixynnError:
+        return FixynnError(f"{source}:{line(i)}: {what}; is this a Liberty (.lib) file?")
+
+    pos = 0
+    root = Group("", [], {}, [])
+    stack = [root]
+    while pos < len(tokens):
+        name = tokens[pos]
+        if name == "}":
+            if len(stack) == 1:
+                raise fail(pos, "'}' closes no group")
+            stack.pop()
+            pos += 1
+            continue
+        if pos + 1 < len(tokens) and tokens[pos + 1] == ":":
+            value = []
+            pos += 2
+            while pos < len(tokens) and tokens[pos] not in (";", "}"):
+                value.append(tokens[pos].strip('"'))
+                pos += 1
+            stack[-1].attrs[name] = value
+            pos += tokens[pos] == ";" if pos < len(tokens) else 0
+            continue
+        if pos + 1 < len(tokens) and tokens[pos + 1] == "(":
+            ends = (")", "{", "}", ";")  # the first of these must be the ')'
+            close = next((i for i in range(pos + 2, len(tokens)) if tokens[i] in ends),
+                         len(tokens))
+            if close == len(tokens) or tokens[close] != ")":
+                raise fail(pos, f"`{name} (` has no closing ')'")
+            args = [t.strip('"') for t in tokens[pos + 2:close] if t != ","]
+            opened, pos = pos, close + 1
+            if pos < len(tokens) and tokens[pos] == "{":
+                group = Group(name, args, {}, [], line(opened))
+                stack[-1].groups.append(group)
+                stack.append(group)
+                pos += 1
+            else:  # complex attribute: index_1 ("..."); values ("...", "...");
+                stack[-1].attrs[name] = args
+                pos += pos < len(tokens) and tokens[pos] == ";"
+            continue
+        pos += 1  # a stray token
+    if len(stack) > 1:
+        raise FixynnError(f"{source}:{stack[-1].line}: `{stack[-1].kind} (...) {{` is never "
+                          "closed (the file ends first); is the file truncated?")
+    libraries = root.all("library")
+    if not libraries:
+        raise FixynnError(f"{source}: not a Liberty library (no `library (...) {{ }}` group); "
+                          "pass a .lib file")
+    return libraries[0]
+
+
+def read_library_group(path: str | Path) -> Group:
+    """The parsed library group of a Liberty file; one-line errors naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise FixynnError(f"{path}: cannot read the Liberty file ({exc.strerror})") from exc
+    return parse_groups(text, path)
 
 
 @dataclass(frozen=True)
@@ -140,64 +227,51 @@ def resolve_liberty(choice: str | Path) -> Path | None:
 
 
 def read_liberty(path: str | Path) -> Library:
-    """Cell names and areas of a Liberty file (each cell's first `area` attribute)."""
+    """Cell names, areas and functions of a Liberty file (`read_library_group`'s tree)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise FixynnError(f"{path}: cannot read the Liberty file ({exc.strerror})") from exc
-    lib = _LIB.search(text)
-    starts = list(_CELL.finditer(text))
+    lib = read_library_group(path)
     areas: dict[str, float] = {}
     sequential: set[str] = set()
     plain_ffs: set[str] = set()
     reset_ffs: set[str] = set()
     tables: dict[str, tuple[int, int]] = {}
     outputs: dict[str, frozenset[str]] = {}
-    for i, cell in enumerate(starts):
-        name, end = cell.group(1), starts[i + 1].start() if i + 1 < len(starts) else len(text)
-        body = text[cell.end():end]
-        outputs[name] = frozenset(pin for pin, direction, _ in _pins(body)
-                                  if direction == "output")
-        area = _AREA.search(body)
-        if area:
-            areas[name] = float(area.group(1))
-        if _STATE.search(body):
+    for cell in lib.all("cell"):
+        name = cell.args[0]
+        outputs[name] = frozenset(pin.args[0] for pin in cell.all("pin")
+                                  if pin.attr("direction") == "output")
+        if cell.attr("area"):
+            try:
+                areas[name] = float(cell.attr("area"))
+            except ValueError:
+                raise FixynnError(f"{path}:{cell.line}: cell {name}'s area "
+                                  f"{cell.attr('area')!r} is not a number") from None
+        states = cell.all("ff") + cell.all("latch")
+        if states:
             sequential.add(name)
-            ff = _PLAIN_FF.search(body)
-            if ff and re.search(r'next_state\s*:\s*"\w+"', ff.group(1)):
-                has_reset = re.search(r"\b(clear|preset)\b", ff.group(1))
+            ff = next(iter(cell.all("ff")), None)
+            if ff and re.fullmatch(r"\w+", ff.attr("next_state")):
+                has_reset = "clear" in ff.attrs or "preset" in ff.attrs
                 (reset_ffs if has_reset else plain_ffs).add(name)
             continue
-        table = None if "three_state" in body else _cell_truth_table(body)
+        three_state = any("three_state" in pin.attrs for pin in cell.all("pin"))
+        table = None if three_state else _cell_truth_table(cell)
         if table is not None:
             tables[name] = table
-    if lib is None or not areas:
-        raise FixynnError(f"{path}: not a Liberty library (no `library (...)` with cells "
-                          "that have an area); pass a .lib file")
-    return Library(path=path, name=lib.group(1), cell_area_um2=areas,
+    if not areas:
+        raise FixynnError(f"{path}: not a Liberty library (no cells that have an area); "
+                          "pass a .lib file")
+    return Library(path=path, name=lib.args[0] if lib.args else "", cell_area_um2=areas,
                    sequential_cells=frozenset(sequential), truth_tables=tables,
                    plain_flip_flops=frozenset(plain_ffs), reset_flip_flops=frozenset(reset_ffs),
                    output_pins=outputs)
 
 
-def _pins(body: str) -> list[tuple[str, str, str]]:
-    """(name, direction, function or '') of each pin group of a cell body."""
-    pins = list(_PIN.finditer(body))
-    out = []
-    for i, pin in enumerate(pins):
-        block = body[pin.end(): pins[i + 1].start() if i + 1 < len(pins) else len(body)]
-        direction, function = _DIRECTION.search(block), _FUNCTION.search(block)
-        out.append((pin.group(1), direction.group(1) if direction else "",
-                    function.group(1) if function else ""))
-    return out
-
-
-def _cell_truth_table(body: str) -> tuple[int, int] | None:
+def _cell_truth_table(cell: Group) -> tuple[int, int] | None:
     """(truth table, input count) of a cell with one output pin that has a function."""
-    pins = _pins(body)
-    inputs = [name for name, direction, _ in pins if direction == "input"]
-    functions = [function for _, direction, function in pins if direction == "output"]
+    pins = cell.all("pin")
+    inputs = [pin.args[0] for pin in pins if pin.attr("direction") == "input"]
+    functions = [pin.attr("function") for pin in pins if pin.attr("direction") == "output"]
     if len(functions) != 1 or not functions[0] or not 1 <= len(inputs) <= 4:
         return None
     try:

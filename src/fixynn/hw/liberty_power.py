@@ -8,76 +8,20 @@ are the values in `osu018_stdcells.lib`, characterised at its typical corner, 1.
   pJ for pF and V): on output pins indexed by output load and input transition, one per related
   input pin; on input pins (a flip-flop's CLK, D) indexed by input transition only.
 
-Energy tables are read at one input transition (`slew_ns`, see activity.NOMINAL_SLEW_NS):
-the simulation is zero-delay and gives no slews.
+The file is parsed once by `fixynn.hw.liberty.read_library_group`, the reader the cell areas
+and functions come from too. Energy tables are read at one input transition (`slew_ns`, see
+activity.NOMINAL_SLEW_NS): the simulation is zero-delay and gives no slews.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from fixynn.errors import FixynnError
-
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[A-Za-z0-9_.$+\-]+|[{}();:,]|\\\n')
-
-
-@dataclass
-class Group:
-    """One Liberty group: `kind (args) { attributes; groups }`."""
-
-    kind: str
-    args: list[str]
-    attrs: dict[str, list[str]]
-    groups: list[Group]
-
-    def all(self, kind: str) -> list[Group]:
-        return [g for g in self.groups if g.kind == kind]
-
-
-def parse_groups(text: str) -> Group:
-    """The library group of a Liberty text (comments dropped)."""
-    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
-    tokens = [t for t in _TOKEN.findall(text) if t != "\\\n"]
-    pos = 0
-    root = Group("", [], {}, [])
-    stack = [root]
-    while pos < len(tokens):
-        name = tokens[pos]
-        if name == "}":
-            stack.pop()
-            pos += 1
-            continue
-        if pos + 1 < len(tokens) and tokens[pos + 1] == ":":
-            value = []
-            pos += 2
-            while pos < len(tokens) and tokens[pos] not in (";", "}"):
-                value.append(tokens[pos].strip('"'))
-                pos += 1
-            stack[-1].attrs[name] = value
-            pos += tokens[pos] == ";" if pos < len(tokens) else 0
-            continue
-        if pos + 1 < len(tokens) and tokens[pos + 1] == "(":
-            close = tokens.index(")", pos + 2)
-            args = [t.strip('"') for t in tokens[pos + 2:close] if t != ","]
-            pos = close + 1
-            if pos < len(tokens) and tokens[pos] == "{":
-                group = Group(name, args, {}, [])
-                stack[-1].groups.append(group)
-                stack.append(group)
-                pos += 1
-            else:  # complex attribute: index_1 ("..."); values ("...", "...");
-                stack[-1].attrs[name] = args
-                pos += pos < len(tokens) and tokens[pos] == ";"
-            continue
-        pos += 1  # a stray token
-    libraries = root.all("library")
-    if not libraries:
-        raise FixynnError("no `library (...) { }` group")
-    return libraries[0]
+from fixynn.hw.liberty import Group, read_library_group
 
 
 def _numbers(values: list[str]) -> np.ndarray:
@@ -140,10 +84,7 @@ def _table(group: Group, templates: dict[str, Group]) -> EnergyTable:
 def read_power(path: str | Path) -> LibraryPower:
     """The power data of a Liberty file; a one-line error naming the file when it has none."""
     path = Path(path)
-    try:
-        lib = parse_groups(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, FixynnError, ValueError) as exc:
-        raise FixynnError(f"{path}: cannot read the Liberty power data ({exc})") from exc
+    lib = read_library_group(path)
     templates = {g.args[0]: g for g in lib.all("power_lut_template") if g.args}
     voltage = lib.attrs.get("nom_voltage")
     if not voltage:
