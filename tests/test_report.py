@@ -265,3 +265,31 @@ def test_html_images_load_in_headless_chromium(report_dir: Path, tmp_path: Path)
     match = re.search(r'data-img-check="(\d+)/(\d+)"', dom)
     assert match, "the check script did not run"
     assert match.group(1) == match.group(2) == str(len(PLOTS) + len(SHEETS))
+
+
+def test_report_states_where_the_ffe_activity_comes_from(tmp_path: Path) -> None:
+    # the FFE estimate as the ppa stage stores it, through collect into the report: the
+    # measured default activity and its spread must reach report.md
+    from fixynn.hw.ir import HwGraph, HwLayer
+    from fixynn.hw.ppa.ffe import MEASURED_SPREAD, estimate_ffe
+    from fixynn.hw.ppa.tech import load_tech
+    from fixynn.pipeline.collect import hardware_row
+    from fixynn.pipeline.stages import _plain
+
+    layer = HwLayer(
+        name="pw", kind="pointwise", in_channels=2, out_channels=1, kernel=1, stride=1,
+        padding=0, weight=np.array([3, 1]).reshape(1, 2, 1, 1), bias=np.zeros(1),
+        weight_bits=4, weight_frac=np.zeros(1), in_bits=4, in_frac=4, out_bits=4, out_frac=4,
+        activation="relu")
+    ffe = _plain(estimate_ffe(HwGraph("t", 2, 4, 4, (layer,), input_bits=4, input_frac=4),
+                              load_tech("45nm")))
+    results = sample_results()
+    for h in results["hardware"]:
+        if h["ffe"] is not None:
+            system = {name: h[name] for name in ("hybrid", "iso_area_programmable")}
+            h["ffe"] = hardware_row({"n": h["n"], "system": {**system, "ratios": h["ratios"]},
+                                     "ffe": {**ffe, **h["ffe"]}})["ffe"]
+    write_report(results, tmp_path, SHEETS)
+    md = (tmp_path / "report.md").read_text()
+    assert f"(measured default: {MEASURED_SPREAD})" in md
+    assert "every flip-flop clocked every cycle (no clock gating)" in md

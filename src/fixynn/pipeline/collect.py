@@ -102,6 +102,8 @@ def hardware_row(ppa: dict[str, Any]) -> dict[str, Any]:
         if ffe is None
         else {k: float(ffe[k]) for k in (*METRIC_KEYS, "ops_per_frame") if k in ffe}
     )
+    if ffe is not None and "assumptions" in ffe:  # the report states where the energy comes from
+        row["ffe"]["assumptions"] = {k: str(v) for k, v in ffe["assumptions"].items()}
     return row
 
 

@@ -195,12 +195,12 @@ def _hardware(results: Results, plot_names: set[str]) -> Section:
             "Fixed sizing rule: the hybrid gets the base PCA, the baseline the base PCA scaled "
             "to the hybrid's area (docs/ppa-system.md)."
         )
-    adders = next((r["ffe"].get("assumptions", {}).get("adders") for r in rows if r["ffe"]), None)
-    if adders:
+    assumed = next((r["ffe"].get("assumptions", {}) for r in rows if r["ffe"]), {})
+    if "adders" in assumed:
         sec.paragraphs.append(
             "Energy is modelled, not measured for this design: the FFE's adders switch at "
-            f"{adders}; flip-flops are clocked every cycle. `fixynn power` measures a graph's "
-            "layers at gate level (docs/ppa-ffe.md).")
+            f"{assumed['adders']}; {assumed.get('clock', 'clocking as modelled')}. "
+            "`fixynn power` measures a graph's layers at gate level (docs/ppa-ffe.md).")
     sec.tables.append(
         Table(
             [
