@@ -101,8 +101,47 @@ def test_layers_mode_checks_every_stage_and_the_stitched_design(
 def test_a_second_run_builds_nothing(first: stagewise.Verification, graph: HwGraph,
                                      images: np.ndarray, cache: Path, tmp_path: Path) -> None:
     again = verify(graph, images, tmp_path, "layers", cache_dir=cache)
-    assert all(s.cached_build for s in again.stages) and again.top.cached_build
+    assert all(s.cached_build for s in again.stages)
+    assert again.top.simulator == "icarus" and not again.top.cached_build  # no build to keep
     assert again.ok and again.outputs_compared == first.outputs_compared
+
+
+def test_the_stitched_check_runs_in_verilator_on_request(
+        first: stagewise.Verification, graph: HwGraph, images: np.ndarray, cache: Path,
+        tmp_path: Path) -> None:
+    result = verify(graph, images, tmp_path, "layers", cache_dir=cache,
+                    stitched_sim="verilator")
+    assert result.top.simulator == "verilator" and result.ok
+    assert [m.layer for m in result.top.layers] == [layer.name for layer in graph.layers]
+    assert result.top.outputs_compared == first.top.outputs_compared
+    assert all(s.cached_build for s in result.stages)
+    with pytest.raises(FixynnError, match="stitched simulator 'vcs' is not one of icarus"):
+        verify(graph, images, tmp_path, "layers", cache_dir=cache, stitched_sim="vcs")
+
+
+def _miswired_top(plan):  # type: ignore[no-untyped-def]
+    """The emitter's files with the top level's b0 -> b1 bus rotated by one bit: every
+    module is right, only the wiring between two stages is wrong."""
+    files = plan_verilog(plan)
+    name = f"{top_name(plan.graph)}.v"
+    text = files[name]
+    files[name] = text.replace(".in_data(o0_data)", ".in_data({o0_data[62:0], o0_data[63]})")
+    assert files[name] != text
+    return files
+
+
+def test_the_stitched_check_in_icarus_catches_a_miswired_top(
+        first: stagewise.Verification, graph: HwGraph, images: np.ndarray, cache: Path,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fixynn.hw.rtl as rtl
+
+    monkeypatch.setattr(rtl, "plan_verilog", _miswired_top)  # what the Icarus bench runs
+    result = verify(graph, images, tmp_path, "layers", cache_dir=cache)
+    assert all(s.mismatches == 0 for s in result.stages)  # each stage alone is right
+    assert result.top.simulator == "icarus" and result.top.mismatches > 0
+    assert not result.ok
+    assert "{o0_data[62:0], o0_data[63]}" in (tmp_path / "top" / "rtl" / "fixynn_mnv1.v"
+                                              ).read_text()
 
 
 def test_a_smaller_front_end_reuses_the_stages_it_shares(

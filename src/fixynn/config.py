@@ -28,6 +28,7 @@ from fixynn.errors import FixynnError
 from fixynn.executors import EXECUTORS
 from fixynn.hw.ppa.search import HANDOFF_OPTIONS, SIZING_RULES, WEIGHT_OPTIONS
 from fixynn.hw.stagewise import MODES as VERIFY_MODES
+from fixynn.hw.stagewise import STITCHED_SIMS
 from fixynn.train.device import DEVICES
 
 STAGES: tuple[str, ...] = ("transfer", "rtl", "verify", "synth", "ppa", "report")
@@ -160,6 +161,8 @@ class VerifyConfig:
     mode: str = _spec("whole design, every stage alone then the stitched design, or auto "
                       "(per stage for large designs)", choices=VERIFY_MODES)
     stitched_images: int = _spec("images of the stitched design in layers mode", min=1)
+    stitched_sim: str = _spec("simulator of the stitched design in layers mode (icarus: no "
+                              "C++ build)", choices=STITCHED_SIMS)
     n_list: tuple[int, ...] = _spec(
         "split points to verify (empty = every N >= 1 of the sweep)",
         min=1,

@@ -78,6 +78,9 @@ def verify(
              "designs (docs/rtl.md)")] = "auto",
     stitched_images: Annotated[int, typer.Option(
         help="images of the stitched design in layers mode")] = STITCHED_IMAGES,
+    stitched_sim: Annotated[str, typer.Option(
+        help="simulator of the stitched design in layers mode: icarus (no C++ build) | "
+             "verilator")] = "icarus",
     jobs: Annotated[int, typer.Option(help="stages built at once (0: one per CPU core)")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
     style: Annotated[str, typer.Option(help="csd | shared | naive")] = "csd",
@@ -92,19 +95,23 @@ def verify(
     """Simulate GRAPH's RTL in Verilator on test images and compare with the golden model."""
     from fixynn.data.graph_input import verification_images
     from fixynn.hw.sim import default_work_dir
-    from fixynn.hw.stagewise import MODES, verify
+    from fixynn.hw.stagewise import MODES, STITCHED_SIMS, verify
 
     if mode not in MODES:  # before loading images or building anything
         raise FixynnError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
     if stitched_images < 1:
         raise FixynnError(f"--stitched-images must be >= 1, got {stitched_images}")
+    if stitched_sim not in STITCHED_SIMS:
+        raise FixynnError(f"--stitched-sim {stitched_sim!r} is not one of "
+                          f"{', '.join(STITCHED_SIMS)}")
     if jobs < 0:
         raise FixynnError(f"--jobs must be >= 0 (0: one per CPU core), got {jobs}")
     g = load_graph(graph)
     data, source = verification_images(g, images)
     result = verify(g, data, work or default_work_dir(g), mode, _style(style), pipeline,
                     jobs=jobs or None, stitched_images=stitched_images,
-                    build_timeout_s=build_timeout, run_timeout_s=run_timeout)
+                    build_timeout_s=build_timeout, run_timeout_s=run_timeout,
+                    stitched_sim=stitched_sim)
     if as_json:
         typer.echo(json.dumps(result.to_json() | {"image_source": source}, indent=1))
     else:
@@ -125,12 +132,12 @@ def _print_verification(result: Verification, source: str) -> None:
             if m.first:
                 typer.echo(f"    {m.layer}: {m.mismatches} mismatches, first: {m.first[0]}")
     if result.stages:
-        typer.echo(f"stitched design on {top.images} images:")
+        typer.echo(f"stitched design on {top.images} images ({top.simulator}):")
     for m in top.layers:
         typer.echo(f"  {m.layer:<12} {m.outputs:>10} outputs  {m.mismatches} mismatches"
                    + (f"  first: {m.first[0]}" if m.first else ""))
     typer.echo(f"outputs compared: {result.outputs_compared}, mismatches: "
-               f"{result.mismatches}; top build {top.build_s:.1f} s"
+               f"{result.mismatches}; top build ({top.simulator}) {top.build_s:.1f} s"
                f"{' (cached)' if top.cached_build else ''}, simulation {top.sim_s:.2f} s; "
                f"{result.wall_s:.1f} s in all")
 

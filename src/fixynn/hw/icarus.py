@@ -1,22 +1,30 @@
 """Icarus Verilog: the second simulator, running the portable testbench that `fixynn rtl`
-writes (rtl.portable_tb) exactly as a user would, and the `-g2005 -Wall` lint."""
+writes (rtl.portable_tb) exactly as a user would, and the `-g2005 -Wall` lint. It is also
+the simulator of the stitched check of `fixynn verify --mode layers` (`verify_icarus`): no
+C++ build, so a large design elaborates in seconds where Verilator compiles for minutes."""
 
 from __future__ import annotations
 
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from fixynn.errors import FixynnError
+from fixynn.hw.ir import HwGraph
+from fixynn.hw.rtl import generate_rtl
 from fixynn.hw.rtl.portable_tb import FAIL, PASS
-from fixynn.hw.sim import run_group
+from fixynn.hw.sim import VerifyResult, run_group
 
 ICARUS_PACKAGE = "iverilog"  # the Debian package (scripts/install-system-deps.sh)
 COMPILE_FLAGS = ("-g2005", "-Wall")
 _SUMMARY = re.compile(rf"^({PASS}|{FAIL}): .*$", re.MULTILINE)
 _COUNTS = re.compile(r"(\d+) output values compared, (\d+) mismatches")
+_MISSING = re.compile(r"(\d+) missing")
 
 
 class IcarusMissing(FixynnError):
@@ -29,7 +37,10 @@ class IcarusResult:
     line: str  # the bench's summary line
     compared: int
     mismatches: int
+    missing: int  # expected output values that never came out
     warnings: str  # what `iverilog -Wall` printed ('' when clean)
+    compile_s: float = 0.0  # iverilog (parse and elaborate)
+    sim_s: float = 0.0  # vvp (the vectors read and every image run)
 
 
 def find_icarus() -> tuple[str, str]:
@@ -72,8 +83,11 @@ def run_portable_testbench(rtl_dir: str | Path, timeout_s: float = 600.0) -> Ica
     _, vvp = find_icarus()
     with tempfile.TemporaryDirectory(prefix="fixynn-vvp-") as tmp:
         exe = Path(tmp) / "tb.vvp"
+        t0 = time.perf_counter()
         warnings = compile_files(["-c", "tb.f"], rtl_dir, exe, timeout_s)
+        t1 = time.perf_counter()
         proc = run_group([vvp, "-n", str(exe)], rtl_dir, None, timeout_s)
+        t2 = time.perf_counter()
     if proc is None:
         raise FixynnError(f"vvp in {rtl_dir} did not finish in {timeout_s:.0f} s")
     match = _SUMMARY.search(proc.stdout)
@@ -82,5 +96,23 @@ def run_portable_testbench(rtl_dir: str | Path, timeout_s: float = 600.0) -> Ica
         raise FixynnError(f"the testbench in {rtl_dir} printed no summary line: {tail[0]}")
     counts = _COUNTS.search(match.group(0))
     compared, mismatches = (int(counts.group(1)), int(counts.group(2))) if counts else (0, -1)
+    missing = _MISSING.search(match.group(0))
     return IcarusResult(match.group(1) == PASS, match.group(0), compared, mismatches,
-                        warnings)
+                        int(missing.group(1)) if missing else 0, warnings, t1 - t0, t2 - t1)
+
+
+def verify_icarus(graph: HwGraph, images: np.ndarray, work_dir: Path, style: str = "csd",
+                  pipeline: bool = False, timeout_s: float = 600.0) -> VerifyResult:
+    """The whole design on `images` in Icarus: the RTL and the portable testbench written
+    into `work_dir/rtl`, compiled and run there. The bench counts mismatches over all layers
+    (it names the first ones), so the result has no per-layer rows; missing outputs count as
+    mismatches and a hung design is an error, as in the Verilator path."""
+    out = Path(work_dir) / "rtl"
+    generate_rtl(graph, out, style, pipeline, vectors=images)
+    r = run_portable_testbench(out, timeout_s)
+    bad = r.mismatches + r.missing
+    if not r.passed and bad <= 0:  # a timeout (hung design) or an unreadable summary
+        raise FixynnError(f"stitched check of {graph.name!r} in Icarus ({out}): {r.line}")
+    return VerifyResult(images=len(images), outputs_compared=r.compared, mismatches=bad,
+                        layers=[], build_s=r.compile_s, sim_s=r.sim_s, cached_build=False,
+                        simulator="icarus")

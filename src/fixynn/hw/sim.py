@@ -351,6 +351,7 @@ class VerifyResult:
     build_s: float
     sim_s: float
     cached_build: bool
+    simulator: str = "verilator"  # or "icarus" (hw.icarus.verify_icarus: build_s = iverilog)
 
     @property
     def ok(self) -> bool:
@@ -358,6 +359,7 @@ class VerifyResult:
 
     def to_json(self) -> dict:
         return {
+            "simulator": self.simulator,
             "images": self.images, "outputs_compared": self.outputs_compared,
             "mismatches": self.mismatches, "build_s": round(self.build_s, 3),
             "sim_s": round(self.sim_s, 3), "cached_build": self.cached_build,

@@ -156,6 +156,7 @@ def plan_steps(cfg: Config, tasks: dict[str, TaskData] | None = None) -> Plan:
         source = cfg.tasks.source
         verify = {"images": cfg.verify.images, "mode": cfg.verify.mode,
                   "stitched_images": cfg.verify.stitched_images,
+                  "stitched_sim": cfg.verify.stitched_sim,
                   "task": cfg.tasks.spec(source).to_dict(),
                   "data": tasks[source].provenance["data_key"],
                   "style": cfg.hardware.rtl_style}

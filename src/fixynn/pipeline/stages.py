@@ -102,7 +102,8 @@ def verify_step(ctx: StepContext) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="fixynn-verify-") as build:
         result = verify(graph, images, Path(build), ctx.params["mode"],
                         style=ctx.params["style"],
-                        stitched_images=ctx.params["stitched_images"])
+                        stitched_images=ctx.params["stitched_images"],
+                        stitched_sim=ctx.params["stitched_sim"])
     summary = result.to_json()
     (ctx.work_dir / "verify.json").write_text(json.dumps(summary, indent=1))
     return {
@@ -110,6 +111,7 @@ def verify_step(ctx: StepContext) -> dict[str, Any]:
         **{k: summary[k] for k in ("mode", "images", "outputs_compared", "mismatches",
                                    "build_s", "sim_s", "wall_s", "verilog_bytes")},
         "top_images": result.top.images,
+        "top_simulator": result.top.simulator,
         "stages": [{k: v for k, v in s.items() if k != "layers"} for s in summary["stages"]],
     }
 
