@@ -78,6 +78,7 @@ def sample_results() -> dict[str, Any]:
                                 "other_mm2": 0.001}
                                for i in range(5)],
         "verification": [{"n": n, "mode": "layers", "images": 100, "top_images": 2,
+                          "top_simulator": "icarus",
                           "outputs_compared": 1000 * n, "mismatches": 0, "build_s": 3.0,
                           "sim_s": 1.0, "wall_s": 4.5, "verilog_bytes": 250_000 * n,
                           "stages": [{"stage": f"b{i}_dw+b{i}_pw", "verilog_bytes": 20_000,
@@ -179,7 +180,7 @@ def test_markdown_has_no_empty_section(report_dir: Path) -> None:
     assert "Not verified in this run (see `verify.n_list`; the default's choice is measured " \
         "in docs/rtl.md): N = 2." in md
     # per N, then per stage: mode, sizes, times, cache hits
-    assert "| 14 | layers | 100 | 2 | 3.50 | 14000 | 0 | 3 | 1 | 4.5 |" in md
+    assert "| 14 | layers | 100 | 2 | icarus | 3.50 | 14000 | 0 | 3 | 1 | 4.5 |" in md
     assert "| 7 | b0_dw+b0_pw | 0.020 | 490 | 0 | 1.5 | yes | 0.25 |" in md
     assert md.count("| b6_dw+b6_pw |") == 2 and md.count("| b13_dw+b13_pw |") == 1
     assert "**N = 2**" in md and "upper bound 0.35%" in md

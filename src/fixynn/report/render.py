@@ -272,15 +272,20 @@ def _verification(results: Results) -> Section:
     if skipped:
         sec.paragraphs.append(f"Not verified in this run (see `verify.n_list`; the default's "
                               f"choice is measured in docs/rtl.md): N = "
-                              f"{', '.join(map(str, skipped))}.")
+                              f"{', '.join(map(str, skipped))}. The default leaves out the "
+                              "N whose Verilator builds do not fit its 20-minute budget on 2 "
+                              "cores (N = 7: 443 s whole, 482 s stage by stage).")
     sec.paragraphs.append(
         "Mode `layers`: every stage (a layer, or a fused depthwise + pointwise pair) built and "
         "simulated alone on every image, fed golden's output of the stage before it; then the "
-        "stitched design on the top-level images checks the wiring. Build seconds are summed "
-        "over the builds (the stages build in parallel; wall is the elapsed time).")
+        "stitched design on the top-level images checks the wiring, in the top-level "
+        "simulator (`verify.stitched_sim`: Icarus needs no C++ build; its build s is the "
+        "iverilog elaboration). Build seconds are summed over the builds (the stages build in "
+        "parallel; wall is the elapsed time).")
     sec.tables.append(
         Table(
-            ["N", "mode", "images", "top-level images", "MB Verilog", "outputs compared",
+            ["N", "mode", "images", "top-level images", "top-level simulator", "MB Verilog",
+             "outputs compared",
              "mismatches", "build s", "sim s", "wall s"],
             [
                 [
@@ -288,6 +293,7 @@ def _verification(results: Results) -> Section:
                     r["mode"],
                     str(r["images"]),
                     str(r["top_images"]),
+                    r.get("top_simulator", "verilator"),  # results before it had one
                     f"{r['verilog_bytes'] / 1e6:.2f}",
                     str(r["outputs_compared"]),
                     str(r["mismatches"]),
