@@ -203,6 +203,7 @@ def test_auto_mode_picks_by_verilog_size() -> None:
     (["--mode", "fast"], "--mode 'fast' is not one of auto, whole, layers"),
     (["--mode", "layers", "--stitched-images", "0"], "--stitched-images must be >= 1"),
     (["--jobs", "-1"], "--jobs must be >= 0"),
+    (["--stitched-sim", "vcs"], "--stitched-sim 'vcs' is not one of icarus, verilator"),
 ])
 def test_cli_mode_errors_are_one_line(args: list[str], message: str, graph: HwGraph,
                                       tmp_path: Path, fixynn_cmd: list[str]) -> None:
