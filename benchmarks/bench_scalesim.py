@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fixynn.arch import LayerShape, mobilenet_v1_layers
+from fixynn.arch import MAC_KINDS, LayerShape, mobilenet_v1_layers
 from fixynn.hw.ppa.pca import PcaConfig, map_layer
 
 CONFIG_TEMPLATE = """\
@@ -139,7 +139,9 @@ def run_scalesim(layers: list[LayerShape], cfg: PcaConfig, workdir: Path) -> lis
 
 
 def compare(layers: list[LayerShape], cfg: PcaConfig) -> tuple[list[dict], float, float]:
-    """Per-layer rows (ours vs SCALE-Sim) plus each model's wall time in seconds."""
+    """Per-layer rows (ours vs SCALE-Sim) plus each model's wall time in seconds. Elementwise
+    layers (adds, pools) are left out: SCALE-Sim models GEMM layers only."""
+    layers = [layer for layer in layers if layer.kind in MAC_KINDS]
     serial = replace(cfg, depthwise_mapping="channel_serial", ofmap_sram_kib=COMPARE_OFMAP_KIB)
     t0 = time.perf_counter()
     ours = [map_layer(layer, serial) for layer in layers]

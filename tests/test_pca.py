@@ -193,3 +193,39 @@ def test_buffers_beyond_the_largest_table_sram_cost_one_bank_per_access() -> Non
     assert counts == map_layer(layer, huge)
     assert layer_energy(counts, huge, TECH).sram_pj == layer_energy(counts, one_mb, TECH).sram_pj
     assert pca_area_mm2(huge, TECH) > 7 * pca_area_mm2(one_mb, TECH) / 2  # area still grows
+
+
+# ---- elementwise kinds on the vector unit ----------------------------------------------------
+
+
+def test_add_and_pools_are_priced_on_the_vector_unit() -> None:
+    cfg = PcaConfig(rows=16, cols=8)
+    add = LayerShape("add", 3, "add", 24, 24, 1, 1, 0, 16, 16)
+    mx = LayerShape("max", 0, "maxpool", 8, 8, 3, 2, 1, 16, 16)
+    gap = LayerShape("gap", 4, "global_avgpool", 64, 64, 1, 1, 0, 7, 5)
+    elements = 24 * 16 * 16
+    a = map_layer(add, cfg)
+    assert (a.macs, a.folds, a.cycles) == (0, 0, math.ceil(2 * elements / 8))
+    assert (a.vector_ops, a.vector_scales, a.ifmap_sram_reads) == (2 * elements, elements,
+                                                                  2 * elements)
+    # first operand + the shortcut written and read back, the output written
+    assert (a.dram_ifmap_bytes, a.dram_ofmap_bytes, a.dram_filter_bytes) == (
+        3 * elements, elements, 0)
+    m = map_layer(mx, cfg)
+    assert (mx.out_height, m.vector_ops, m.vector_scales) == (8, 8 * 8 * 8 * 9, 0)
+    g = map_layer(gap, cfg, input_on_chip=True, output_on_chip=True)
+    assert (gap.out_height, gap.out_width, g.vector_ops, g.vector_scales) == (1, 1, 64 * 35, 64)
+    assert (g.dram_bytes, g.handoff_bytes) == (0, 64)
+    e = layer_energy(a, cfg, TECH)
+    assert e.mac_pj == 0 and e.vector_pj == pytest.approx(
+        2 * elements * 32 * (TECH.add_pj_per_bit + TECH.register_pj_per_bit)
+        + elements * TECH.mult_int8_pj)
+    assert e.total_pj > e.vector_pj + e.dram_pj  # SRAM reads/writes are charged too
+    result = evaluate_pca([mx, add], cfg, TECH)
+    assert result.macs == 0 and result.energy_breakdown_uj()["vector_uj"] > 0
+
+
+def test_mobilenet_v1_has_no_vector_work() -> None:
+    result = evaluate_pca(mobilenet_v1_layers(0.25, 64), PcaConfig(), TECH)
+    assert result.energy_breakdown_uj()["vector_uj"] == 0
+    assert all(layer.counts.vector_ops == 0 for layer in result.layers)

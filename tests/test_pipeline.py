@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from fixynn.arch import front_end_layers, mobilenet_v1_layers
+from fixynn.arch import LAYERS_FILE, front_end_layers, mobilenet_v1_layers, save_layers
 from fixynn.config import Config, default_config
 from fixynn.data import offline
 from fixynn.hw.ir import save_graph
@@ -31,6 +31,7 @@ def fake_transfer(cfg: Config, ctx: StepContext) -> dict[str, Any]:
     p = ctx.params
     layers = mobilenet_v1_layers(p["model"]["width"], p["model"]["input_size"], 1, 10,
                                  p["model"]["stride_plan"])
+    save_layers(layers, ctx.work_dir / LAYERS_FILE)  # as run_transfer does
     rows = []
     for n in p["n_list"]:
         if n:  # the graph depends on the source task and N only, as in the real stage

@@ -7,18 +7,25 @@ import json
 from dataclasses import dataclass
 
 import pytest
+import torch
 
-from fixynn.arch import back_end_layers, front_end_layers, mobilenet_v1_layers
+from fixynn.arch import back_end_layers, front_end_layers, mobilenet_v1_layers, with_classes
 from fixynn.errors import FixynnError
+from fixynn.frontend import layer_shapes
 from fixynn.hw.ppa.pca import PcaConfig, evaluate_pca, pca_area_mm2
 from fixynn.hw.ppa.system import (
     FIXED_RULE,
+    SizingOptions,
     check_graph_matches,
+    evaluate_split,
     evaluate_system,
     front_end_graph,
     iso_area_config,
+    size_split,
 )
 from fixynn.hw.ppa.tech import load_tech
+from fixynn.nn.efficientnet_lite import EfficientNetLite0
+from fixynn.nn.model import MobileNetV1
 
 TECH = load_tech("45nm")
 
@@ -163,3 +170,40 @@ def test_real_ffe_hybrid_at_small_size() -> None:
     assert h.area_breakdown_mm2["ffe"] > 0 and h.energy_breakdown_uj["ffe_uj"] > 0
     assert h.fps == min(h.fps_breakdown.values())
     assert result.weights == "random sparsity=0.5"
+
+
+def test_any_network_splits_at_its_own_units() -> None:
+    """The system model prices a traced network's layers (EfficientNet-Lite0 at 64 x 64: 18
+    units, adds and pools) with no MobileNetV1 assumption; N beyond its units is refused."""
+    layers = layer_shapes(EfficientNetLite0(10, 64), torch.zeros(1, 3, 64, 64))
+    ffe = StubFfe(area_mm2=0.5, energy_per_frame_uj=2.0, fps=1e4)
+    hybrid, programmable = evaluate_split(layers, 17, TECH, PcaConfig(), ffe)
+    back = back_end_layers(layers, 17)
+    assert [layer.kind for layer in back] == ["pointwise", "global_avgpool", "fc"]
+    alone = evaluate_pca(back, PcaConfig(), TECH)
+    assert hybrid.energy_breakdown_uj["pca_vector_uj"] == pytest.approx(
+        alone.energy_breakdown_uj()["vector_uj"]) and alone.energy_breakdown_uj()["vector_uj"] > 0
+    # the head's input map (320 x 2 x 2) crosses through DRAM
+    assert hybrid.energy_breakdown_uj["interface_dram_uj"] == pytest.approx(
+        320 * 4 * TECH.dram_pj_per_byte * 1e-6)
+    assert hybrid.ops_per_frame == programmable.ops_per_frame == 2 * sum(
+        layer.macs for layer in layers)
+    h, p, _ = size_split(layers, 9, TECH, PcaConfig(), ffe, SizingOptions(fps_floor=1.0))
+    assert h.energy_per_frame_uj > 0 and p.pca["cycles"] > 0
+    with pytest.raises(FixynnError, match="runs from 0 to 17"):
+        size_split(layers, 18, TECH, PcaConfig(), ffe, SizingOptions())
+
+
+def test_traced_mobilenet_v1_at_n14_prices_as_mobilenet_v1_layers() -> None:
+    """The traced list's head pool is taken at the FFE output when it starts the back-end
+    (as mobilenet_v1_layers, which has no pool, always assumed): the same hybrid, number for
+    number. Below N = 14 the pool runs on the PCA and costs a little (docs/ppa-system.md)."""
+    ref = mobilenet_v1_layers(0.25, 32, 1, 10, "small")
+    traced = with_classes(layer_shapes(MobileNetV1(4, 0.25, 32, 1, "small"),
+                                       torch.zeros(1, 1, 32, 32)), 10)
+    ffe = StubFfe(area_mm2=0.5, energy_per_frame_uj=2.0, fps=1e4)
+    assert evaluate_split(traced, 14, TECH, PcaConfig(), ffe)[0] == evaluate_split(
+        ref, 14, TECH, PcaConfig(), ffe)[0]
+    below = [evaluate_split(lay, 13, TECH, PcaConfig(), ffe)[0] for lay in (ref, traced)]
+    assert below[1].energy_breakdown_uj["pca_vector_uj"] > 0
+    assert 0 < below[1].energy_per_frame_uj / below[0].energy_per_frame_uj - 1 < 0.01

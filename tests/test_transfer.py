@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import fixynn.train.transfer as transfer
+from fixynn.arch import LAYERS_FILE, load_layers, max_split
 from fixynn.cli import main
 from fixynn.config import Config, default_config, load_config, replace_keys
 from fixynn.errors import FixynnError
@@ -83,6 +84,12 @@ def test_sweep_outputs(reference):
     graph = load_graph(tmp_path / "hwgraph" / "N3")
     assert len(graph.layers) == 5 and graph.meta["input_task"] == "fashion-mnist-a"
     assert summary["hwgraphs"]["14"] and len(load_graph(tmp_path / "hwgraph" / "N14").layers) == 27
+    # the model's layer list for the PPA stage: the trained MobileNetV1's 27 convs, its global
+    # pool and classifier, split into the same 14 blocks + head as the graphs
+    layers = load_layers(tmp_path / LAYERS_FILE)
+    assert [lay.kind for lay in layers[-2:]] == ["global_avgpool", "fc"]
+    assert len(layers) == 29 and max_split(layers) == 14
+    assert sum(lay.block < 3 for lay in layers) == len(graph.layers)
     table = (tmp_path / "transfer.md").read_text()
     assert "| 14 | " in table and "| baseline | " in table
 

@@ -6,6 +6,7 @@ its first units -> an integer HwGraph.
     run_network(net, x, 0, 3)   # float output of the first three units
     out = to_hwgraph(model, example, 3, calib_pixels, pixel_offset=127, pixel_scale=128)
     out.graph, out.gap.table()  # the HwGraph, its integer-vs-float gap per unit
+    layer_shapes(net)           # every op as a fixynn.arch.LayerShape, block = unit index
 
 The description (`fixynn.frontend.graph`) carries folded float weights and explicit geometry;
 `fixynn.frontend.export` quantizes its first N units into an HwGraph. See docs/frontend.md.
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from fixynn.arch import LayerShape
 from fixynn.errors import FixynnError
 from fixynn.frontend.execute import run_network, run_unit
 from fixynn.frontend.export import (
@@ -33,13 +35,14 @@ from fixynn.frontend.export import (
 )
 from fixynn.frontend.gap import GapReport, integer_gap
 from fixynn.frontend.graph import INPUT, KINDS, Network, Op, Unit
+from fixynn.frontend.shapes import network_shapes
 from fixynn.frontend.trace import trace_ops
 from fixynn.frontend.units import default_groups, make_units, named_groups
 from fixynn.hw.ir import HwGraph
 from fixynn.hw.numfmt import MAX_BITS
 
-__all__ = ["INPUT", "KINDS", "Export", "Network", "Op", "Unit", "run_network", "run_unit",
-           "to_hwgraph", "trace_model"]
+__all__ = ["INPUT", "KINDS", "Export", "Network", "Op", "Unit", "layer_shapes", "run_network",
+           "run_unit", "to_hwgraph", "trace_model"]
 
 
 def trace_model(model: nn.Module, example: torch.Tensor,
@@ -62,6 +65,21 @@ def trace_model(model: nn.Module, example: torch.Tensor,
     groups = default_groups(ops, paths) if split_points is None else named_groups(
         ops, paths, split_points)
     return Network(tuple(example.shape[1:]), make_units(groups), type(model).__name__)
+
+
+def layer_shapes(model: Network | nn.Module, example: torch.Tensor | None = None,
+                 split_points: Sequence[str] | None = None) -> list[LayerShape]:
+    """Every op of a traced network (or of `model` traced on `example`, as `trace_model`) that
+    does work, as plain-data layer shapes in execution order, `block` = the op's unit index
+    (the split point N counts units). Save them with `fixynn.arch.save_layers`."""
+    if isinstance(model, Network):
+        if example is not None or split_points is not None:
+            raise FixynnError("layer_shapes: a traced Network takes no example or split points")
+        return network_shapes(model)
+    if example is None:
+        raise FixynnError("layer_shapes: give an example input batch to trace the model with")
+    device = next((p.device for p in model.parameters()), example.device)
+    return network_shapes(trace_model(model, example.to(device), split_points))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from fixynn.arch import LayerShape
+from fixynn.arch import ELEMENTWISE_KINDS, LayerShape
 from fixynn.hw.golden import run_layer
 from fixynn.hw.ir import HwGraph, HwLayer
 from fixynn.hw.kinds.base import Padding
@@ -79,6 +79,8 @@ def random_graph_from_shapes(
     into the stack; 0 skips this (fast, for cost models that only look at the weights).
     """
     rng = np.random.default_rng(seed)
+    if any(s.kind in ELEMENTWISE_KINDS for s in shapes):
+        raise ValueError("a random graph is a chain of convs; the shapes hold adds or pools")
     convs = [s for s in shapes if s.kind != "fc"]
     if not convs:
         raise ValueError("no conv layers to build a graph from")
@@ -90,7 +92,8 @@ def random_graph_from_shapes(
     in_bits, in_frac = 8, 8
     for s in convs:
         layer = random_layer(
-            rng, s.name, s.kind, s.in_channels, s.out_channels, s.kernel, s.stride, s.padding,
+            rng, s.name, s.kind, s.in_channels, s.out_channels, s.kernel, s.stride,
+            s.padding if s.pads is None else s.pads,
             weight_bits=weight_bits, in_bits=in_bits, in_frac=in_frac, out_bits=act_bits,
             out_frac=act_frac, sparsity=sparsity,
         )

@@ -1,6 +1,7 @@
 """From a run config to the list of steps, each with the config slice it depends on.
 
     transfer -> graph/N<k> -> rtl/N<k>, verify/N<k>, synth/N<k>, ppa/N<k>
+             -> layers ----------------------------------------> ppa/N<k>
 
 A hardware step depends on its N's graph content (the graph step's digest), never on the
 target tasks: changing a target task retrains that task and reuses every hardware artifact
@@ -28,7 +29,7 @@ from fixynn.pipeline.runner import Step
 STAGE_NEEDS: dict[str, tuple[str, ...]] = {
     "transfer": ("fixynn.train.transfer:run_transfer", "fixynn.train", "fixynn.store",
                  "fixynn.data", "fixynn.nn", "fixynn.nn.export", "fixynn.hw.ir", "fixynn.hw.kinds",
-                 "fixynn.arch"),
+                 "fixynn.arch", "fixynn.frontend"),
     "rtl": ("fixynn.hw.rtl.emit:graph_verilog", "fixynn.hw.rtl", "fixynn.hw.lower",
             "fixynn.hw.kinds"),
     "verify": ("fixynn.hw.stagewise:verify", "fixynn.hw.sim", "fixynn.hw.rtl", "fixynn.hw.lower",
@@ -140,8 +141,12 @@ def plan_steps(cfg: Config, tasks: dict[str, TaskData] | None = None) -> Plan:
         for n in fixed_ns
     ]
 
+    if "ppa" in available:  # the model's layer list, which the PPA steps read
+        steps.append(Step("layers", "layers", stages.layers_step, {}, deps=("transfer",),
+                          code=("fixynn.arch",)))
+
     def hw(stage: str, n: int, extra: dict[str, Any]) -> Step:
-        deps = (f"graph/N{n}",) if n > 0 else ()
+        deps = ((f"graph/N{n}",) if n > 0 else ()) + (("layers",) if stage == "ppa" else ())
         fn = getattr(stages, f"{stage}_step")
         return Step(
             f"{stage}/N{n}", stage, fn, {"n": n, **extra}, deps=deps, code=stage_code(stage),
@@ -172,8 +177,6 @@ def plan_steps(cfg: Config, tasks: dict[str, TaskData] | None = None) -> Plan:
             **cfg.to_dict()["hardware"],
             "width": cfg.model.width,
             "input_size": cfg.model.input_size,
-            "stride_plan": cfg.model.stride_plan,
-            "in_channels": cfg.model.in_channels,
             # the largest classifier of the target tasks runs on the PCA
             "num_classes": max(tasks[t].data.num_classes for t in cfg.tasks.targets),
             # the table's content, not only its name or path: an edited TOML reruns PPA

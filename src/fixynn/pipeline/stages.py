@@ -65,6 +65,16 @@ def transfer_step(cfg: Config, ctx: StepContext) -> dict[str, Any]:
             "seconds_this_run": summary["seconds_this_run"]}
 
 
+def layers_step(ctx: StepContext) -> dict[str, Any]:
+    """Split out the model's layer list, so the PPA steps depend on its content only."""
+    from fixynn.arch import LAYERS_FILE, load_layers, save_layers
+
+    layers = load_layers(ctx.inputs["transfer"].path / LAYERS_FILE)
+    save_layers(layers, ctx.work_dir / LAYERS_FILE)
+    return {"layers": len(layers), "units": layers[-1].block + 1,
+            "macs": sum(layer.macs for layer in layers)}
+
+
 def graph_step(ctx: StepContext) -> dict[str, Any]:
     """Split out one N's HwGraph, so hardware steps depend on its content, not on the tasks."""
     n = ctx.params["n"]
@@ -150,7 +160,7 @@ def sizing_options(p: dict[str, Any]) -> Any:
 
 
 def ppa_step(ctx: StepContext) -> dict[str, Any]:
-    from fixynn.arch import mobilenet_v1_layers
+    from fixynn.arch import LAYERS_FILE, load_layers, with_classes
     from fixynn.hw.ppa.ffe import estimate_ffe
     from fixynn.hw.ppa.pca import PcaConfig
     from fixynn.hw.ppa.system import SystemResult, size_split
@@ -159,10 +169,11 @@ def ppa_step(ctx: StepContext) -> dict[str, Any]:
     p = ctx.params
     tech = load_tech(p["tech"])
     pca = PcaConfig(rows=p["pca_rows"], cols=p["pca_cols"], freq_mhz=p["freq_mhz"])
-    # The trained model's own geometry (input channels, stride plan, classes); the system
-    # model's evaluate_system() covers only the paper's 224x224 ImageNet network.
-    layers = mobilenet_v1_layers(p["width"], p["input_size"], p["in_channels"],
-                                 p["num_classes"], p["stride_plan"])
+    # The trained model's own layers (as the transfer stage traced them), with the largest
+    # target task's classifier; the system model's evaluate_system() covers only the paper's
+    # 224x224 ImageNet MobileNetV1.
+    layers = with_classes(load_layers(ctx.inputs["layers"].path / LAYERS_FILE),
+                          p["num_classes"])
     ffe = None
     if p["n"] > 0:
         graph = _graph(ctx, p["n"])

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fixynn.arch import NUM_BLOCKS
+from fixynn.arch import LAYERS_FILE, NUM_BLOCKS, save_layers
 from fixynn.atomic import atomic_write_json, atomic_write_text
 from fixynn.config import FLAT_SECTIONS, Config, config_value
 from fixynn.data import Dataset
@@ -44,6 +44,7 @@ from fixynn.data.tasks import load_task, task_data_key
 from fixynn.errors import FixynnError
 from fixynn.executors import Executor, Shared, Unit, local_workers, make_executor
 from fixynn.executors.progress import units_bar
+from fixynn.frontend import layer_shapes
 from fixynn.hw.ir import graph_digest, save_graph
 from fixynn.nn.export import export_front_end
 from fixynn.nn.fixed import INPUT_FRAC, FixedNet
@@ -464,7 +465,8 @@ def transfer_all(cfg: Config, store: Store, pre: MobileNetV1, fixed: FixedNet,
 
 def run_transfer(cfg: Config, out_dir: Path, store: Store | None = None, progress: bool = True,
                  executor: Executor | None = None) -> dict[str, Any]:
-    """Run (or resume) the sweep: write transfer.json, transfer.md and hwgraph/N<k>/ into
+    """Run (or resume) the sweep: write transfer.json, transfer.md, hwgraph/N<k>/ and the
+    model's layer list (layers.json, fixynn.arch.save_layers, read by the PPA stage) into
     `out_dir`, keeping checkpoints and trainings in the cache `store` (default:
     `out_dir/cache`; the caller holds its lock when processes may share it).
 
@@ -500,6 +502,8 @@ def _run(cfg: Config, out_dir: Path, store: Store, executor: Executor,
         graph = export_front_end(fixed, n, meta)
         save_graph(graph, out_dir / "hwgraph" / f"N{n}")
         graphs[str(n)] = graph_digest(graph)
+    example = torch.zeros(1, model.in_channels, model.input_size, model.input_size)
+    save_layers(layer_shapes(pre, example), out_dir / LAYERS_FILE, meta)
 
     done = transfer_all(cfg, store, pre, fixed, executor, progress)
     baselines = {name: done[name][0] for name in tasks.targets}

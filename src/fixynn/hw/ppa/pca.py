@@ -39,6 +39,20 @@ Memory (stated assumptions, no bandwidth stalls, as in SCALE-Sim's CALC mode):
   re-runs the row folds (weights reloaded: 2R + C - 2 extra cycles and one more filter-buffer
   pass per tile); partial sums never go to DRAM. SCALE-Sim has no such capacity check.
 
+Elementwise layers (add, maxpool, avgpool, global_avgpool: no weights, no MACs) run on a
+vector unit of C lanes at the array's output edge, where each column's results leave the array
+(TPU v1's activation pipeline after its accumulators plays this role). Each lane takes one
+input element per cycle: an add reads 2 per output, a k x k pool k^2, a global pool H x W, so
+cycles = ceil(output elements x inputs per output / C). Per input element: one ACC_BITS-wide
+add (a compare for max) at the table's add_pj_per_bit and one ACC_BITS-bit register write; per
+output of add / avgpool / global_avgpool one int8 multiply (mult_int8_pj) rescales it (the
+add's operand alignment, the pool's 1/count). Inputs are read from the ifmap buffer, outputs
+written to the ofmap buffer, DRAM as for any layer; an add's second operand (the shortcut,
+computed layers earlier) is written to DRAM and read back once (2 x map bytes; an upper bound
+by one map where its producer already wrote it). The vector unit's area is not modelled (nor
+is the requantization/activation stage every conv output passes through): the same omission
+on both designs.
+
 Energy: MACs, the PE pipeline registers (8-bit input and 32-bit partial sum per MAC, 8 bits per
 weight load), SRAM reads/writes at the per-bit energy of each buffer's size (capped at the
 table's largest SRAM: bigger buffers are banks of that size), DRAM bytes, and the
@@ -54,7 +68,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from fixynn.arch import LayerShape
+from fixynn.arch import ELEMENTWISE_KINDS, LayerShape
 from fixynn.errors import FixynnError
 from fixynn.hw.ppa.tech import (
     TechTable,
@@ -136,6 +150,8 @@ class LayerCounts:
     dram_ifmap_bytes: int
     dram_filter_bytes: int
     dram_ofmap_bytes: int
+    vector_ops: int = 0  # elementwise kinds: input elements through the vector unit
+    vector_scales: int = 0  # of which outputs rescaled by an int8 multiply
 
     @property
     def dram_bytes(self) -> int:
@@ -151,10 +167,12 @@ class LayerEnergy:
     sram_pj: float
     dram_pj: float
     overhead_pj: float
+    vector_pj: float = 0.0  # elementwise work on the vector unit
 
     @property
     def total_pj(self) -> float:
-        return self.mac_pj + self.register_pj + self.sram_pj + self.dram_pj + self.overhead_pj
+        return (self.mac_pj + self.register_pj + self.sram_pj + self.dram_pj + self.overhead_pj
+                + self.vector_pj)
 
 
 @dataclass(frozen=True)
@@ -219,7 +237,7 @@ class PcaResult:
 
     def energy_breakdown_uj(self) -> dict[str, float]:
         """Energy per frame by where it is spent."""
-        keys = ("mac_pj", "register_pj", "sram_pj", "dram_pj", "overhead_pj")
+        keys = ("mac_pj", "register_pj", "sram_pj", "dram_pj", "overhead_pj", "vector_pj")
         return {
             k.removesuffix("_pj") + "_uj": sum(getattr(layer.energy, k) for layer in self.layers)
             * 1e-6 / self.batch
@@ -268,6 +286,25 @@ def _out_bytes(layer: LayerShape, batch: int = 1) -> int:
     return layer.out_channels * layer.out_height * layer.out_width * ACT_BITS // 8 * batch
 
 
+def map_elementwise(layer: LayerShape, cfg: PcaConfig, *, input_on_chip: bool = False,
+                    output_on_chip: bool = False, batch: int = 1) -> LayerCounts:
+    """An add or pool on the vector unit (module docstring): cycles and traffic."""
+    outputs = layer.out_channels * layer.out_height * layer.out_width * batch
+    ops = outputs * layer.window
+    in_bytes, out_bytes = _in_bytes(layer, batch), _out_bytes(layer, batch)
+    shortcut = 2 * in_bytes if layer.kind == "add" else 0  # written, then read back
+    return LayerCounts(
+        name=layer.name, kind=layer.kind, macs=0, folds=0, tiles=1,
+        cycles=math.ceil(ops / cfg.cols), utilization=0.0,
+        ifmap_sram_reads=ops, filter_sram_reads=0, ofmap_sram_writes=outputs,
+        psum_sram_writes=0, psum_sram_reads=0,
+        handoff_bytes=out_bytes if output_on_chip else 0,
+        dram_ifmap_bytes=(0 if input_on_chip else in_bytes) + shortcut, dram_filter_bytes=0,
+        dram_ofmap_bytes=0 if output_on_chip else out_bytes,
+        vector_ops=ops, vector_scales=0 if layer.kind == "maxpool" else outputs,
+    )
+
+
 def map_layer(
     layer: LayerShape,
     cfg: PcaConfig,
@@ -278,6 +315,9 @@ def map_layer(
     batch: int = 1,
 ) -> LayerCounts:
     """Cycles, utilization and SRAM/DRAM traffic of `layer` for `batch` frames on `cfg`."""
+    if layer.kind in ELEMENTWISE_KINDS:
+        return map_elementwise(layer, cfg, input_on_chip=input_on_chip,
+                               output_on_chip=output_on_chip, batch=batch)
     rows, cols = cfg.rows, cfg.cols
     window, filters, pixels = _gemm_dims(layer, batch)
     row_folds = math.ceil(window / rows)
@@ -431,9 +471,12 @@ def layer_energy(counts: LayerCounts, cfg: PcaConfig, tech: TechTable,
         counts.macs * (ACT_BITS + ACC_BITS) + counts.filter_sram_reads * WEIGHT_BITS
     ) * tech.register_pj_per_bit
     dram = counts.dram_bytes * tech.dram_pj_per_byte
-    overhead = tech.overhead_fraction * (mac + register + sram + dram)
+    vector = (counts.vector_ops * ACC_BITS * (tech.add_pj_per_bit + tech.register_pj_per_bit)
+              + counts.vector_scales * tech.mult_int8_pj)
+    overhead = tech.overhead_fraction * (mac + register + sram + dram + vector)
     return LayerEnergy(
-        mac_pj=mac, register_pj=register, sram_pj=sram, dram_pj=dram, overhead_pj=overhead
+        mac_pj=mac, register_pj=register, sram_pj=sram, dram_pj=dram, overhead_pj=overhead,
+        vector_pj=vector,
     )
 
 

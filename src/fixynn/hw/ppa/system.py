@@ -1,8 +1,10 @@
 """System model: the FixyNN hybrid (FFE + PCA) vs a programmable-only PCA of the same area.
 
-Hybrid at split point N: the fixed front-end (FFE) runs blocks 0..N-1, the PCA runs blocks N..13
-and the classifier. The two are pipelined across frames (the FFE works on frame i+1 while the
-PCA finishes frame i), so
+Hybrid at split point N: the fixed front-end (FFE) runs blocks 0..N-1, the PCA runs blocks N..
+and the classifier. The layers are any network's (`fixynn.arch.LayerShape`: MobileNetV1's from
+`mobilenet_v1_layers`, a traced model's from `fixynn.frontend.layer_shapes` or a layer file);
+N runs from 0 to the classifier's block (`fixynn.arch.max_split`). The two are pipelined across
+frames (the FFE works on frame i+1 while the PCA finishes frame i), so
 * throughput = the slower stage: fps = min(FFE fps, PCA fps);
 * energy/frame = FFE + PCA + interface; area = FFE + PCA (+ hand-off buffer).
 Interface, through DRAM: the FFE writes its output map once (the DRAM write is charged here),
@@ -10,8 +12,13 @@ the PCA reads it as its first layer's input (charged in the PCA model). Or throu
 hand-off buffer (sizing by search only): double-buffered, it holds 2 x B frames of the FFE's
 output (B = frames per batch) so the FFE fills one half while the PCA reads the other; the FFE
 writes it, each byte is read once and written into the PCA's ifmap buffer (all charged here),
-and its area comes out of the hybrid's. When N = 14 the global average pool is taken at the
-FFE output, so the vector crosses (pooling energy, 49 adds per channel, is not counted).
+and its area comes out of the hybrid's. What crosses is the input of the back-end's first
+layer, except that a back-end starting with the global average pool (MobileNetV1 at N = 14)
+has the pool taken at the FFE output (one accumulator per channel as the map streams out), so
+the vector crosses (pooling energy, 49 adds per channel at 224, is not counted);
+`mobilenet_v1_layers` has no pool layer at all, a traced model's list has it as a layer of its
+head. Everywhere else a pool or add of the back-end runs on the PCA's vector unit
+(fixynn.hw.ppa.pca).
 Image input: the camera frame sits in DRAM for both designs; the FFE reads it once (charged
 here), the PCA reads it as its first layer's input. Writing it there is outside both.
 
@@ -42,6 +49,7 @@ from fixynn.arch import (
     LayerShape,
     back_end_layers,
     front_end_layers,
+    max_split,
     mobilenet_v1_layers,
 )
 from fixynn.errors import FixynnError
@@ -303,13 +311,22 @@ def _programmable_point(layers: Sequence[LayerShape], full: PcaResult) -> Design
     )
 
 
+def pca_layers(layers: Sequence[LayerShape], n_fixed: int) -> list[LayerShape]:
+    """What the hybrid's PCA runs at split `n_fixed`: the back-end, less a leading global
+    average pool when an FFE is there to take it (module docstring)."""
+    back = back_end_layers(list(layers), n_fixed)
+    if n_fixed > 0 and back[0].kind == "global_avgpool":
+        return back[1:]
+    return back
+
+
 def _hybrid_point(layers: Sequence[LayerShape], n_fixed: int, tech: TechTable, pca: PcaResult,
                   ffe: FfeNumbers | None, handoff_kib: float = 0.0) -> DesignPoint:
     """FFE + interface + PCA; `handoff_kib` > 0: through an on-chip buffer of that size."""
     energy, area, fps = _pca_energy(pca), {"pca": pca.area_mm2}, {"pca": pca.fps}
     summary = _pca_summary(pca.config, pca)
     if ffe is not None:
-        back = back_end_layers(list(layers), n_fixed)
+        back = pca_layers(layers, n_fixed)
         first = layers[0]
         image = _bytes(first.in_channels, first.in_height, first.in_width)
         handoff = _bytes(back[0].in_channels, back[0].in_height, back[0].in_width)
@@ -349,7 +366,7 @@ def evaluate_split(
     baseline `pca_config` scaled to the hybrid's area (iso_area_config)."""
     if (n_fixed == 0) != (ffe is None):
         raise FixynnError("an FFE estimate is needed exactly when fixed-layers N > 0")
-    pca = evaluate_pca(back_end_layers(list(layers), n_fixed), pca_config, tech)
+    pca = evaluate_pca(pca_layers(layers, n_fixed), pca_config, tech)
     hybrid = _hybrid_point(layers, n_fixed, tech, pca, ffe)
     iso_cfg = iso_area_config(pca_config, hybrid.area_mm2, tech)
     return hybrid, _programmable_point(layers, evaluate_pca(list(layers), iso_cfg, tech))
@@ -386,6 +403,10 @@ def size_split(
 ) -> tuple[DesignPoint, DesignPoint, dict[str, Any]]:
     """(hybrid, iso-area programmable, sizing record) at split `n_fixed` by the rule
     `opts.sizing`: the fixed rule, or each PCA sized by search for its own work."""
+    if isinstance(n_fixed, bool) or not isinstance(n_fixed, int) or not (
+            0 <= n_fixed <= max_split(layers)):
+        raise FixynnError(f"split point N = {n_fixed!r}: this network's N runs from 0 to "
+                          f"{max_split(layers)} (its units but the last)")
     if opts.sizing == "fixed":
         hybrid, programmable = evaluate_split(layers, n_fixed, tech, base, ffe)
         return hybrid, programmable, opts.as_dict() | {"total_area_mm2": hybrid.area_mm2}
@@ -400,7 +421,7 @@ def size_split(
         raise FixynnError(f"the FFE runs at {ffe.fps:.4g} fps, under the fps floor "
                           f"{opts.fps_floor:g}; lower --fps-floor / hardware.fps_floor or raise "
                           "the clock")
-    back = back_end_layers(list(layers), n_fixed)
+    back = pca_layers(layers, n_fixed)
     handoffs = ("dram",) if ffe is None else (
         ("dram", "buffer") if opts.handoff == "auto" else (opts.handoff,))
     first = back[0]
