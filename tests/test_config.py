@@ -50,10 +50,27 @@ def test_flat_keys_are_their_sections_keys(tmp_path: Path) -> None:
 
 def test_transfer_only_configs_skip_the_hardware_checks(tmp_path: Path) -> None:
     """`fixynn transfer` runs no verify or synth stage: their N need not be in its sweep."""
-    path = _write(tmp_path, "[sweep]\nn_list = [3]\n")
+    path = _write(tmp_path, "[sweep]\nn_list = [3]\n[verify]\nn_list = [2, 4]\n")
     with pytest.raises(FixynnError, match=r"verify\.n_list: \[2, 4\] not in sweep\.n_list"):
         load_config(path)
     assert load_config(path, stages=("transfer",)).sweep.n_list == (3,)
+
+
+def test_inherited_verify_and_synth_ns_follow_a_changed_sweep(tmp_path: Path) -> None:
+    """A user who changes only the sweep gets a valid config: the default verify list keeps
+    the N the new sweep has (else its smallest), the quick job's synth.n likewise."""
+    default = default_config()
+    first = min(default.verify_ns())
+    cfg = load_config(_write(tmp_path, f"[sweep]\nn_list = [0, {first}]\n"))
+    assert cfg.verify_ns() == (first,)
+    cfg = load_config(_write(tmp_path, "[sweep]\nn_list = [0, 5, 3]\n"))
+    assert cfg.verify_ns() == (3,)
+    quick = load_config(_write(tmp_path, "[sweep]\nn_list = [5, 3]\n"), quick=True)
+    assert default_config(quick=True).synth.n not in (3, 5)
+    assert (quick.verify_ns(), quick.synth_n()) == ((3,), 3)
+    written = load_config(_write(tmp_path, "[sweep]\nn_list = [3, 5]\n[synth]\nn = 5\n"
+                                           "[verify]\nn_list = [5]\n"))
+    assert (written.verify_ns(), written.synth_n()) == ((5,), 5)
 
 
 def test_replace_keys_validates_like_a_file() -> None:

@@ -296,8 +296,27 @@ def config_from_dict(doc: dict[str, Any], origin: str, base: Config | None = Non
             raise FixynnError(f"{origin}: {name}.{missing[0]}: missing key")
         sections[name] = cls(**values)
     cfg = Config(**sections)
+    if base is not None:
+        cfg = _hardware_ns_follow_sweep(cfg, doc)
     _check_cross(cfg, origin)
     return cfg
+
+
+def _hardware_ns_follow_sweep(cfg: Config, doc: dict[str, Any]) -> Config:
+    """A verify list or synth N inherited from the defaults follows a sweep the user changed:
+    the inherited N that the new sweep has, else the sweep's smallest N >= 1 (the cheapest
+    design). One the user wrote is kept as written and checked against the sweep."""
+    sweep = cfg.sweep.n_list
+    fixed = sorted(n for n in sweep if n >= 1)
+    if "n_list" not in doc.get("sweep", {}) or not fixed:
+        return cfg
+    verify, synth = cfg.verify, cfg.synth
+    if "n_list" not in doc.get("verify", {}) and verify.n_list:
+        kept = tuple(n for n in verify.n_list if n in sweep) or (fixed[0],)
+        verify = dataclasses.replace(verify, n_list=kept)
+    if "n" not in doc.get("synth", {}) and synth.n >= 0 and synth.n not in sweep:
+        synth = dataclasses.replace(synth, n=fixed[0])
+    return dataclasses.replace(cfg, verify=verify, synth=synth)
 
 
 def _flat_keys() -> dict[str, str]:
