@@ -22,7 +22,8 @@ from typing import Any
 
 from fixynn.config import Config, default_config, replace_keys
 from fixynn.executors import Executor, make_executor
-from fixynn.train.transfer import FIXED, PRETRAINED, run_transfer
+from fixynn.train.mobilenet import FIXED, PRETRAINED
+from fixynn.train.transfer import run_transfer
 
 
 def timed_sweep(cfg: Config, out: Path,

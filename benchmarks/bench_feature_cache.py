@@ -26,9 +26,10 @@ from fixynn.data.tasks import load_task
 from fixynn.nn.fixed import FixedNet
 from fixynn.nn.model import BackEnd, MobileNetV1
 from fixynn.store import Store
+from fixynn.train.common import recipe
 from fixynn.train.features import front_end_features
 from fixynn.train.loops import evaluate, fit, scaled
-from fixynn.train.transfer import load_networks, recipe
+from fixynn.train.mobilenet import load_networks
 
 
 def train_once(fixed: FixedNet, base: MobileNetV1, n: int, data: dict[str, torch.Tensor],

@@ -17,6 +17,10 @@ from fixynn.config import (
 )
 from fixynn.errors import FixynnError
 
+# The model and task keys of an EfficientNet-Lite0 config (the [model] table stays open).
+EFFICIENT = ('[tasks]\nsource = "imagenet"\ntargets = ["opencv-digits"]\n'
+             '[model]\narch = "efficientnet-lite0"\nin_channels = 3\ninput_size = 32\n')
+
 
 def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "run.toml"
@@ -101,7 +105,7 @@ def test_toml_round_trip() -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("[model]\nwidht = 0.5\n", r"model\.widht: unknown key; known: width, "),
+    ("[model]\nwidht = 0.5\n", r"model\.widht: unknown key; known: arch, width, "),
     ("widht = 0.5\n", r"unknown key 'widht'; known: the sections \[tasks\], "),
     ("images = 5\n", r"images: write it in its section, \[verify\] images"),
     ("task_defs = []\n", r"task_defs: renamed; use \[\[tasks\.define\]\] tables"),
@@ -118,7 +122,21 @@ def test_toml_round_trip() -> None:
     ("[model]\nwidth = 0\n", r"model\.width: must be > 0.0"),
     ("[model]\nsparsity = 0.99\n", r"model\.sparsity: 0\.99 is above the maximum 0\.95"),
     ("[model]\nstride_plan = \"tiny\"\n", r"model\.stride_plan: 'tiny' is not one of"),
-    ("[sweep]\nn_list = [0, 15]\n", r"sweep\.n_list\[1\]: 15 is above the maximum 14"),
+    ("[sweep]\nn_list = [0, 18]\n", r"sweep\.n_list\[1\]: 18 is above the maximum 17"),
+    ("[model]\narch = \"mobilenet-v1\"\n[sweep]\nn_list = [0, 15]\n",
+     r"sweep\.n_list: \[15\] above the largest split point of model\.arch 'mobilenet-v1', 14"),
+    ("[model]\narch = \"resnet\"\n", r"model\.arch: 'resnet' is not one of mobilenet-v1, "),
+    (EFFICIENT + "[sweep]\nn_list = [2, 18]\n", r"sweep\.n_list\[1\]: 18 is above the maximum"),
+    (EFFICIENT.replace("imagenet", "fashion-mnist-a"),
+     r"tasks\.source: model\.arch 'efficientnet-lite0' starts from its imagenet weights; set "
+     r"tasks\.source = 'imagenet'"),
+    ("[model]\narch = \"mobilenet-v1\"\n[tasks]\nsource = \"imagenet\"\n",
+     r"tasks\.source: model\.arch 'mobilenet-v1' is pretrained here on an offline task"),
+    (EFFICIENT.replace("in_channels = 3", "in_channels = 1"),
+     r"model\.in_channels: model\.arch 'efficientnet-lite0' takes 3 channels, got 1"),
+    (EFFICIENT + "width = 0.5\n", r"model\.width: applies to model\.arch = 'mobilenet-v1' only"),
+    (EFFICIENT + "[train]\npretrain_epochs = 3\n", r"train\.pretrain_epochs: applies to "),
+    (EFFICIENT + "calib_tasks = [\"nope\"]\n", r"model\.calib_tasks\[0\]: unknown task 'nope'"),
     ("[sweep]\nn_list = 4\n", r"sweep\.n_list: expected a list of int, got int"),
     ("[sweep]\nn_list = []\n", r"sweep\.n_list: needs at least 1 item"),
     ("[sweep]\nn_list = [1, 1]\n", r"sweep\.n_list: items must be unique"),

@@ -13,7 +13,7 @@ from fixynn.nn.model import MobileNetV1
 from fixynn.train.device import resolve_device
 from fixynn.train.features import feature_sweep
 from fixynn.train.loops import fit, scaled
-from fixynn.train.transfer import FIX_KEYS, PRETRAIN_KEYS, RESULT_KEYS, stage_key
+from fixynn.train.mobilenet import FIX_KEYS, PRETRAIN_KEYS, RESULT_KEYS, stage_key
 from test_nn_model import randomize_bn
 
 CUDA = torch.cuda.is_available()

@@ -14,7 +14,8 @@ import pytest
 from fixynn.config import default_config, replace_keys
 from fixynn.executors import Executor, Unit, UnitCallback, UnitsFailed, make_executor
 from fixynn.pipeline.runner import Runner, Step, StepContext
-from fixynn.train.transfer import FIXED, PRETRAINED, TRAINING, run_transfer
+from fixynn.train.mobilenet import FIXED, PRETRAINED
+from fixynn.train.transfer import TRAINING, run_transfer
 from test_executors import die_then_run
 
 

@@ -43,7 +43,8 @@ def fake_transfer(cfg: Config, ctx: StepContext) -> dict[str, Any]:
                   "acc_loss_ci95": [0.2 * n - 0.5, 0.2 * n + 0.5],
                   "verdict": "holds" if 0.2 * n + 0.5 < 1 else "inconclusive"}
                  for t in p["targets"]]  # percent, as fixynn.train.transfer writes them
-    (ctx.work_dir / "transfer.json").write_text(json.dumps({"results": rows}))
+    source = {"description": f"Source task `{p['source']}`: float 91.00%."}
+    (ctx.work_dir / "transfer.json").write_text(json.dumps({"results": rows, "source": source}))
     return {"tasks": p["targets"]}
 
 

@@ -16,7 +16,8 @@ from fixynn.data import load_dataset, taskcache, tasks
 from fixynn.data.tasks import prepare_task, task_data_key
 from fixynn.errors import FixynnError
 from fixynn.pipeline.plan import prepare_tasks
-from fixynn.train.transfer import PRETRAIN_KEYS, stage_key, training_key
+from fixynn.train.mobilenet import PRETRAIN_KEYS, stage_key
+from fixynn.train.transfer import training_key
 from userdata import CIFAR_NAMES, FOLDER_CLASSES, write_cifar10_bin, write_image_folder
 
 FIXYNN = Path(sys.executable).parent / "fixynn"

@@ -15,18 +15,16 @@ from fixynn.config import Config, default_config, load_config, replace_keys
 from fixynn.errors import FixynnError
 from fixynn.hw.ir import load_graph
 from fixynn.store import ARTIFACT_JSON, Store
-from fixynn.train.transfer import (
+from fixynn.train.common import derived_seed
+from fixynn.train.mobilenet import (
     FIX_KEYS,
     FIXED,
     PRETRAIN_KEYS,
     PRETRAINED,
     RESULT_KEYS,
-    TRAINING,
-    loss_standard_error,
-    run_transfer,
     stage_key,
-    training_key,
 )
+from fixynn.train.transfer import TRAINING, loss_standard_error, run_transfer, training_key
 from fixynn.train.verdict import VERDICTS, unpack_correct
 
 TRANSFER_ONLY = ("transfer",)  # the sweep's N need not hold the default verify/synth N
@@ -241,7 +239,7 @@ def test_parallel_workers_give_the_same_results(tmp_path, monkeypatch, capsys):
     ("batch = 3\n", r"batch: write it in its section, \[hardware\] batch"),
     ("task_defs = []\n", r"task_defs: renamed; use \[\[tasks.define\]\] tables"),
     ("n_list = 3\n", "sweep.n_list: expected a list of int"),
-    ("n_list = [1, 15]\n", r"sweep.n_list\[1\]: 15 is above the maximum 14"),
+    ("n_list = [1, 18]\n", r"sweep.n_list\[1\]: 18 is above the maximum 17"),
     ("width = 'wide'\n", "model.width: expected float, got str"),
     ("seed = 1\n[train]\nseed = 2\n", r"train.seed: set twice"),
     ("targets = ['cifar-11']\n", "cifar-11"),
@@ -316,5 +314,5 @@ def test_cli_success_path_and_seed(tmp_path, monkeypatch, capsys):
     assert doc["config"]["train"]["seed"] == 11
     row = doc["results"][0]
     assert (row["task"], row["n"]) == ("opencv-digits", 3)
-    assert row["seeds"] == [transfer.derived_seed(11, "opencv-digits", 3)]
+    assert row["seeds"] == [derived_seed(11, "opencv-digits", 3)]
     assert load_graph(out / "hwgraph" / "N3").meta["input_task"] == "fashion-mnist-a"

@@ -24,6 +24,27 @@ from fixynn.errors import FixynnError
 
 NUM_BLOCKS = 14
 
+
+@dataclass(frozen=True)
+class ArchInfo:
+    """What the configuration needs to know of a front-end family (`model.arch`); the
+    networks themselves live in fixynn.nn, how each is fixed in fixynn.train.frontends."""
+
+    units: int  # its largest split point N (every unit but the classifier's can be fixed)
+    pretrained: str  # "" (pretrained here on tasks.source) or where its weights come from
+    in_channels: tuple[int, ...]  # the input channels it accepts
+    summary: str
+
+
+# EfficientNet-Lite0: the stem and its 16 blocks (fixynn.nn.efficientnet_lite.BLOCKS).
+ARCHES: dict[str, ArchInfo] = {
+    "mobilenet-v1": ArchInfo(NUM_BLOCKS, "", (1, 3), "MobileNetV1 trained from scratch on "
+                             "tasks.source, fixed by quantization-aware training"),
+    "efficientnet-lite0": ArchInfo(17, "imagenet", (3,), "EfficientNet-Lite0 with its "
+                                   "ImageNet weights, fixed by calibration"),
+}
+MAX_UNITS = max(arch.units for arch in ARCHES.values())
+
 # Output channels of blocks 0..13 at width 1.0 (Howard et al., 2017, Table 1).
 BASE_CHANNELS: tuple[int, ...] = (
     32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024,

@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fixynn.arch import NUM_BLOCKS, STRIDE_PLANS
+from fixynn.arch import ARCHES, MAX_UNITS, STRIDE_PLANS
 from fixynn.errors import FixynnError
 from fixynn.executors import EXECUTORS
 from fixynn.hw.ppa.search import HANDOFF_OPTIONS, SIZING_RULES, WEIGHT_OPTIONS
@@ -60,7 +60,8 @@ def _parse_task_defs(where: str, value: Any, base_dir: Path | None) -> tuple[Any
 
 @dataclass(frozen=True)
 class TasksConfig:
-    source: str = _spec("task the backbone is pretrained on")
+    source: str = _spec("task the backbone is pretrained on, or 'imagenet' for a model.arch "
+                        "with ImageNet weights")
     targets: tuple[str, ...] = _spec(
         "tasks the back-end is transferred to (one FFE shared by all)",
         min_len=1,
@@ -78,6 +79,7 @@ class TasksConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    arch: str = _spec("front-end family (fixynn.arch.ARCHES)", choices=tuple(ARCHES))
     width: float = _spec("MobileNetV1 width multiplier", gt=0.0, max=1.0)
     input_size: int = _spec("input image side in pixels", min=8, max=512)
     in_channels: int = _spec("input channels: 1 (grey) or 3 (RGB); every task is converted",
@@ -87,12 +89,16 @@ class ModelConfig:
     # >= 4: ReLU6 needs 3 integer bits plus at least one fractional bit
     a_bits: int = _spec("front-end activation bits (unsigned)", min=4, max=16)
     sparsity: float = _spec("fraction of front-end weights pruned to zero", min=0.0, max=0.95)
+    calib_images: int = _spec("training images per calibration task that choose the formats "
+                              "of a pretrained front-end", min=1, max=100000)
+    calib_tasks: tuple[str, ...] = _spec("tasks whose training images calibrate a pretrained "
+                                         "front-end (empty: the targets)", unique=True)
 
 
 @dataclass(frozen=True)
 class SweepConfig:
     n_list: tuple[int, ...] = _spec(
-        "split points N (blocks fixed in silicon)", min=0, max=NUM_BLOCKS, min_len=1, unique=True
+        "split points N (units fixed in silicon)", min=0, max=MAX_UNITS, min_len=1, unique=True
     )
 
 
@@ -166,7 +172,7 @@ class VerifyConfig:
     n_list: tuple[int, ...] = _spec(
         "split points to verify (empty = every N >= 1 of the sweep)",
         min=1,
-        max=NUM_BLOCKS,
+        max=MAX_UNITS,
         unique=True,
     )
 
@@ -176,7 +182,7 @@ class SynthConfig:
     n: int = _spec(
         "split point whose layers are synthesized (-1 = largest N of the sweep)",
         min=-1,
-        max=NUM_BLOCKS,
+        max=MAX_UNITS,
     )
     max_layers: int = _spec("synthesize at most this many layers (smallest first)", min=1)
     liberty: str = _spec("cell library to map to: 'auto' (the OSU 0.18 um cells when installed, "
@@ -214,6 +220,20 @@ class Config:
 
     def synth_n(self) -> int:
         return max(self.sweep.n_list) if self.synth.n < 0 else self.synth.n
+
+    @property
+    def pretrained(self) -> bool:
+        """The front-end starts from weights trained elsewhere (tasks.source names them)."""
+        return bool(ARCHES[self.model.arch].pretrained)
+
+    def offline_tasks(self) -> tuple[str, ...]:
+        """Every task this run loads: the source when it is an offline task, the targets."""
+        return (() if self.pretrained else (self.tasks.source,)) + self.tasks.targets
+
+    def verify_task(self) -> str:
+        """Whose real test images the RTL is verified on: the source task the front-end was
+        trained on, or, for a pretrained one, the first target."""
+        return self.tasks.targets[0] if self.pretrained else self.tasks.source
 
 
 SECTIONS: dict[str, type] = typing.get_type_hints(Config)
@@ -298,8 +318,28 @@ def config_from_dict(doc: dict[str, Any], origin: str, base: Config | None = Non
     cfg = Config(**sections)
     if base is not None:
         cfg = _hardware_ns_follow_sweep(cfg, doc)
+        _check_arch_keys(cfg, doc, origin)
     _check_cross(cfg, origin)
     return cfg
+
+
+# Keys of the pretraining and fixing that only mobilenet-v1 does here (a pretrained front-end
+# is fixed by calibration: model.calib_images).
+FROM_SCRATCH_KEYS: tuple[str, ...] = (
+    "model.width", "model.stride_plan", "model.sparsity", "train.pretrain_epochs",
+    "train.finetune_epochs", "train.finetune_lr", "train.finetune_batch_size",
+    "train.max_source_images", "train.max_finetune_images", "train.source_augment")
+
+
+def _check_arch_keys(cfg: Config, doc: dict[str, Any], origin: str) -> None:
+    """A key written for another front-end family is an error, not silently ignored."""
+    if not cfg.pretrained:
+        return
+    for dotted in FROM_SCRATCH_KEYS:
+        section, _, key = dotted.partition(".")
+        if key in doc.get(section, {}):
+            raise FixynnError(f"{origin}: {dotted}: applies to model.arch = 'mobilenet-v1' "
+                              f"only (model.arch is {cfg.model.arch!r}); remove it")
 
 
 def _hardware_ns_follow_sweep(cfg: Config, doc: dict[str, Any]) -> Config:
@@ -424,16 +464,41 @@ def _check_scalar(where: str, value: Any, kind: type, rules: typing.Mapping[str,
 
 def _check_task_names(cfg: Config, origin: str) -> None:
     """Source and targets name built-in or defined tasks (definitions are read first)."""
-    for key, names in (("source", [cfg.tasks.source]), ("targets", list(cfg.tasks.targets))):
+    sources = [] if cfg.pretrained else [cfg.tasks.source]
+    for key, names in (("tasks.source", sources), ("tasks.targets", list(cfg.tasks.targets)),
+                       ("model.calib_tasks", list(cfg.model.calib_tasks))):
         for i, name in enumerate(names):
             try:
                 cfg.tasks.spec(name)
             except FixynnError as exc:
-                index = "" if key == "source" else f"[{i}]"
-                raise FixynnError(f"{origin}: tasks.{key}{index}: {exc}") from None
+                index = "" if key == "tasks.source" else f"[{i}]"
+                raise FixynnError(f"{origin}: {key}{index}: {exc}") from None
+
+
+def _check_arch(cfg: Config, origin: str) -> None:
+    """The source, input channels and split points fit the front-end family."""
+    name, arch = cfg.model.arch, ARCHES[cfg.model.arch]
+    pretrained = {a.pretrained for a in ARCHES.values()} - {""}
+    if arch.pretrained and cfg.tasks.source != arch.pretrained:
+        raise FixynnError(f"{origin}: tasks.source: model.arch {name!r} starts from its "
+                          f"{arch.pretrained} weights; set tasks.source = {arch.pretrained!r}")
+    if not arch.pretrained and cfg.tasks.source in pretrained:
+        raise FixynnError(f"{origin}: tasks.source: model.arch {name!r} is pretrained here on "
+                          f"an offline task; name one (e.g. 'fashion-mnist-a'), or choose a "
+                          f"model.arch with {cfg.tasks.source} weights")
+    if cfg.model.in_channels not in arch.in_channels:
+        raise FixynnError(f"{origin}: model.in_channels: model.arch {name!r} takes "
+                          f"{' or '.join(map(str, arch.in_channels))} channels, got "
+                          f"{cfg.model.in_channels}")
+    for key, ns in (("sweep.n_list", cfg.sweep.n_list), ("verify.n_list", cfg.verify.n_list),
+                    ("synth.n", (cfg.synth.n,))):
+        if above := [n for n in ns if n > arch.units]:
+            raise FixynnError(f"{origin}: {key}: {above} above the largest split point of "
+                              f"model.arch {name!r}, {arch.units}")
 
 
 def _check_cross(cfg: Config, origin: str) -> None:
+    _check_arch(cfg, origin)
     _check_task_names(cfg, origin)
     if cfg.tasks.source in cfg.tasks.targets:
         raise FixynnError(

@@ -31,6 +31,7 @@ from fixynn.frontend.export import (
     choose_formats,
     correct_biases,
     export_units,
+    first_units,
     pixels,
 )
 from fixynn.frontend.gap import GapReport, integer_gap
@@ -41,8 +42,8 @@ from fixynn.frontend.units import default_groups, make_units, named_groups
 from fixynn.hw.ir import HwGraph
 from fixynn.hw.numfmt import MAX_BITS
 
-__all__ = ["INPUT", "KINDS", "Export", "Network", "Op", "Unit", "layer_shapes", "run_network",
-           "run_unit", "to_hwgraph", "trace_model"]
+__all__ = ["INPUT", "KINDS", "Export", "Network", "Op", "Unit", "first_units", "layer_shapes",
+           "run_network", "run_unit", "to_hwgraph", "trace_model"]
 
 
 def trace_model(model: nn.Module, example: torch.Tensor,

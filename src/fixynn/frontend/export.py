@@ -267,3 +267,27 @@ def export_units(net: Network, n_units: int, formats: Mapping[str, TensorFormat]
     channels, height, width = net.input_shape
     return HwGraph(name, channels, height, width, tuple(nodes), IMAGE.bits, IMAGE.frac,
                    meta=dict(meta or {}), outputs=(net.units[n_units - 1].output,))
+
+
+def first_units(graph: HwGraph, n: int, name: str | None = None) -> HwGraph:
+    """Units 0..n-1 of a `to_hwgraph` export of more units: every node the n-th unit's output
+    depends on. It equals `to_hwgraph` of n units, node for node, because each tensor's format
+    and each bias correction depend on the float network and the calibration images only,
+    never on later units (tests/test_frontend_export.py checks)."""
+    units, outputs = graph.meta.get("units"), graph.meta.get("unit_outputs")
+    if not isinstance(units, list) or not isinstance(outputs, list):
+        raise FixynnError(f"graph {graph.name!r}: not a to_hwgraph export (its meta has no "
+                          "units); export the units you want with to_hwgraph")
+    if not isinstance(n, int) or not 1 <= n <= len(units):
+        raise FixynnError(f"graph {graph.name!r}: n = {n!r}; it has units 1..{len(units)}")
+    inputs = {node.name: node.inputs for node in graph.layers}
+    keep, todo = set(), [outputs[n - 1]]
+    while todo:
+        node = todo.pop()
+        if node in inputs and node not in keep:
+            keep.add(node)
+            todo.extend(inputs[node])
+    meta = graph.meta | {"n_units": n, "units": units[:n], "unit_outputs": outputs[:n]}
+    return replace(graph, name=name or graph.name,
+                   layers=tuple(node for node in graph.layers if node.name in keep),
+                   meta=meta, outputs=(outputs[n - 1],))

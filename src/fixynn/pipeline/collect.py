@@ -140,9 +140,11 @@ def collect_results(
     for art in artifacts.values():
         by_stage.setdefault(art.step.split("/")[0], []).append(art)
     accuracy: list[dict[str, Any]] = []
+    front_end = ""
     if "transfer" in artifacts:
         doc = json.loads((artifacts["transfer"].path / "transfer.json").read_text())
         accuracy = accuracy_rows(doc)
+        front_end = doc["source"]["description"]
     ppas = sorted((a.result for a in by_stage.get("ppa", [])), key=lambda r: r["n"])
     hardware = [hardware_row(p) for p in ppas]
     with_ffe = [p for p in ppas if p["ffe"] is not None]
@@ -152,7 +154,8 @@ def collect_results(
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": cfg.to_dict(),
         "environment": environment(cfg),
-        "tasks": {"source": cfg.tasks.source, "targets": list(cfg.tasks.targets)},
+        "tasks": {"source": cfg.tasks.source, "targets": list(cfg.tasks.targets),
+                  "arch": cfg.model.arch, "front_end": front_end},
         "task_data": list(task_data or []),
         "accuracy": accuracy,
         "hardware": hardware,

@@ -56,9 +56,10 @@ class Plan:
 def prepare_tasks(cfg: Config) -> dict[str, TaskData]:
     """Load (from the content-keyed cache when there) and check the source and every target
     before any training: a bad dataset, class or split stops the run here, in one line."""
+    names = dict.fromkeys((*cfg.offline_tasks(), *cfg.model.calib_tasks))
     return {name: prepare_task(cfg.tasks.spec(name), cfg.model.input_size,
                                cfg.model.in_channels)
-            for name in (cfg.tasks.source, *cfg.tasks.targets)}
+            for name in names}
 
 
 def stage_code(stage: str) -> tuple[str, ...]:
@@ -156,9 +157,10 @@ def plan_steps(cfg: Config, tasks: dict[str, TaskData] | None = None) -> Plan:
     if "rtl" in available:
         steps += [hw("rtl", n, {"style": cfg.hardware.rtl_style}) for n in fixed_ns]
     if "verify" in available:
-        # real test images of the source task: the task the fixed front-end was trained on,
-        # and one that does not change when the target tasks do
-        source = cfg.tasks.source
+        # real test images of the source task (the task the fixed front-end was trained on,
+        # and one that does not change when the target tasks do), or of the first target for
+        # a pretrained front-end
+        source = cfg.verify_task()
         verify = {"images": cfg.verify.images, "mode": cfg.verify.mode,
                   "stitched_images": cfg.verify.stitched_images,
                   "stitched_sim": cfg.verify.stitched_sim,

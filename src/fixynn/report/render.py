@@ -59,8 +59,8 @@ def _summary(results: Results) -> Section:
     rec, budget = results["recommended"], _pct(results["loss_budget"])
     tasks = results["tasks"]
     sec.paragraphs.append(
-        f"Source task `{tasks['source']}`; target tasks "
-        f"{', '.join(f'`{t}`' for t in tasks['targets'])}."
+        f"Front-end `{tasks['arch']}`, source `{tasks['source']}`; target "
+        f"tasks {', '.join(f'`{t}`' for t in tasks['targets'])}. {tasks['front_end']}"
     )
     if rec is None:
         sec.paragraphs.append(

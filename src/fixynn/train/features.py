@@ -20,9 +20,14 @@ CPU = torch.device("cpu")
 
 
 def compact(x: torch.Tensor) -> torch.Tensor:
-    """Integer tensor in the smallest of uint8 / int32 that holds it (features are >= 0)."""
-    top = int(x.max()) if x.numel() else 0
-    return x.to(torch.uint8) if top < 256 else x.to(torch.int32)
+    """An integer tensor in the smallest of uint8 / int8 / int16 / int32 that holds it."""
+    if not x.numel():
+        return x.to(torch.uint8)
+    low, high = int(x.min()), int(x.max())
+    for dtype in (torch.uint8, torch.int8, torch.int16):
+        if torch.iinfo(dtype).min <= low and high <= torch.iinfo(dtype).max:
+            return x.to(dtype)
+    return x.to(torch.int32)
 
 
 @torch.inference_mode()
