@@ -1,4 +1,5 @@
-"""Loaders for the three datasets that ship with Debian packages or scikit-learn."""
+"""Loaders for the datasets that ship with Debian packages or scikit-learn (the photo
+patches of opencv-doc: `fixynn.data.photos`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip
-OPENCV_DIGITS_FILE = Path("/usr/share/doc/opencv-doc/examples/data/digits.png")
+OPENCV_DATA_DIR = Path("/usr/share/doc/opencv-doc/examples/data")  # OpenCV's samples/data
+OPENCV_DIGITS_FILE = OPENCV_DATA_DIR / "digits.png"
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 
 
@@ -106,13 +108,18 @@ def split_dataset(
     return Dataset(name, images[train], labels[train], images[test], labels[test], class_names)
 
 
+def opencv_file(directory: Path, name: str) -> Path:
+    """`directory`/`name`, a file of opencv-doc's sample data, or a FixynnError naming it."""
+    path = directory / name
+    if not path.is_file():
+        raise FixynnError(f"{path}: not found; run `apt-get install opencv-doc` or pass a root "
+                          f"holding {name}")
+    return path
+
+
 def load_opencv_digits(root: Path | None) -> Dataset:
     """5000 20x20 digits cut from digits.png; 400 train / 100 test per class (every 5th)."""
-    path = OPENCV_DIGITS_FILE if root is None else root / OPENCV_DIGITS_FILE.name
-    if not path.is_file():
-        raise FixynnError(
-            f"{path}: not found; run `apt-get install opencv-doc` or pass a root holding digits.png"
-        )
+    path = opencv_file(root or OPENCV_DIGITS_FILE.parent, OPENCV_DIGITS_FILE.name)
     images, labels = read_digit_grid(path, cell=20, num_classes=10)
     return split_dataset("opencv-digits", images, labels, DIGIT_CLASSES)
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from fixynn.data import cifar, fetch, folder, offline
+from fixynn.data import cifar, fetch, folder, offline, photos
 from fixynn.data.types import Dataset, DatasetInfo
 from fixynn.errors import FixynnError
 
@@ -42,6 +42,20 @@ INFOS: dict[str, DatasetInfo] = {
             num_test=1000,
             image_shape=(1, 20, 20),
             split=EVERY_FIFTH + " (400 train / 100 test per class)",
+            apt_package="opencv-doc",
+        ),
+        DatasetInfo(
+            name="opencv-photos",
+            description="32x32 colour patches of 10 photographs (one class each), texture",
+            source="OpenCV sample data: baboon, fruits, building, ... (Debian opencv-doc)",
+            license="Apache-2.0 AND BSD-3-Clause (Debian's copyright file, Files: *)",
+            obtain="apt-get install opencv-doc",
+            num_classes=len(photos.PHOTOS),
+            num_train=len(photos.PHOTOS) * photos.GRID["train"][0] * photos.GRID["train"][1],
+            num_test=len(photos.PHOTOS) * photos.GRID["test"][0] * photos.GRID["test"][1],
+            image_shape=(3, photos.PATCH, photos.PATCH),
+            split="disjoint column bands: train left 70% of each photograph, test right of a "
+                  "one-patch gap",
             apt_package="opencv-doc",
         ),
         DatasetInfo(
@@ -114,6 +128,7 @@ LOADERS: dict[str, Loader] = {
     "fashion-mnist": offline.load_fashion_mnist,
     "opencv-digits": offline.load_opencv_digits,
     "sklearn-digits": offline.load_sklearn_digits,
+    "opencv-photos": photos.load_opencv_photos,
     "cifar10": lambda root: cifar.load_cifar("cifar10", resolve_root("cifar10", root)),
     "cifar100": lambda root: cifar.load_cifar("cifar100", resolve_root("cifar100", root)),
 }
@@ -216,11 +231,10 @@ def source_files(name: str, root: str | Path | None = None) -> list[Path]:
         directory = root_path or offline.FASHION_MNIST_DIR
         return sorted(offline.present_idx_files(directory, offline.FASHION_MNIST_FIX).values())
     if name == "opencv-digits":
-        path = (root_path or offline.OPENCV_DIGITS_FILE.parent) / offline.OPENCV_DIGITS_FILE.name
-        if not path.is_file():
-            raise FixynnError(f"{path}: not found; run `apt-get install opencv-doc` or pass a "
-                              "root holding digits.png")
-        return [path]
+        return [offline.opencv_file(root_path or offline.OPENCV_DIGITS_FILE.parent,
+                                    offline.OPENCV_DIGITS_FILE.name)]
+    if name == "opencv-photos":
+        return sorted(photos.photo_files(root_path))
     if name == "sklearn-digits":
         return [offline.sklearn_digits_file()]
     return cifar.cifar_files(name, resolve_root(name, root))
@@ -243,6 +257,9 @@ def is_available(name: str, root: str | Path | None = None) -> bool:
     if name == "opencv-digits":
         directory = root_path or offline.OPENCV_DIGITS_FILE.parent
         return (directory / offline.OPENCV_DIGITS_FILE.name).is_file()
+    if name == "opencv-photos":
+        directory = root_path or offline.OPENCV_DATA_DIR
+        return all((directory / file).is_file() for _, file in photos.PHOTOS)
     if name == "sklearn-digits":
         return True
     return cifar.find_layout(name, resolve_root(name, root)) is not None
