@@ -25,8 +25,8 @@ needs_digits_png = pytest.mark.needs_data("opencv-digits")
 def test_registry_names_and_unknown_name() -> None:
     names = [info.name for info in list_datasets()]
     assert names == [
-        "fashion-mnist", "opencv-digits", "sklearn-digits", "cifar10", "cifar100", "image-folder",
-        "idx",
+        "fashion-mnist", "opencv-digits", "opencv-photos", "sklearn-digits", "cifar10", "cifar100",
+        "image-folder", "idx",
     ]  # fmt: skip
     assert dataset_info("cifar100").num_classes == 100
     with pytest.raises(FixynnError, match="unknown dataset 'mnist'; valid names: fashion-mnist"):
