@@ -38,7 +38,7 @@ PHOTOS: tuple[tuple[str, str], ...] = (
     ("aloe", "aloeL.jpg"),  # aloe plant in a pot before patterned wallpaper
 )
 CLASSES = tuple(name for name, _ in PHOTOS)
-PATCH = 32  # side in pixels: CIFAR's, and small enough for 4 disjoint columns in every band
+PATCH = 32  # side in pixels: CIFAR's; 3 fit side by side in the narrowest test band (116)
 TRAIN_COLUMNS = (7, 10)  # train band: the left 7/10 of the columns
 GAP = PATCH  # columns between the bands: no patch straddles train and test
 GRID = {"train": (8, 16), "test": (4, 10)}  # patch columns x rows per photograph
