@@ -16,10 +16,15 @@ from fixynn.config import (
     replace_keys,
 )
 from fixynn.errors import FixynnError
+from presets import mobilenet_config
 
 # The model and task keys of an EfficientNet-Lite0 config (the [model] table stays open).
 EFFICIENT = ('[tasks]\nsource = "imagenet"\ntargets = ["opencv-digits"]\n'
              '[model]\narch = "efficientnet-lite0"\nin_channels = 3\ninput_size = 32\n')
+
+
+MOBILENET = ('[tasks]\nsource = "fashion-mnist-a"\ntargets = ["opencv-digits"]\n'
+             '[model]\narch = "mobilenet-v1"\n')
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -31,22 +36,39 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_default_and_quick() -> None:
     cfg, quick = default_config(), default_config(quick=True)
     assert cfg.run.stages == STAGES
-    assert 14 in cfg.sweep.n_list
+    assert (cfg.model.arch, cfg.tasks.source, cfg.model.in_channels) == (
+        "efficientnet-lite0", "imagenet", 3)
+    assert len(cfg.tasks.targets) == 6  # every built-in task: none is the source
     assert cfg.verify.images >= 100
-    assert cfg.verify_ns() == (2, 4)
-    assert cfg.synth_n() == 14
+    assert cfg.verify_ns() == (2,)
+    assert cfg.synth_n() == max(cfg.sweep.n_list) == 10
     # quick shrinks the job but keeps the tasks and the model
     assert len(quick.sweep.n_list) < len(cfg.sweep.n_list)
     assert quick.train.transfer_epochs <= cfg.train.transfer_epochs
     assert quick.tasks.source == cfg.tasks.source and quick.model == cfg.model
 
 
+def test_a_written_back_config_loads_whatever_its_arch(tmp_path: Path) -> None:
+    """config_to_toml writes every key, mobilenet-v1's too: at their values they are no error."""
+    for cfg in (default_config(), mobilenet_config()):
+        assert load_config(_write(tmp_path, config_to_toml(cfg))) == cfg
+
+
+def test_mobilenet_example_is_a_complete_mobilenet_job() -> None:
+    """examples/mobilenet-v1.toml switches every family key back (the earlier default)."""
+    cfg = mobilenet_config()
+    assert (cfg.model.arch, cfg.tasks.source, cfg.model.input_size) == (
+        "mobilenet-v1", "fashion-mnist-a", 28)
+    assert cfg.sweep.n_list == (2, 4, 7, 10, 14) and cfg.verify_ns() == (2, 4)
+    assert (cfg.train.lr, cfg.train.batch_size, cfg.train.transfer_epochs) == (0.1, 16, 4)
+
+
 def test_flat_keys_are_their_sections_keys(tmp_path: Path) -> None:
     """The flat form of the former `fixynn transfer` file: [tasks]/[model]/[sweep]/[train]
     keys without their section, validated by the same rules."""
-    flat = load_config(_write(tmp_path, "seed = 3\nwidth = 0.5\nn_list = [2, 4]\n"
+    flat = load_config(_write(tmp_path, "seed = 3\ninput_size = 48\nn_list = [2, 4]\n"
                                         "targets = ['opencv-digits']\n"))
-    sectioned = load_config(_write(tmp_path, "[train]\nseed = 3\n[model]\nwidth = 0.5\n"
+    sectioned = load_config(_write(tmp_path, "[train]\nseed = 3\n[model]\ninput_size = 48\n"
                                              "[sweep]\nn_list = [2, 4]\n"
                                              "[tasks]\ntargets = ['opencv-digits']\n"))
     assert flat == sectioned and flat.train.seed == 3
@@ -78,7 +100,7 @@ def test_inherited_verify_and_synth_ns_follow_a_changed_sweep(tmp_path: Path) ->
 
 
 def test_replace_keys_validates_like_a_file() -> None:
-    cfg = replace_keys(default_config(), {"train.seed": 4, "train.source_augment": ("invert",)})
+    cfg = replace_keys(mobilenet_config(), {"train.seed": 4, "train.source_augment": ("invert",)})
     assert (cfg.train.seed, cfg.train.source_augment) == (4, ("invert",))
     with pytest.raises(FixynnError, match=r"here: train\.seed: -1 is below the minimum 0"):
         replace_keys(default_config(), {"train.seed": -1}, "here")
@@ -123,7 +145,7 @@ def test_toml_round_trip() -> None:
     ("[model]\nsparsity = 0.99\n", r"model\.sparsity: 0\.99 is above the maximum 0\.95"),
     ("[model]\nstride_plan = \"tiny\"\n", r"model\.stride_plan: 'tiny' is not one of"),
     ("[sweep]\nn_list = [0, 18]\n", r"sweep\.n_list\[1\]: 18 is above the maximum 17"),
-    ("[model]\narch = \"mobilenet-v1\"\n[sweep]\nn_list = [0, 15]\n",
+    (MOBILENET + "[sweep]\nn_list = [0, 15]\n",
      r"sweep\.n_list: \[15\] above the largest split point of model\.arch 'mobilenet-v1', 14"),
     ("[model]\narch = \"resnet\"\n", r"model\.arch: 'resnet' is not one of mobilenet-v1, "),
     (EFFICIENT + "[sweep]\nn_list = [2, 18]\n", r"sweep\.n_list\[1\]: 18 is above the maximum"),
@@ -145,7 +167,8 @@ def test_toml_round_trip() -> None:
     ("[verify]\nn_list = [3]\n", r"verify\.n_list: \[3\] not in sweep\.n_list"),
     ("[synth]\nn = 3\n", r"synth\.n: 3 is not in sweep\.n_list"),
     ("[sweep]\nn_list = [0]\n[verify]\nn_list = []\n", r"synth\.n: N = 0 has no fixed layers"),
-    ("[tasks]\ntargets = [\"fashion-mnist-a\"]\n", r"source task 'fashion-mnist-a' cannot"),
+    (MOBILENET.replace("opencv-digits", "fashion-mnist-a"),
+     r"source task 'fashion-mnist-a' cannot"),
 ])
 def test_bad_values_name_the_key(tmp_path: Path, text: str, message: str) -> None:
     path = _write(tmp_path, text)

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from fixynn.config import default_config, replace_keys
+from fixynn.config import replace_keys
 from fixynn.executors import Executor, Unit, UnitCallback, UnitsFailed, make_executor
 from fixynn.pipeline.runner import Runner, Step, StepContext
 from fixynn.train.mobilenet import FIXED, PRETRAINED
 from fixynn.train.transfer import TRAINING, run_transfer
+from presets import mobilenet_config
 from test_executors import die_then_run
 
 
@@ -37,7 +38,7 @@ class KillUnit(Executor):
                         if u.name == self.victim else u for u in units], on_result)
 
 
-SWEEP = replace_keys(default_config(stages=("transfer",)), {
+SWEEP = replace_keys(mobilenet_config(("transfer",)), {
     "tasks.targets": ["opencv-digits"], "sweep.n_list": [0, 3], "train.pretrain_epochs": 1,
     "train.finetune_epochs": 1, "train.transfer_epochs": 1, "train.batch_size": 16,
     "train.max_source_images": 48, "train.max_train_images": 48, "train.max_test_images": 32,

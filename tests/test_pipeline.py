@@ -196,13 +196,14 @@ def test_an_edited_tech_file_reruns_ppa_only(fakes: list[str], tmp_path: Path) -
 def test_an_edited_data_file_reruns_what_reads_it(fakes: list[str], tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """A target task's data file changes in place: the training reruns (its graphs come out
-    the same here, so the hardware is reused); the source task's verification does not."""
+    the same here, so the hardware is reused); the verification, on another task's images (the
+    first target's, for the default pretrained front-end), does not."""
     digits = tmp_path / "data" / offline.OPENCV_DIGITS_FILE.name
     digits.parent.mkdir()
     shutil.copy(offline.OPENCV_DIGITS_FILE, digits)
     monkeypatch.setattr(offline, "OPENCV_DIGITS_FILE", digits)
     cfg = _cfg(run={"stages": ("transfer", "rtl", "verify", "synth", "ppa")},
-               tasks={"targets": ("opencv-digits",)}, verify={"n_list": (1,)})
+               tasks={"targets": ("sklearn-digits", "opencv-digits")}, verify={"n_list": (1,)})
     run_pipeline(cfg, tmp_path / "out")
     fakes.clear()
     digits.write_bytes(digits.read_bytes() + b"\0")

@@ -48,7 +48,7 @@ dataset = "folder:pics"
 
 def test_a_folder_task_is_a_target_and_keeps_its_colour(tmp_path: Path) -> None:
     write_image_folder(tmp_path / "pics")
-    cfg = load_config(write_config(tmp_path, FOLDER_TASK + "[model]\nin_channels = 3\n"))
+    cfg = load_config(write_config(tmp_path, FOLDER_TASK + "[model]\ninput_size = 28\n"))
     spec = cfg.tasks.spec("colours")
     assert spec.dataset == f"folder:{tmp_path / 'pics'}"  # relative to the config file
     data = prepare_tasks(cfg)["colours"].data
@@ -76,8 +76,9 @@ def test_grey_data_is_replicated_and_colour_averaged(tmp_path: Path) -> None:
     assert digits.shape[1:] == (3, 32, 32)
     np.testing.assert_array_equal(digits[:, 0], digits[:, 1])
     np.testing.assert_array_equal(digits[:, 0], digits[:, 2])
-    grey = prepare_tasks(load_config(write_config(tmp_path, body + "[model]\ninput_size = 32\n",
-                                                  "grey.toml")))["c"].data
+    grey_body = (body + "source = 'fashion-mnist-a'\n[model]\narch = 'mobilenet-v1'\n"
+                 "input_size = 32\nin_channels = 1\n")  # the grey front-end
+    grey = prepare_tasks(load_config(write_config(tmp_path, grey_body, "grey.toml")))["c"].data
     np.testing.assert_array_equal(grey.test_images[:, 0],
                                   np.rint(raw.test_images.mean(axis=1)).astype(np.uint8))
 
@@ -118,9 +119,11 @@ def test_idx_directory_task(tmp_path: Path) -> None:
         images = rng.integers(0, 255, (count, 12, 12)).astype(np.uint8)
         (tmp_path / "idx" / f"{stem}-images-idx3-ubyte").write_bytes(encode_idx(images))
         (tmp_path / "idx" / f"{stem}-labels-idx1-ubyte").write_bytes(encode_idx(labels))
-    body = "[[tasks.define]]\nname = 'i'\ndataset = 'idx:idx'\n[tasks]\ntargets = ['i']\n"
+    body = ("[[tasks.define]]\nname = 'i'\ndataset = 'idx:idx'\n[tasks]\ntargets = ['i']\n"
+            "[model]\ninput_size = 28\n")
     data = prepare_tasks(load_config(write_config(tmp_path, body)))["i"].data
-    assert data.class_names == ("0", "1", "2") and data.train_images.shape == (30, 1, 28, 28)
+    # grey 12x12 framed to 28x28, replicated to the default 3 channels
+    assert data.class_names == ("0", "1", "2") and data.train_images.shape == (30, 3, 28, 28)
 
 
 @pytest.mark.parametrize(("body", "message"), [
@@ -238,7 +241,8 @@ def test_one_changed_image_rekeys_only_its_task(tmp_path: Path) -> None:
     body = ("[[tasks.define]]\nname = 'a'\ndataset = 'folder:a'\n"
             "[[tasks.define]]\nname = 'b'\ndataset = 'folder:b'\n")
     cfg = load_config(write_config(tmp_path, body))
-    transfer = replace_keys(cfg, {"tasks.targets": ["a", "b"]})
+    # calibrated on a alone (with the default, the targets, b's data would key a's too)
+    transfer = replace_keys(cfg, {"tasks.targets": ["a", "b"], "model.calib_tasks": ["a"]})
     before = {t: training_key(transfer, t, "N2", 0) for t in ("a", "b")}
     keys = {t: task_data_key(cfg.tasks.spec(t)) for t in ("a", "b")}
     image = tmp_path / "b" / "blue" / "img03.png"
@@ -249,7 +253,8 @@ def test_one_changed_image_rekeys_only_its_task(tmp_path: Path) -> None:
     assert training_key(transfer, "a", "N2", 0) == before["a"]
     assert training_key(transfer, "b", "N2", 0) != before["b"]
     # a user task as the source: its data keys the pretraining (and so everything after it)
-    source = replace_keys(cfg, {"tasks.source": "b", "tasks.targets": ["a"]})
+    source = replace_keys(cfg, {"model.arch": "mobilenet-v1", "tasks.source": "b",
+                                "tasks.targets": ["a"]})
     pretrain_key = stage_key(source, PRETRAIN_KEYS)
     Image.fromarray(np.full((30, 40, 3), 255, np.uint8)).save(image)
     assert stage_key(source, PRETRAIN_KEYS) != pretrain_key
@@ -275,7 +280,7 @@ def test_provenance(tmp_path: Path) -> None:
 
 def test_tasks_show_prints_counts_and_writes_the_sheet(tmp_path: Path) -> None:
     write_image_folder(tmp_path / "pics")
-    cfg = write_config(tmp_path, FOLDER_TASK + "[model]\nin_channels = 3\n")
+    cfg = write_config(tmp_path, FOLDER_TASK + "[model]\ninput_size = 28\n")
     sheet = tmp_path / "sheet.png"
     proc = subprocess.run([str(FIXYNN), "tasks", "show", "colours", "--config", str(cfg),
                            "--sheet", str(sheet), "--per-class", "4"], capture_output=True,

@@ -26,9 +26,10 @@ from fixynn.train.mobilenet import (
 )
 from fixynn.train.transfer import TRAINING, loss_standard_error, run_transfer, training_key
 from fixynn.train.verdict import VERDICTS, unpack_correct
+from presets import mobilenet_config
 
 TRANSFER_ONLY = ("transfer",)  # the sweep's N need not hold the default verify/synth N
-TINY = replace_keys(default_config(stages=TRANSFER_ONLY), {
+TINY = replace_keys(mobilenet_config(TRANSFER_ONLY), {
     "tasks.targets": ["opencv-digits"], "sweep.n_list": [0, 3, 14], "train.pretrain_epochs": 1,
     "train.finetune_epochs": 1, "train.transfer_epochs": 1, "train.batch_size": 16,
     "train.max_source_images": 48, "train.max_train_images": 48, "train.max_test_images": 32,
@@ -297,7 +298,8 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, monkeypatch, capsys, args, 
 def test_cli_success_path_and_seed(tmp_path, monkeypatch, capsys):
     """`fixynn transfer --seed`: exit 0, the table and the files, every training seeded by it."""
     path = tmp_path / "tiny.toml"
-    path.write_text("targets = ['opencv-digits']\nn_list = [3]\npretrain_epochs = 1\n"
+    path.write_text("arch = 'mobilenet-v1'\nsource = 'fashion-mnist-a'\ninput_size = 28\n"
+                    "targets = ['opencv-digits']\nn_list = [3]\npretrain_epochs = 1\n"
                     "finetune_epochs = 1\ntransfer_epochs = 1\nmax_source_images = 48\n"
                     "max_finetune_images = 48\nmax_train_images = 48\nmax_test_images = 32\n"
                     "repeats = 1\nworkers = 1\n")

@@ -318,7 +318,7 @@ def config_from_dict(doc: dict[str, Any], origin: str, base: Config | None = Non
     cfg = Config(**sections)
     if base is not None:
         cfg = _hardware_ns_follow_sweep(cfg, doc)
-        _check_arch_keys(cfg, doc, origin)
+        _check_arch_keys(cfg, base, doc, origin)
     _check_cross(cfg, origin)
     return cfg
 
@@ -331,13 +331,15 @@ FROM_SCRATCH_KEYS: tuple[str, ...] = (
     "train.max_source_images", "train.max_finetune_images", "train.source_augment")
 
 
-def _check_arch_keys(cfg: Config, doc: dict[str, Any], origin: str) -> None:
-    """A key written for another front-end family is an error, not silently ignored."""
+def _check_arch_keys(cfg: Config, base: Config, doc: dict[str, Any], origin: str) -> None:
+    """A key written for another front-end family is an error, not silently ignored (unless
+    it keeps the value it has anyway: a whole config written back by config_to_toml loads)."""
     if not cfg.pretrained:
         return
     for dotted in FROM_SCRATCH_KEYS:
         section, _, key = dotted.partition(".")
-        if key in doc.get(section, {}):
+        if key in doc.get(section, {}) and config_value(cfg, dotted) != config_value(base,
+                                                                                      dotted):
             raise FixynnError(f"{origin}: {dotted}: applies to model.arch = 'mobilenet-v1' "
                               f"only (model.arch is {cfg.model.arch!r}); remove it")
 

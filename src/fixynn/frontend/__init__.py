@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,8 +44,9 @@ from fixynn.frontend.units import default_groups, make_units, named_groups
 from fixynn.hw.ir import HwGraph
 from fixynn.hw.numfmt import MAX_BITS
 
-__all__ = ["INPUT", "KINDS", "Export", "Network", "Op", "Unit", "first_units", "layer_shapes",
-           "run_network", "run_unit", "to_hwgraph", "trace_model"]
+__all__ = ["INPUT", "KINDS", "Export", "Network", "Op", "Unit", "VerifiedExport", "first_units",
+           "layer_shapes", "run_network", "run_unit", "to_hwgraph", "to_verified_hwgraph",
+           "trace_model"]
 
 
 def trace_model(model: nn.Module, example: torch.Tensor,
@@ -129,3 +132,33 @@ def to_hwgraph(model: nn.Module, example: torch.Tensor, n_units: int,
     graph = export_units(fixed, n_units, formats, norm, w_bits, name, meta)
     return Export(graph, integer_gap(net, graph, check, norm, example.dtype, executor), net,
                   norm)
+
+
+@dataclass(frozen=True)
+class VerifiedExport:
+    """What `to_verified_hwgraph` returns: the export and its RTL's bit-exact verification."""
+
+    export: Export
+    verification: Any  # fixynn.hw.stagewise.Verification
+
+
+def to_verified_hwgraph(model: nn.Module, example: torch.Tensor, n_units: int,
+                        calib_images: np.ndarray | torch.Tensor,
+                        images: np.ndarray | torch.Tensor, work_dir: str | Path, *,
+                        verify_mode: str = "auto", **export_options: Any) -> VerifiedExport:
+    """`to_hwgraph`, then the graph's Verilog simulated against the golden executor on
+    `images` (uint8 pixels in the model's input shape) in `work_dir`: one call from an
+    `nn.Module` to a bit-exactly verified HwGraph. `verify_mode` is `fixynn verify`'s
+    (auto | whole | layers); `export_options` are to_hwgraph's keywords. Any mismatch is a
+    FixynnError naming the count (the RTL is then wrong: please report it)."""
+    from fixynn.hw.stagewise import verify
+
+    export = to_hwgraph(model, example, n_units, calib_images, **export_options)
+    shape = export.network.input_shape
+    pixel_array = pixels(images, shape, "images").to(torch.uint8).numpy()
+    result = verify(export.graph, pixel_array, work_dir, verify_mode)
+    if result.mismatches:
+        raise FixynnError(f"graph {export.graph.name!r}: the RTL differs from the golden "
+                          f"executor in {result.mismatches} of {result.outputs_compared} values "
+                          f"(details in {work_dir}); please report it")
+    return VerifiedExport(export, result)

@@ -19,6 +19,7 @@ of the IR, equal to golden).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,9 +28,10 @@ from torch import nn
 
 from fixynn.config import Config, config_value
 from fixynn.data.tasks import load_task
+from fixynn.errors import FixynnError
 from fixynn.frontend import first_units, to_hwgraph
 from fixynn.frontend.exact import run_graph_torch
-from fixynn.hw.ir import HwGraph, load_graph, save_graph
+from fixynn.hw.ir import HwGraph, HwGraphError, load_graph, save_graph
 from fixynn.nn.efficientnet_lite import PACKAGE, EfficientNetLite0, efficientnet_lite0, normalize
 from fixynn.nn.fixed import INPUT_BITS, INPUT_FRAC
 from fixynn.store import Store, content_key
@@ -147,12 +149,20 @@ class EfficientNetFamily(Family):
                       lambda work: save_graph(graph, work / GRAPH_DIR))
         else:
             info = doc["result"]
-            graph = load_graph(store.path(CALIBRATED, key) / GRAPH_DIR)
+            graph = _cached_graph(store.path(CALIBRATED, key))
         return Prepared(model, EfficientNetFrontEnd(graph), info)
 
     def back_end(self, network: nn.Module, n: int) -> nn.Module:
         assert isinstance(network, EfficientNetLite0)
         return EfficientNetBackEnd(network, n)
+
+
+def _cached_graph(artifact: Path) -> HwGraph:
+    try:
+        return load_graph(artifact / GRAPH_DIR)
+    except HwGraphError as exc:
+        raise FixynnError(f"unreadable calibrated front-end ({exc}); delete its folder "
+                          f"{artifact} to calibrate it again") from exc
 
 
 def _export(cfg: Config, model: EfficientNetLite0, n_units: int) -> tuple[HwGraph, dict[str, Any]]:
