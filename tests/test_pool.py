@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from fixynn.hw.ir import (
     GRAPH_JSON,
     HwGraph,
     HwGraphError,
+    HwLayer,
     HwPool,
     graph_digest,
     load_graph,
@@ -228,7 +230,45 @@ def test_pool_lowering_and_cost_by_hand() -> None:
     assert lower(avg).stages[0].structure.adder_widths == {5: 2, 6: 1, dp.product_width: 1}
 
 
-def test_a_signed_pool_has_no_rtl_yet_and_says_so() -> None:
-    node = HwPool("p", "maxpool", ("input",), 1, TensorFormat(True, 8, 0), kernel=2)
-    with pytest.raises(HwGraphError, match="a maxpool over a signed tensor has no RTL yet"):
-        pool_datapath(node, 4, 4)
+def test_a_signed_pool_is_its_unsigned_twin_in_offset_binary() -> None:
+    """Two signed 4-bit channels: the sign bits (bits 3 and 7) flip in and out; padding holds
+    the offset-binary zero (0b1000 per channel) for an average, 0 (the minimum) for a max; the
+    datapath and its price are the unsigned twin's, plus an inverter per channel each way."""
+    s4, u4 = TensorFormat(True, 4, 0), TensorFormat(False, 4, 0)
+    tech = load_tech("45nm")
+    for kind in ("maxpool", "avgpool"):
+        signed, unsigned = (HwPool("p", kind, ("input",), 2, f, kernel=3, stride=2, padding=1)
+                            for f in (s4, u4))
+        dp, twin = pool_datapath(signed, 5, 5), pool_datapath(unsigned, 5, 5)
+        assert dp.sign_mask == 0b1000_1000 and twin.sign_mask == 0
+        assert dp.window_fill == (0 if kind == "maxpool" else 0b1000_1000)
+        assert (dp.n, dp.mult, dp.offset, dp.shift) == (twin.n, twin.mult, twin.offset,
+                                                        twin.shift)
+        # the identity behind it, on every 3x3 window of values of the format
+        x = np.random.default_rng(0).integers(-8, 8, size=(1, 2, 5, 5))
+        np.testing.assert_array_equal(run_layer(signed, x) + 8, run_layer(unsigned, x + 8)
+                                      if kind == "maxpool" else _offset_avg(unsigned, x + 8))
+        g_s = HwGraph("s", 1, 5, 5, (_pw_to(s4), replace(signed, inputs=("pw",))),
+                      input_bits=4, input_frac=0)
+        g_u = HwGraph("u", 1, 5, 5, (_pw_to(u4), replace(unsigned, inputs=("pw",))),
+                      input_bits=4, input_frac=0)
+        est_s, est_u = (estimate_ffe(g, tech, line_buffer="ff").layers[1] for g in (g_s, g_u))
+        flip = est_s.area_ge.pop("sign_flip")
+        assert flip == pytest.approx(4 * ELEMENT_GE["invert_bit"])
+        assert est_s.area_ge == pytest.approx(est_u.area_ge)
+
+
+def _offset_avg(node: HwPool, x: np.ndarray) -> np.ndarray:
+    """The unsigned average of offset-binary values whose padding holds the offset zero."""
+    top, bottom, left, right = node.padding
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=8)
+    return run_layer(replace(node, padding=0), xp)
+
+
+def _pw_to(fmt: TensorFormat) -> HwLayer:
+    """A 4-bit pointwise layer into 2 channels of `fmt` (linear for a signed format)."""
+    return HwLayer(name="pw", kind="pointwise", in_channels=1, out_channels=2,  # type: ignore[arg-type]
+                   kernel=1, stride=1, padding=0, weight=np.array([1, -1]).reshape(2, 1, 1, 1),
+                   bias=np.zeros(2), weight_bits=4, weight_frac=np.zeros(2), in_bits=4,
+                   in_frac=0, out_bits=4, out_frac=0,
+                   activation="none" if fmt.signed else "relu", inputs=("input",))

@@ -186,6 +186,40 @@ def pool_chain() -> HwGraph:
         HwPool("ap3", "avgpool", (), 3, fmt, kernel=3, stride=1, padding=(1, 1, 0, 2)),
         HwPool("gap", "global_avgpool", (), 3, fmt),
     ))
+
+
+def signed_pool_chain() -> HwGraph:
+    """pool_chain's pools over a signed map (a linear conv, 6-bit, values around zero), each
+    reading the conv: maxpool 3x3 SAME (padding excluded: a window of negatives keeps its
+    negative maximum), avgpool 2x2 padding 1 and 3x3 with per-side padding (padding counts
+    as zeros; negative means round half up), global_avgpool."""
+    rng = np.random.default_rng(1)
+    conv = random_layer(rng, "c", "conv", 2, 3, 3, 1, 1, in_frac=8, out_bits=6, out_frac=3,
+                        activation="none")
+    # mostly negative, so a window's maximum is often below the zero padding would give
+    conv = replace(conv, bias=conv.bias - 40, inputs=("input",))
+    fmt = conv.out_format
+    return HwGraph("spools", 2, 9, 8, (
+        conv,
+        HwPool("mp", "maxpool", ("c",), 3, fmt, kernel=3, stride=2, padding=(0, 1, 0, 1)),
+        HwPool("ap", "avgpool", ("c",), 3, fmt, kernel=2, stride=1, padding=1),
+        HwPool("ap3", "avgpool", ("c",), 3, fmt, kernel=3, stride=1, padding=(1, 1, 0, 2)),
+        HwPool("gap", "global_avgpool", ("c",), 3, fmt),
+    ), outputs=("mp", "ap", "ap3", "gap"))
+
+
+def wide_mean() -> HwGraph:
+    """A signed 16-bit map of 224 x 224 averaged whole: the mean's reciprocal multiply takes
+    a 66-bit product (wider than any int64, and than Verilator's 64-bit words)."""
+    rng = np.random.default_rng(2)
+    pw = random_layer(rng, "pw", "pointwise", 1, 1, 1, 1, 0, in_bits=16, in_frac=16,
+                      out_bits=16, out_frac=12, activation="none")
+    pw = replace(pw, weight=np.array([[[[-3]]]]), weight_frac=np.array([1]), bias=np.array([5]))
+    fmt = pw.out_format
+    return HwGraph("wide_mean", 1, 224, 224, (pw, HwPool("gap", "global_avgpool", (), 1, fmt)),
+                   input_bits=16, input_frac=16)
+
+
 # Random DAGs: residual adds, signed (linear) layers, fusion in a branch.
 
 

@@ -111,8 +111,8 @@ def hardware_row(ppa: dict[str, Any]) -> dict[str, Any]:
 AREA_GROUPS: dict[str, tuple[str, ...]] = {
     "adders_mm2": ("adders",),
     "registers_mm2": ("registers", "window", "control"),
-    "line_buffers_mm2": ("line_buffer",),
-    "other_mm2": ("output_select",),
+    "line_buffers_mm2": ("line_buffer", "delay_buffer"),
+    "other_mm2": ("output_select", "sign_flip"),
 }
 
 

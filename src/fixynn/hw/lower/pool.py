@@ -14,7 +14,17 @@ with S (`shift`) the smallest shift for which `U * (M * 2N - 2^S) < 2^S`, U the 
 `u = 2 * sum + N`. That condition makes it exact for every sum: writing u = q * 2N + r
 (0 <= r < 2N), `u * M / 2^S = q + (r + u * e / 2^S) / 2N` with e = M * 2N - 2^S, and
 0 <= u * e / 2^S < 1, so the fraction stays below 1 and the floor is q. A power-of-two N
-gets M = 1, S = log2(N) + 1: a rounding add and a shift, no multiplier.
+gets M = 1, S = log2(N) + 1: a rounding add and a shift, no multiplier. The product is as
+wide as it needs (Verilog wires have no width limit: a 16-bit mean over 224 x 224 pixels takes
+66 bits).
+
+A signed pool is its unsigned twin on offset-binary values: flipping each value's sign bit
+adds B = 2^(bits-1), which maps the signed range onto the unsigned one in order, so
+max(x + B) = max(x) + B, and floor((2 * sum(x + B) + N) / 2N) = floor((2 * sum(x) + N) / 2N)
++ B exactly (2N * B / 2N = B is an integer). The stage flips the sign bits of its input, runs
+the unsigned datapath (same adders, same storage) and flips them back on the output. Padding
+stays what the semantics say: the smallest value for a max (0 in offset binary, excluded), a
+zero for a sum (B in offset binary, `PoolDatapath.window_fill`).
 """
 
 from __future__ import annotations
@@ -22,10 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fixynn.hw.arith import bits_for, csd_terms
-from fixynn.hw.ir import HwGraphError, HwPool
+from fixynn.hw.ir import HwPool
 from fixynn.hw.lower.structure import LayerStructure
-
-MAX_PRODUCT_BITS = 62  # `sum * mult + offset` stays a non-negative int64 (and a sane wire)
 
 
 def mean_reciprocal(n: int, u_max: int) -> tuple[int, int]:
@@ -45,7 +53,7 @@ class PoolDatapath:
 
     node: HwPool
     n: int  # values per output: k * k window cells, or H * W pixels
-    bits: int  # pixel width
+    bits: int  # pixel width (values in offset binary when signed: `sign_mask`)
     mult: int = 0  # averages: y = (sum * mult + offset) >> shift
     offset: int = 0
     shift: int = 0
@@ -55,8 +63,23 @@ class PoolDatapath:
         return self.node.kind == "maxpool"
 
     @property
+    def sign_mask(self) -> int:
+        """Bits of a pixel (all channels) flipped in and out of the datapath: every channel's
+        sign bit for a signed input (offset binary, module docstring), none for unsigned."""
+        if not self.node.in_format.signed:
+            return 0
+        return sum(1 << (c * self.bits + self.bits - 1) for c in range(self.node.channels))
+
+    @property
+    def window_fill(self) -> int:
+        """What the window unit puts in padding positions (all channels): a zero of the
+        input's format, offset binary when signed, except for a max, where the smallest value
+        keeps padding out of every window's maximum."""
+        return 0 if self.is_max else self.sign_mask
+
+    @property
     def sum_width(self) -> int:
-        """Bits of the exact sum of n unsigned pixels."""
+        """Bits of the exact sum of n unsigned (offset-binary) pixels."""
         return bits_for(self.n * (2**self.bits - 1))
 
     @property
@@ -100,22 +123,14 @@ class PoolDatapath:
 
 
 def pool_datapath(node: HwPool, in_height: int, in_width: int) -> PoolDatapath:
-    """The plan of `node` on an in_height x in_width map; unsigned inputs only for now."""
-    if node.in_format.signed:
-        raise HwGraphError(f"node {node.name!r}: a {node.kind} over a signed tensor has no RTL "
-                           "yet (signed sums, compares and a maxpool's padding by the format's "
-                           "minimum); only the golden executor runs it")
+    """The plan of `node` on an in_height x in_width map (signed inputs in offset binary)."""
     bits = node.in_format.bits
     n = node.divisor(in_height, in_width)
     if node.kind == "maxpool":
         return PoolDatapath(node, n, bits)
     u_max = 2 * n * (2**bits - 1) + n
     m, s = mean_reciprocal(n, u_max)
-    dp = PoolDatapath(node, n, bits, mult=2 * m, offset=n * m, shift=s)
-    if dp.product_width > MAX_PRODUCT_BITS:
-        raise HwGraphError(f"node {node.name!r}: the mean of {n} values needs a "
-                           f"{dp.product_width}-bit product, beyond {MAX_PRODUCT_BITS}")
-    return dp
+    return PoolDatapath(node, n, bits, mult=2 * m, offset=n * m, shift=s)
 
 
 def pool_structure(dp: PoolDatapath, in_height: int, in_width: int) -> LayerStructure:

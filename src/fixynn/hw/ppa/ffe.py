@@ -80,6 +80,8 @@ ELEMENT_CELLS: dict[str, tuple[str, ...]] = {
     "control_bit": ("$_SDFF_PP0_",),
     # max(a, b) per bit: the carry of a - b (majority as 3 NAND2) and the select (MUX2)
     "max_bit": ("$_NAND_", "$_NAND_", "$_NAND_", "$_MUX_"),
+    # a signed pool's sign-bit flip in or out of offset binary (lower.pool): an inverter
+    "invert_bit": ("$_NOT_",),
 }
 
 # GE of each element in NanGate FreePDK45 cells (1 GE = NAND2_X1; fixynn.hw.cells).
@@ -686,7 +688,9 @@ def _pool_estimate(
     clock_gating: bool, g: dict[str, float],
 ) -> FfeLayerEstimate:
     """A pool stage: its window unit (every cell live) or, for the global average, its
-    accumulator registers and pixel counter; adders or max nodes; the output register."""
+    accumulator registers and pixel counter; adders or max nodes; the output register; for a
+    signed input the same unsigned datapath in offset binary and an inverter per channel on
+    the way in and out (`lower.pool`)."""
     node = dp.node
     bits, max_bits = pool_adder_bits(dp)
     pixel_bits = node.channels * dp.bits
@@ -709,6 +713,8 @@ def _pool_estimate(
         + live.shifted_window_bits * g["window_clear_bit"],
         "control": ctrl_ff * g["control_bit"] + ctrl_inc * g["half_adder_bit"],
     }
+    if dp.sign_mask:
+        ge["sign_flip"] = 2 * node.channels * g["invert_bit"]
     um2 = {name: v * tech.ge_area_um2 for name, v in ge.items()}
     enabled_cycles = st.input_pixels_per_frame if clock_gating else frame_cycles
     adder_ge = bits.ge() + max_bits * ELEMENT_GE["max_bit"]

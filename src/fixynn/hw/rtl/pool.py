@@ -5,7 +5,10 @@ positions are zeros, the smallest unsigned value, so a max never picks one and a
 them as zeros); per channel a balanced tree of max nodes or adders, then for an average the
 constant multiply-add and shift of `lower.pool`, and an output register. global_avgpool has
 no window: per channel an accumulator of the frame's pixels whose last sum goes through the
-same multiply-add into the output register when the frame's last pixel arrives.
+same multiply-add into the output register when the frame's last pixel arrives. A signed
+input goes through the same datapath in offset binary (`lower.pool`): its sign bits are
+flipped on the way in (`xin`) and on the way out, and an average's padding holds the
+offset-binary zero.
 """
 
 from __future__ import annotations
@@ -42,10 +45,15 @@ def pool_module(mod: str, dp: PoolDatapath, geo: WindowGeometry, gap: int,
         "  // the low product bits below the mean's shift are legitimately unread",
         "  /* verilator lint_off UNUSEDSIGNAL */",
     ]
+    flip = f" ^ {const(dp.sign_mask, width)}" if dp.sign_mask else ""
+    if flip:
+        lines.append("  // signed values in offset binary (sign bits flipped) through the "
+                     "unsigned datapath")
+    lines.append(f"  wire [{width - 1}:0] xin = in_data{flip};")
     if node.kind == "global_avgpool":
         lines += _accumulator(dp, geo)
     else:
-        lines += window_verilog(geo, width, gap)
+        lines += window_verilog(geo, width, gap, data="xin", fill=dp.window_fill)
         lines += _window_datapath(dp)
     lines += [
         f"  reg [{width - 1}:0] y_q;",
@@ -54,7 +62,8 @@ def pool_module(mod: str, dp: PoolDatapath, geo: WindowGeometry, gap: int,
         "  always @(posedge clk) begin",
         "    y_valid <= rst ? 1'b0 : y_go;",
         "    y_sof <= y_go_sof;",
-        "    y_q <= {" + ", ".join(f"y{c}" for c in reversed(range(node.channels))) + "};",
+        "    y_q <= {" + ", ".join(f"y{c}" for c in reversed(range(node.channels))) + "}"
+        + flip + ";",
         "  end",
         "  assign out_data = y_q;",
         "  assign out_valid = y_valid;",
@@ -148,7 +157,7 @@ def _accumulator(dp: PoolDatapath, geo: WindowGeometry) -> list[str]:
         lines += [
             f"  reg [{sw - 1}:0] acc{c};",
             f"  wire [{sw - 1}:0] sum{c} = (start ? {const(0, sw)} : acc{c}) + "
-            f"{_zext(f'in_data[{lo + bits - 1}:{lo}]', bits, sw)};",
+            f"{_zext(f'xin[{lo + bits - 1}:{lo}]', bits, sw)};",
             f"  always @(posedge clk) if (take) acc{c} <= sum{c};",
             *_mean(dp, c, f"sum{c}", sw),
         ]

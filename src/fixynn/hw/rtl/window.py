@@ -19,14 +19,17 @@ from fixynn.hw.rtl.names import const
 ONE = "1'b1"
 
 
-def window_verilog(geo: WindowGeometry, pixel_bits: int, gap: int) -> list[str]:
+def window_verilog(geo: WindowGeometry, pixel_bits: int, gap: int, data: str = "in_data",
+                   fill: int = 0) -> list[str]:
     """Module-body lines declaring `win` (K*K*pixel_bits), `win_valid`, `win_sof` and
     `win_busy` (a frame is inside the unit: its walk is not finished or a window is leaving).
 
     Window cell p = i*K + j (i: row, 0 = oldest; j: column, 0 = oldest) sits at bits
-    [p*pixel_bits +: pixel_bits].
+    [p*pixel_bits +: pixel_bits]. The pixels come from the wire `data` (valid with
+    `in_valid`); padding positions hold `fill` (zero; a signed pool's offset-binary zero).
     """
     k, cw = geo.kernel, pixel_bits
+    pad = const(fill, cw)
     h, w, eh, ew = geo.in_height, geo.in_width, geo.extra_rows, geo.extra_cols
     hv, wv = h + eh, w + ew
     rb, cb = bits_for(max(hv - 1, k - 1)), bits_for(wv - 1)
@@ -55,7 +58,7 @@ def window_verilog(geo: WindowGeometry, pixel_bits: int, gap: int) -> list[str]:
         lines.append("  wire pad_go = 1'b1;")
     lines += [
         "  wire adv = start | (active & (real_px ? in_valid : pad_go));",
-        f"  wire [{cw - 1}:0] px = real_px ? in_data : {const(0, cw)};",
+        f"  wire [{cw - 1}:0] px = real_px ? {data} : {pad};",
         "  wire hit = adv & ROWMASK[pr] & COLMASK[pc];",
         f"  wire last_col = pc == {const(wv - 1, cb)};",
         f"  wire last_row = pr == {const(hv - 1, rb)};",
@@ -70,7 +73,7 @@ def window_verilog(geo: WindowGeometry, pixel_bits: int, gap: int) -> list[str]:
                 f"  reg [{cw - 1}:0] line{g} [0:{w - 1}];",
                 f"  wire [{cw - 1}:0] rd{g} = line{g}[{addr}];",
                 f"  wire [{cw - 1}:0] col{g} = (col_real & (pr >= {const(g, rb)})) ? rd{g} : "
-                f"{const(0, cw)};",
+                f"{pad};",
             ]
             col.append(f"col{g}")
         lines.append("  always @(posedge clk) begin")
@@ -88,7 +91,7 @@ def window_verilog(geo: WindowGeometry, pixel_bits: int, gap: int) -> list[str]:
             cleared.append(src)
         else:
             shifted.append(f"win[{(p + 1) * cw + cw - 1}:{(p + 1) * cw}]")
-            cleared.append(const(0, cw))
+            cleared.append(pad)
     lines += [
         f"  reg [{k * k * cw - 1}:0] win;",
         "  reg win_valid;",
