@@ -19,6 +19,7 @@ import fixynn.hw.lower as lower_mod
 from fixynn.hw.golden import run_graph
 from fixynn.hw.ir import HwAdd, HwGraph, HwGraphError, HwLayer
 from fixynn.hw.lower import HwOptions, lower
+from fixynn.hw.lower.timing import Stream
 from fixynn.hw.numfmt import TensorFormat
 from fixynn.hw.ppa.ffe import estimate_ffe
 from fixynn.hw.ppa.tech import load_tech
@@ -118,9 +119,10 @@ def test_structure_counts_the_adders_of_add_and_signed_stages() -> None:
 # The skip buffer: sized exactly from the plan.
 
 
-def _unit(name: str, kind: str, src: str, k: int = 1, pad: int = 0) -> HwLayer:
+def _unit(name: str, kind: str, src: str, k: int = 1, pad: int | tuple[int, ...] = 0,
+          stride: int = 1) -> HwLayer:
     return HwLayer(name=name, kind=kind, in_channels=1, out_channels=1,  # type: ignore[arg-type]
-                   kernel=k, stride=1, padding=pad, weight=np.ones((1, 1, k, k)),
+                   kernel=k, stride=stride, padding=pad, weight=np.ones((1, 1, k, k)),
                    bias=np.zeros(1), weight_bits=4, weight_frac=np.zeros(1), in_bits=8,
                    in_frac=0, out_bits=8, out_frac=0, activation="relu", inputs=(src,))
 
@@ -167,21 +169,93 @@ def test_a_buffer_one_entry_short_fails_and_the_planned_one_passes(
     images = [images_for(graph, 3, seed=1)]
     ok = verify_graphs([graph], images, tmp_path / "ok", cache_dir=cache)[0]
     assert ok.mismatches == 0
-    real = lower_mod.skip_depth
-    monkeypatch.setattr(lower_mod, "skip_depth", lambda *a: real(*a) - 1)
+    real = lower_mod.buffer_depth
+    monkeypatch.setattr(lower_mod, "buffer_depth", lambda *a: real(*a) - 1)
     assert lower(graph).stages[-1].skip_depth == planned - 1
     short = verify_graphs([replace(graph, name="res_short")], images, tmp_path / "short",
                           cache_dir=cache)[0]
     assert short.mismatches > 0
 
 
-def test_adds_that_are_not_residual_have_no_hardware() -> None:
-    fmt = TensorFormat(False, 8, 0)
-    a, b = _unit("a", "pointwise", "input"), _unit("b", "pointwise", "input")
-    graph = HwGraph("two", 1, 4, 4, (a, b, HwAdd("s", ("a", "b"), 1, (fmt, fmt), 9, 0)),
-                    input_frac=0)
-    assert run_graph(graph, np.ones((1, 1, 4, 4), dtype=int))[-1].shape == (1, 1, 4, 4)
-    with pytest.raises(HwGraphError, match="neither input"):
+# Adds of two computed branches: the input that comes first waits in the buffer.
+
+U8 = TensorFormat(False, 8, 0)
+
+
+def _two_branches(name: str, a: list[HwLayer], b: list[HwLayer], h: int, w: int) -> HwGraph:
+    add = HwAdd("sum", (a[-1].name, b[-1].name), 1, (U8, U8), 9, 0, "relu")
+    return HwGraph(name, 1, h, w, (*a, *b, add), input_frac=0)
+
+
+def projection(h: int, w: int) -> HwGraph:
+    """A ResNet projection shortcut: main 3x3 stride 2 (pad 1) + 3x3, shortcut 1x1 stride 2."""
+    return _two_branches(f"proj{h}x{w}", [_unit("m1", "conv", "input", 3, 1, stride=2),
+                                          _unit("m2", "conv", "m1", 3, 1)],
+                         [_unit("sc", "pointwise", "input", stride=2)], h, w)
+
+
+def slow_shortcut() -> HwGraph:
+    """A shortcut of four pointwise layers (8 cycles) against a 3x3 branch padded after
+    only (its pixel (i, j) waits for image pixel (i + 2, j + 2)) on 4x6: the dense schedule
+    holds 12 shortcut pixels at most, but a stall before a main-branch source lets 14 in."""
+    chain = [_unit(f"p{i}", "pointwise", f"p{i - 1}" if i else "input") for i in range(4)]
+    return _two_branches("slow_sc", chain, [_unit("late", "conv", "input", 3, (0, 2, 0, 2))],
+                         4, 6)
+
+
+def equal_branches() -> HwGraph:
+    """Two pointwise layers of the image: the same cycles in every schedule, no buffer."""
+    return _two_branches("equal", [_unit("a", "pointwise", "input")],
+                         [_unit("b", "pointwise", "input")], 4, 4)
+
+
+def test_a_projection_shortcut_waits_for_the_main_branch() -> None:
+    """The 1x1 stride-2 shortcut (input 1 of the add) comes first. On 5x7 (4 output
+    columns) it pushes output row r at image row 2r, while the main branch's row r needs m1's
+    row r + 1, i.e. image row 2r + 3: shortcut rows r and r + 1 wait, 8 pixels."""
+    add = lower(projection(5, 7)).stages[-1]
+    assert (add.skip, add.skip_depth) == (1, 8)
+    assert add.structure.delay_buffer_bits == 8 * 8
+    assert lower(projection(6, 6)).stages[-1].skip_depth == 6
+    assert lower(equal_branches()).stages[-1].skip_depth == 0
+    assert lower(slow_shortcut()).stages[-1].skip_depth == 14
+
+
+def test_the_buffer_covers_a_stall_between_the_branches_sources(
+        monkeypatch: pytest.MonkeyPatch, cache: Path, tmp_path: Path) -> None:
+    """Long stalls before every pixel: the planned depths pass on every two-branch add; the
+    slow shortcut's buffer sized by the dense schedule alone (12, not 14) loses pixels."""
+    monkeypatch.setattr(stimulus_mod, "P_IDLE", 1.0)
+    monkeypatch.setattr(stimulus_mod, "STALL_MAX", 40)
+    graphs = [projection(5, 7), projection(6, 6), equal_branches(), slow_shortcut()]
+    images = [images_for(g, 3, seed=i) for i, g in enumerate(graphs)]
+    for g, r in zip(graphs, verify_graphs(graphs, images, tmp_path / "ok", cache_dir=cache),
+                    strict=True):
+        assert r.mismatches == 0, g.name
+        assert r.outputs_compared == 3 * sum(c * h * w for c, h, w in g.shapes())
+
+    def dense_only(early: Stream, late: Stream, where: str) -> int:
+        popped = np.searchsorted(late.times, early.times, side="right")
+        return int((np.arange(1, len(early.times) + 1) - popped).max())
+
+    monkeypatch.setattr(lower_mod, "buffer_depth", dense_only)
+    graph = replace(slow_shortcut(), name="slow_sc_dense")
+    assert lower(graph).stages[-1].skip_depth == 12
+    assert dense_only(*[lower(projection(5, 7)).streams[n] for n in ("sc", "m2")], "") == 8
+    short = verify_graphs([graph], images[3:], tmp_path / "short", cache_dir=cache)[0]
+    assert short.mismatches > 0
+
+
+def test_an_add_whose_inputs_cross_has_no_hardware() -> None:
+    """Seven pointwise layers (14 cycles) against the late 3x3 branch on 4x2: the chain's
+    pixels leave later in the dense schedule but start from earlier image pixels, so which
+    input comes first depends on the schedule."""
+    chain = [_unit(f"p{i}", "pointwise", f"p{i - 1}" if i else "input") for i in range(7)]
+    graph = _two_branches("cross", chain, [_unit("late", "conv", "input", 3, (0, 2, 0, 2))],
+                          4, 2)
+    assert run_graph(graph, np.ones((1, 1, 4, 2), dtype=int))[-1].shape == (1, 1, 4, 2)
+    with pytest.raises(HwGraphError, match=r"layer 'sum': neither input \('p6', 'late'\) "
+                                           "comes before the other"):
         lower(graph)
 
 

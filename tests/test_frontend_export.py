@@ -21,7 +21,7 @@ from fixynn.frontend.exact import run_graph_torch
 from fixynn.frontend.export import choose_format
 from fixynn.frontend.gap import GapReport
 from fixynn.hw.golden import run_graph
-from fixynn.hw.ir import HwAdd, HwGraph, HwGraphError, HwPool, load_graph, save_graph
+from fixynn.hw.ir import HwAdd, HwGraph, HwPool, load_graph, save_graph
 from fixynn.hw.kinds.add import out_range as add_range
 from fixynn.hw.lower import lower
 from fixynn.hw.numfmt import TensorFormat
@@ -320,7 +320,7 @@ def test_efficientnet_lite0_stem_and_blocks_exact() -> None:
 
 
 def _exported(which: str) -> HwGraph:
-    if which == "mobilenet_v1":  # a chain of ReLU6 layers: what the RTL covers today
+    if which == "mobilenet_v1":  # a chain of ReLU6 layers
         model = seeded(lambda: MobileNetV1(10, width=0.25, input_size=28), 7)
         pixels = images(8, 28, seed=7)[:, :1]
         return to_hwgraph(model, pixels[:1].double() / 256, 3, pixels).graph
@@ -332,13 +332,13 @@ def _exported(which: str) -> HwGraph:
 @pytest.mark.slow
 @pytest.mark.parametrize("which", ["mobilenet_v1", "resnet", "mobilenet_v2"])
 def test_exported_graph_is_bit_exact_in_rtl(which: str, tmp_path: Path) -> None:
-    """The hook for the RTL of signed layers and adds (issue 9, branch issue-9b): a graph
-    the lowering refuses today is skipped with its reason, and runs once the RTL covers it."""
+    """Exported graphs through the RTL: a chain of ReLU6 layers, MobileNetV2 blocks (signed
+    projections, residual adds) and ResNet blocks (the stride-2 block's projection shortcut:
+    an add of two computed branches)."""
     graph = _exported(which)
-    try:
-        lower(graph)
-    except HwGraphError as exc:
-        pytest.skip(f"no RTL for this exported graph yet (issue 9b): {exc}")
+    if which == "resnet":  # the projection shortcut's 1x1 conv is the add's buffered input
+        add = next(s for s in lower(graph).stages if s.layer.name == "add_1")
+        assert add.layer.inputs[add.skip] == "layers.1.shortcut.0" and add.skip_depth > 0
     pixels = images(2, graph.input_height, seed=8)[:, :graph.input_channels]
     result = verify_graph(graph, pixels.numpy(), tmp_path, cache_dir=tmp_path / "cache")
     assert result.mismatches == 0, result.to_json()

@@ -5,8 +5,9 @@ The plan holds every hardware choice the integer semantics leave open: the adder
 pipeline registers, which depthwise stages fuse with their pointwise consumer (no buffer and
 no register between them), and per stage (in topological order; a tensor may feed several
 stages) its window geometry, datapath, structure, scan cycles, the cycle each output pixel
-leaves it (`timing`) and, for an add, the depth of its skip path's buffer. Knowing these
-in one place is what keeps the netlist and its cost model in step.
+leaves it (`timing`) and, for an add, which input it buffers (the earlier one: a residual's
+skip tensor, or a projection shortcut's) and that buffer's depth. Knowing these in one place
+is what keeps the netlist and its cost model in step.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-
-import numpy as np
 
 from fixynn.hw.arith import STYLES
 from fixynn.hw.ir import INPUT, HwAdd, HwGraph, HwGraphError, HwNode, HwPool
@@ -30,7 +29,14 @@ from fixynn.hw.lower.structure import (
     layer_structure,
     pipeline_levels,
 )
-from fixynn.hw.lower.timing import decimated_times, input_times, skip_depth, window_times
+from fixynn.hw.lower.timing import (
+    Stream,
+    buffer_depth,
+    decimated_stream,
+    input_stream,
+    last_pixel,
+    window_stream,
+)
 
 __all__ = ["HwOptions", "Plan", "Stage", "fusable", "lower"]
 
@@ -67,8 +73,9 @@ class Stage:
     cycles: int  # clock cycles of its scan per frame (pixels + padding positions)
     style: str
     pipeline: bool
-    skip: int = 0  # add: which input is the skip path (buffered), the other is the branch
-    skip_depth: int = 0  # add: entries of the skip path's delay buffer (0: none needed)
+    skip: int = 0  # add: which input comes first and waits in the delay buffer (the skip
+    # path of a residual; of two computed branches, the shorter), the other is the branch
+    skip_depth: int = 0  # add: entries of that delay buffer (0: none needed)
 
     @property
     def geometry(self) -> WindowGeometry:
@@ -101,8 +108,8 @@ class Plan:
     graph: HwGraph
     options: HwOptions
     stages: tuple[Stage, ...]
-    # tensor name -> cycle of each of its pixels (raster order) in the dense schedule
-    times: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
+    # tensor name -> when each of its pixels (raster order) leaves its stage
+    streams: dict[str, Stream] = field(repr=False, default_factory=dict)
 
     @property
     def row_gap(self) -> int:
@@ -142,19 +149,19 @@ def lower(graph: HwGraph, options: HwOptions | None = None) -> Plan:
     fused = _fused_layers(graph, options)
     shapes = graph.tensor_shapes()
     gap = row_gap(graph)
-    times = {INPUT: input_times(graph.input_height, graph.input_width, gap)}
+    streams = {INPUT: input_stream(graph.input_height, graph.input_width, gap)}
     cycles_of = {INPUT: graph.input_height * graph.input_width}
     stages: list[Stage] = []
     for layer in graph.layers:
         in_shape = shapes[layer.inputs[0]]
         where = f"graph {graph.name!r}, layer {layer.name!r}"
         if isinstance(layer, HwAdd):
-            skip = _skip_input(graph, layer, where)
-            t_skip, t_branch = times[layer.inputs[skip]], times[layer.inputs[1 - skip]]
+            ins = [streams[i] for i in layer.inputs]
+            skip = _buffered_input(ins, layer, where)
             stage = Stage(layer, in_shape, False, False,
                           max(cycles_of[i] for i in layer.inputs), options.style,
-                          options.pipeline, skip, skip_depth(t_skip, t_branch, where))
-            times[layer.name] = t_branch + 1  # the output register
+                          options.pipeline, skip, buffer_depth(ins[skip], ins[1 - skip], where))
+            streams[layer.name] = ins[1 - skip].delayed(1)  # the output register
         else:
             fused_input = layer.inputs[0] in fused
             geo = WindowGeometry.of(layer, in_shape[1], in_shape[2])
@@ -165,40 +172,30 @@ def lower(graph: HwGraph, options: HwOptions | None = None) -> Plan:
             stage = Stage(layer, in_shape, fused_input, layer.name in fused, cycles,
                           options.style, options.pipeline)
             latency = stage.pipeline_stages + (0 if stage.fused_output else 1)
-            t_in = times[layer.inputs[0]]
+            s_in = streams[layer.inputs[0]]
             if isinstance(layer, HwPool) and layer.kind == "global_avgpool":
-                times[layer.name] = t_in[-1:] + 1  # the mean at the last pixel, registered
+                streams[layer.name] = last_pixel(s_in, 1)  # the mean, registered
             elif fused_input:
-                times[layer.name] = decimated_times(t_in, geo, latency)
+                streams[layer.name] = decimated_stream(s_in, geo, latency)
             else:
-                times[layer.name] = window_times(t_in, geo, gap, latency)
+                streams[layer.name] = window_stream(s_in, geo, gap, latency)
         cycles_of[layer.name] = stage.cycles
         stages.append(stage)
-    return Plan(graph, options, tuple(stages), times)
+    return Plan(graph, options, tuple(stages), streams)
 
 
-def _skip_input(graph: HwGraph, node: HwAdd, where: str) -> int:
-    """Which input of an add is the skip path: the one on every path from the image to the
-    other (so the other, the branch, is computed from it); else the add has no hardware."""
-    a, b = node.inputs
-    if a == b or _on_every_path(graph, a, b):
+def _buffered_input(ins: list[Stream], node: HwAdd, where: str) -> int:
+    """Which input of an add waits in the delay buffer: the one whose every pixel comes
+    before the other's in every schedule (`Stream.precedes`); else the add has no hardware."""
+    if ins[0].same_as(ins[1]) or ins[0].precedes(ins[1]):
         return 0
-    if _on_every_path(graph, b, a):
+    if ins[1].precedes(ins[0]):
         return 1
-    raise HwGraphError(f"{where}: neither input ({a!r}, {b!r}) lies on every path to the "
-                       "other; the hardware builds residual adds (a skip tensor and a branch "
-                       "computed from it); only the golden executor runs this graph")
+    a, b = node.inputs
+    raise HwGraphError(f"{where}: neither input ({a!r}, {b!r}) comes before the other for "
+                       "every pixel in every schedule; the add's hardware delays the earlier "
+                       "input, so only the golden executor runs this graph")
 
-
-def _on_every_path(graph: HwGraph, skip: str, target: str) -> bool:
-    """Every path from the image to `target` passes `skip` (skip dominates target)."""
-    if skip == INPUT:
-        return True
-    reached = {INPUT}
-    for node in graph.layers:  # topological order
-        if node.name != skip and any(i in reached for i in node.inputs):
-            reached.add(node.name)
-    return target not in reached
 
 def _fused_layers(graph: HwGraph, options: HwOptions) -> frozenset[str]:
     """Names of the depthwise layers fused with the pointwise layer after them."""
