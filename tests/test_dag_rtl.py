@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 import fixynn.hw.icarus as icarus
 import fixynn.hw.lower as lower_mod
 from fixynn.hw.golden import run_graph
-from fixynn.hw.ir import HwAdd, HwGraph, HwGraphError, HwLayer
+from fixynn.hw.ir import HwAdd, HwGraph, HwGraphError, HwLayer, HwPool
 from fixynn.hw.lower import HwOptions, lower
 from fixynn.hw.lower.timing import Stream
 from fixynn.hw.numfmt import TensorFormat
@@ -27,10 +27,11 @@ from fixynn.hw.rtl import generate_rtl
 from fixynn.hw.rtl.emit import graph_verilog, top_name
 from fixynn.hw.sim import lint, verify_graphs
 from fixynn.hw.synthetic import random_layer
+from fixynn.pipeline.collect import area_rows
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_rtl_emit import _emitted_adders
-from test_rtl_graphs import dags, images_for, random_dag
+from test_rtl_graphs import dags, images_for, random_dag, signed_pool_chain
 
 stimulus_mod = importlib.import_module("fixynn.hw.rtl.stimulus")  # the package exports a
 # function of the same name
@@ -50,16 +51,35 @@ def _check(graphs: list[HwGraph], work: Path, cache: Path, style: str = "csd",
         assert r.outputs_compared == n * sum(c * h * w for c, h, w in g.shapes())
 
 
+def _projections(graph: HwGraph) -> list[HwAdd]:
+    """Adds of two computed tensors, neither on the other's path (a projection shortcut)."""
+    up: dict[str, set[str]] = {"input": set()}
+    for n in graph.layers:
+        up[n.name] = set(n.inputs).union(*(up[i] for i in n.inputs))
+    return [n for n in graph.layers if isinstance(n, HwAdd) and "input" not in n.inputs
+            and n.inputs[0] not in up[n.inputs[1]] | {n.inputs[1]}
+            and n.inputs[1] not in up[n.inputs[0]]]
+
+
 def _has(graphs: list[HwGraph], what: str) -> bool:
     nodes = [n for g in graphs for n in g.layers]
+    pools = [n for n in nodes if isinstance(n, HwPool)]
+    strided = [{n.name for n in g.layers if getattr(n, "stride", 1) > 1} for g in graphs]
     return {"add": any(isinstance(n, HwAdd) for n in nodes),
+            "projection": any(set(a.inputs) & s for g, s in zip(graphs, strided, strict=True)
+                              for a in _projections(g)),
             "signed_in": any(isinstance(n, HwLayer) and n.in_signed for n in nodes),
-            "signed_out": any(n.out_format.signed for n in nodes)}[what]
+            "signed_out": any(n.out_format.signed for n in nodes),
+            "signed_pool": any(p.in_format.signed for p in pools),
+            "unsigned_pool": any(not p.in_format.signed for p in pools),
+            "every_pool": {p.kind for p in pools} == {"maxpool", "avgpool", "global_avgpool"},
+            }[what]
 
 
 def test_the_generator_draws_what_it_promises() -> None:
     graphs = [random_dag(i, f"g{i}") for i in range(60)]
-    assert all(_has(graphs, w) for w in ("add", "signed_in", "signed_out"))
+    assert all(_has(graphs, w) for w in ("add", "projection", "signed_in", "signed_out",
+                                         "signed_pool", "unsigned_pool", "every_pool"))
     plans = [lower(g) for g in graphs]
     depths = [s.skip_depth for p in plans for s in p.stages if isinstance(s.layer, HwAdd)]
     assert 0 in depths and max(depths) > 10  # the same tensor twice; a long branch
@@ -108,8 +128,8 @@ def test_500_random_dags_match_golden(batch: int, cache: Path, tmp_path: Path) -
 
 
 def test_structure_counts_the_adders_of_add_and_signed_stages() -> None:
-    for i in range(10):
-        g = random_dag(40 + i, f"s{i}")
+    graphs = [random_dag(40 + i, f"s{i}") for i in range(10)]
+    for g in [*graphs, signed_pool_chain(), projection(5, 7), late_branch_first()]:
         files = graph_verilog(g, "csd")
         for stage in lower(g, HwOptions("csd")).stages:
             text = next(v for k, v in files.items() if k.endswith(f"_{stage.layer.name}.v"))
@@ -227,7 +247,8 @@ def test_the_buffer_covers_a_stall_between_the_branches_sources(
     slow shortcut's buffer sized by the dense schedule alone (12, not 14) loses pixels."""
     monkeypatch.setattr(stimulus_mod, "P_IDLE", 1.0)
     monkeypatch.setattr(stimulus_mod, "STALL_MAX", 40)
-    graphs = [projection(5, 7), projection(6, 6), equal_branches(), slow_shortcut()]
+    graphs = [projection(5, 7), projection(6, 6), equal_branches(), late_branch_first(),
+              slow_shortcut()]
     images = [images_for(g, 3, seed=i) for i, g in enumerate(graphs)]
     for g, r in zip(graphs, verify_graphs(graphs, images, tmp_path / "ok", cache_dir=cache),
                     strict=True):
@@ -242,21 +263,68 @@ def test_the_buffer_covers_a_stall_between_the_branches_sources(
     graph = replace(slow_shortcut(), name="slow_sc_dense")
     assert lower(graph).stages[-1].skip_depth == 12
     assert dense_only(*[lower(projection(5, 7)).streams[n] for n in ("sc", "m2")], "") == 8
-    short = verify_graphs([graph], images[3:], tmp_path / "short", cache_dir=cache)[0]
+    short = verify_graphs([graph], images[-1:], tmp_path / "short", cache_dir=cache)[0]
     assert short.mismatches > 0
 
 
-def test_an_add_whose_inputs_cross_has_no_hardware() -> None:
+def late_branch_first() -> HwGraph:
     """Seven pointwise layers (14 cycles) against the late 3x3 branch on 4x2: the chain's
-    pixels leave later in the dense schedule but start from earlier image pixels, so which
-    input comes first depends on the schedule."""
+    pixels start from earlier image pixels but, in the dense schedule, its first ones leave
+    2 cycles after the 3x3 branch's."""
     chain = [_unit(f"p{i}", "pointwise", f"p{i - 1}" if i else "input") for i in range(7)]
-    graph = _two_branches("cross", chain, [_unit("late", "conv", "input", 3, (0, 2, 0, 2))],
-                          4, 2)
-    assert run_graph(graph, np.ones((1, 1, 4, 2), dtype=int))[-1].shape == (1, 1, 4, 2)
-    with pytest.raises(HwGraphError, match=r"layer 'sum': neither input \('p6', 'late'\) "
-                                           "comes before the other"):
+    return _two_branches("late_first", chain,
+                         [_unit("late", "conv", "input", 3, (0, 2, 0, 2))], 4, 2)
+
+
+def test_an_input_that_would_come_first_is_delayed(monkeypatch: pytest.MonkeyPatch,
+                                                   cache: Path, tmp_path: Path) -> None:
+    """The chain waits in the buffer (its sources come first in every schedule), the 3x3
+    branch is delayed by exactly 3 registers (its pixel 0 leaves at cycle 12, the chain's at
+    14: one more so that a pop never meets its own push); without them the buffer would be
+    read before it is written. Bit-exact under the dense schedule, where it matters."""
+    graph = late_branch_first()
+    plan = lower(graph)
+    add = plan.stages[-1]
+    assert (add.skip, add.skip_depth, add.branch_delay) == (0, 5, 3)
+    assert add.structure.pipeline_register_bits == 9 + 3 * 8  # output + 3 delay registers
+    chain, late = plan.streams["p6"], plan.streams["late"]
+    assert (chain.times[0], late.times[0]) == (14, 12)
+    with pytest.raises(HwGraphError, match="does not come before the other"):
+        lower_mod.buffer_depth(chain, late, "")
+    _dense(monkeypatch)
+    result = verify_graphs([graph], [images_for(graph, 3, seed=2)], tmp_path, cache_dir=cache)
+    assert result[0].mismatches == 0
+    assert result[0].outputs_compared == 3 * sum(c * h * w for c, h, w in graph.shapes())
+
+
+def test_an_add_whose_sources_cross_has_no_hardware() -> None:
+    """Which input of an add comes first must not depend on the schedule. On a 6x1 map, a
+    5x5 stride-3 max pool (padding 2) starts its rows from image rows 2 and 5; a 3x3 stride-3
+    conv then a 3x3 pool from rows 4 and 4: the order flips between the two pixels, and the
+    lowering refuses the add by name (golden still runs it)."""
+    pool = HwPool("mp", "maxpool", ("input",), 1, U8, kernel=5, stride=3, padding=2)
+    conv = _unit("c", "conv", "input", 3, 1, stride=3)
+    late = HwPool("mp2", "maxpool", ("c",), 1, U8, kernel=3, stride=1, padding=1)
+    graph = HwGraph("cross", 1, 6, 1, (pool, conv, late, HwAdd(
+        "sum", ("mp", "mp2"), 1, (U8, U8), 9, 0, "relu")), input_frac=0)
+    assert run_graph(graph, np.ones((1, 1, 6, 1), dtype=int))[-1].shape == (1, 1, 2, 1)
+    with pytest.raises(HwGraphError, match=r"layer 'sum': neither input \('mp', 'mp2'\) "
+                                           "starts from earlier image pixels"):
         lower(graph)
+    # the rule on streams by hand: sources (0, 5) against (1, 4) cross
+    a = Stream(np.array([3, 9]), np.array([0, 5]))
+    b = Stream(np.array([4, 8]), np.array([1, 4]))
+    node = HwAdd("sum", ("a", "b"), 1, (U8, U8), 9, 0)
+    with pytest.raises(HwGraphError, match=r"^x: neither input \('a', 'b'\) starts from "
+                                           "earlier image pixels"):
+        lower_mod._join([a, b], node, "x")
+    assert lower_mod._join([a, a], node, "x") == (0, 0)
+    early, late = Stream(np.array([3, 9]), np.array([0, 1])), Stream(np.array([10, 12]),
+                                                                     np.array([0, 4]))
+    assert lower_mod._join([late, early], node, "x") == (1, 0)  # input 1 buffered
+    # sources in order, but the late-sourced pixel 0 leaves a cycle earlier: 2 registers
+    assert lower_mod._join([Stream(np.array([5, 9]), np.array([0, 1])),
+                            Stream(np.array([4, 12]), np.array([1, 1]))], node, "x") == (0, 2)
 
 
 def test_ffe_prices_the_add_and_its_buffer() -> None:
@@ -269,6 +337,21 @@ def test_ffe_prices_the_add_and_its_buffer() -> None:
     assert add_l.line_buffer_bits > add_s.line_buffer_bits
     assert add_l.area_ge["delay_buffer"] > add_s.area_ge["delay_buffer"] > 0
     assert add_s.adder_bits.total > 0
+
+
+def test_ffe_prices_the_projection_buffer_and_the_report_groups_it() -> None:
+    """The shortcut's 8-pixel buffer (8 bits each) in the add's area, like a skip buffer; the
+    report's area table places every element of adds and signed pools (before, a graph with
+    an add stopped `area_rows` with an unknown element)."""
+    est = estimate_ffe(projection(5, 7), load_tech("45nm"), line_buffer="ff")
+    add = est.layers[-1]
+    assert add.line_buffer_bits == 8 * 8 and add.area_ge["delay_buffer"] > 0
+    sram = estimate_ffe(projection(5, 7), load_tech("45nm")).layers[-1]
+    assert sram.area_um2["delay_buffer"] > 0 and sram.energy_pj["delay_buffer"] > 0
+    rows = area_rows({"n": 3, "ffe": est.to_dict()})
+    total = sum(v for r in rows for k, v in r.items() if k.endswith("_mm2"))
+    assert total == pytest.approx(sum(sum(s.area_um2.values()) for s in est.layers) * 1e-6)
+    assert rows[-1]["line_buffers_mm2"] == pytest.approx(add.area_um2["delay_buffer"] * 1e-6)
 
 
 # A MobileNetV2-style pair of inverted-residual blocks at 64x64.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from hypothesis import strategies as st
@@ -250,102 +250,161 @@ def _dag_layer(rng: np.random.Generator, name: str, kind: str, src: str, fmt: Te
                    in_signed=fmt.signed)
 
 
+@dataclass(frozen=True)
+class _Tensor:
+    """A tensor of the DAG being drawn: its name, format, channels and map size."""
+
+    name: str
+    fmt: TensorFormat
+    ch: int
+    size: tuple[int, int]
+
+
+class _Dag:
+    """The nodes random_dag draws, one block at a time."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.nodes: list[HwLayer | HwPool | HwAdd] = []
+        self.fused: list[str] = []
+
+    def layer(self, kind: str, src: _Tensor, out_ch: int, k: int, stride: int,
+              pad: int) -> _Tensor:
+        layer = _dag_layer(self.rng, f"n{len(self.nodes)}", kind, src.name, src.fmt, src.ch,
+                           out_ch, k, stride, pad)
+        self.nodes.append(layer)
+        size = tuple(conv_out_size(s, k, stride, pad) for s in src.size)
+        return _Tensor(layer.name, layer.out_format, out_ch, size)  # type: ignore[arg-type]
+
+    def pool(self, src: _Tensor, pool: HwPool) -> _Tensor:
+        pool = replace(pool, name=f"n{len(self.nodes)}", inputs=(src.name,))
+        self.nodes.append(pool)
+        return _Tensor(pool.name, src.fmt, src.ch, pool.out_size(*src.size))
+
+    def same_pool(self, src: _Tensor, stride: int, k: int) -> _Tensor:
+        """A k x k max or average pool padded k // 2 (a 'same' map at stride 1)."""
+        kind = str(self.rng.choice(["maxpool", "avgpool"]))
+        return self.pool(src, HwPool("p", kind, (), src.ch, src.fmt, kernel=k, stride=stride,
+                                     padding=k // 2))
+
+    def step(self, src: _Tensor, out_ch: int, stride: int) -> _Tensor:
+        """One layer of a branch, a 'same' map at stride 1: pointwise, 'same' depthwise, conv
+        or pool, or a fused depthwise + pointwise (the pointwise of stride `stride`)."""
+        choice = str(self.rng.choice(["pointwise", "depthwise", "conv", "fused", "pool"]))
+        if choice in ("depthwise", "pool") and out_ch != src.ch:
+            choice = "pointwise"  # neither changes the channels
+        if choice == "pointwise":
+            return self.layer("pointwise", src, out_ch, 1, stride, 0)
+        if choice == "pool":
+            return self.same_pool(src, stride, int(self.rng.choice([3, 5])))
+        if choice == "fused":
+            dw = self.layer("depthwise", src, src.ch, 3, 1, 1)
+            self.fused.append(dw.name)
+            return self.layer("pointwise", dw, out_ch, 1, stride, 0)
+        k = int(self.rng.choice([3, 5]))
+        return self.layer(choice, src, out_ch, k, stride, k // 2)
+
+    def add(self, a: _Tensor, b: _Tensor) -> _Tensor | None:
+        """add(a, b) in a random order, onto a random output format (None: the fractions
+        are too far apart for an add)."""
+        top = max(a.fmt.frac, b.fmt.frac)
+        if abs(a.fmt.frac - b.fmt.frac) > 44:
+            return None
+        first, second = (a, b) if self.rng.random() < 0.5 else (b, a)
+        act, out_bits = _act(self.rng), _bits(self.rng)
+        add = HwAdd(name=f"n{len(self.nodes)}", inputs=(first.name, second.name),
+                    channels=a.ch, in_formats=(first.fmt, second.fmt), out_bits=out_bits,
+                    out_frac=top - int(self.rng.integers(-2, 7)), activation=act)
+        self.nodes.append(add)
+        return _Tensor(add.name, add.out_format, a.ch, a.size)
+
+
 def random_dag(seed: int, name: str, max_blocks: int = 3) -> HwGraph:
-    """A DAG of 1..max_blocks blocks, each a plain layer (any kind, stride, padding) or a
-    residual block: a branch of 1..3 shape-keeping layers (pointwise, 'same' depthwise or
-    conv, a fused depthwise + pointwise; any stride on a 1x1 map) from the block's input,
-    then add(input, branch). Activations none/relu/relu6 (so signed inputs and outputs
-    anywhere), widths 2..16, maps from 1x1 and non-square; now and then an add of a tensor
-    with itself (no buffer) and an inner tensor listed as an extra output."""
+    """A DAG of 1..max_blocks blocks, each one of:
+
+    * a plain layer (any kind, stride, padding; a depthwise fused with a pointwise partner
+      of any stride), or a pool of the current tensor, signed or not (`_random_pool`);
+    * a residual block: a branch of 1..3 shape-keeping steps (pointwise, 'same' depthwise,
+      conv or max/avg pool, a fused depthwise + pointwise; any stride on a 1x1 map) from the
+      block's input, then add(input, branch); now and then the input added to itself;
+    * a two-branch block, a ResNet projection shortcut when its stride s > 1: a shortcut of
+      one pointwise, 3x3 'same' conv or 3x3 'same' max/avg pool of stride s, a main branch of
+      a 3x3 or 5x5 'same' conv or depthwise of stride s and 0..2 more steps, then
+      add(shortcut, main): both inputs computed.
+
+    Activations none/relu/relu6 (so signed inputs and outputs anywhere, pools of both),
+    widths 2..16, maps from 1x1 and non-square; now and then an inner tensor listed as an
+    extra output."""
     rng = np.random.default_rng(seed)
-    ch = in_ch = int(rng.integers(1, 4))
+    in_ch = int(rng.integers(1, 4))
     h, w = (int(rng.integers(1, 4)) if rng.random() < 0.2 else int(rng.integers(3, 10))
             for _ in range(2))
     input_bits = 8 if rng.random() < 0.6 else int(rng.integers(2, 17))
-    fmt = TensorFormat(False, input_bits, input_bits)
-    nodes: list = []
-    fused: list[str] = []
-    cur, size = "input", (h, w)
-
+    dag = _Dag(rng)
+    extra: list[str] = []  # tensors that feed no add they were drawn for
+    cur = _Tensor("input", TensorFormat(False, input_bits, input_bits), in_ch, (h, w))
     for _ in range(int(rng.integers(1, max_blocks + 1))):
-        if rng.random() < 0.4:  # a plain layer
+        block = rng.random()
+        if block < 0.3:  # a plain layer
             kind = str(rng.choice(["conv", "depthwise", "pointwise"]))
             k = 1 if kind == "pointwise" else int(rng.choice([1, 3, 5]))
             stride, pad = int(rng.choice(STRIDES)), 0 if kind == "pointwise" else int(
                 rng.integers(0, k))
-            if min(conv_out_size(s, k, stride, pad) for s in size) < 1:
+            if min(conv_out_size(s, k, stride, pad) for s in cur.size) < 1:
                 continue
-            out_ch = ch if kind == "depthwise" else int(rng.integers(1, 5))
-            layer = _dag_layer(rng, f"n{len(nodes)}", kind, cur, fmt, ch, out_ch, k, stride,
-                               pad)
-            nodes.append(layer)
-            cur, fmt, ch = layer.name, layer.out_format, out_ch
-            size = (conv_out_size(size[0], k, stride, pad), conv_out_size(size[1], k, stride,
-                                                                          pad))
+            cur = dag.layer(kind, cur, cur.ch if kind == "depthwise" else int(
+                rng.integers(1, 5)), k, stride, pad)
             if kind == "depthwise" and rng.random() < 0.5:  # fused, a partner of any stride
-                fused.append(layer.name)
-                s2 = int(rng.choice(STRIDES))
-                pw = _dag_layer(rng, f"n{len(nodes)}", "pointwise", cur, fmt, ch,
-                                int(rng.integers(1, 5)), 1, s2, 0)
-                nodes.append(pw)
-                cur, fmt, ch = pw.name, pw.out_format, pw.out_channels
-                size = (conv_out_size(size[0], 1, s2, 0), conv_out_size(size[1], 1, s2, 0))
-            continue
-        skip, skip_fmt, b, b_fmt, b_ch = cur, fmt, cur, fmt, ch
-        if rng.random() > 0.05:
-            n_branch = int(rng.integers(1, 4))
-            for j in range(n_branch):
-                last = j == n_branch - 1
-                one = size == (1, 1)
-                choice = str(rng.choice(["pointwise", "depthwise", "conv", "fused"]))
-                stride = int(rng.choice(STRIDES)) if one else 1
-                out_ch = ch if last else int(rng.integers(1, 5))
-                if choice == "pointwise":
-                    layer = _dag_layer(rng, f"n{len(nodes)}", "pointwise", b, b_fmt, b_ch,
-                                       out_ch, 1, stride, 0)
-                elif choice in ("depthwise", "conv"):
-                    k = int(rng.choice([3, 5]))
-                    if choice == "depthwise":
-                        out_ch = b_ch if not last or b_ch == ch else None
-                        if out_ch is None:  # a depthwise cannot change channels: pointwise
-                            layer = _dag_layer(rng, f"n{len(nodes)}", "pointwise", b, b_fmt,
-                                               b_ch, ch, 1, stride, 0)
-                            nodes.append(layer)
-                            b, b_fmt, b_ch = layer.name, layer.out_format, ch
-                            continue
-                    layer = _dag_layer(rng, f"n{len(nodes)}", choice, b, b_fmt, b_ch, out_ch,
-                                       k, stride, k // 2)
-                else:  # a fused depthwise + pointwise, the pointwise of any stride on 1x1
-                    dw = _dag_layer(rng, f"n{len(nodes)}", "depthwise", b, b_fmt, b_ch, b_ch,
-                                    3, 1, 1)
-                    nodes.append(dw)
-                    fused.append(dw.name)
-                    layer = _dag_layer(rng, f"n{len(nodes)}", "pointwise", dw.name,
-                                       dw.out_format, b_ch, out_ch, 1, stride, 0)
-                nodes.append(layer)
-                b, b_fmt, b_ch = layer.name, layer.out_format, out_ch
-        act = _act(rng)
-        out_bits = _bits(rng)
-        top = max(skip_fmt.frac, b_fmt.frac)
-        if abs(skip_fmt.frac - b_fmt.frac) > 44:
-            continue
-        order = (skip, b) if rng.random() < 0.5 else (b, skip)
-        formats = {skip: skip_fmt, b: b_fmt}
-        add = HwAdd(name=f"n{len(nodes)}", inputs=order, channels=ch,
-                    in_formats=(formats[order[0]], formats[order[1]]), out_bits=out_bits,
-                    out_frac=top - int(rng.integers(-2, 7)), activation=act)
-        nodes.append(add)
-        cur, fmt = add.name, add.out_format
-    if not nodes:
-        layer = _dag_layer(rng, "n0", "pointwise", "input", fmt, ch, 1, 1, 1, 0)
-        nodes.append(layer)
-        cur = layer.name
-    outputs = [cur]
-    if len(nodes) > 2 and rng.random() < 0.3:
-        outputs.insert(0, nodes[int(rng.integers(0, len(nodes) - 1))].name)
+                dag.fused.append(cur.name)
+                cur = dag.layer("pointwise", cur, int(rng.integers(1, 5)), 1,
+                                int(rng.choice(STRIDES)), 0)
+        elif block < 0.4:  # a pool, over the current tensor's format (signed or not)
+            pool = _random_pool(rng, "p", cur.ch, cur.fmt, cur.size)
+            if min(pool.out_size(*cur.size)) >= 1:
+                cur = dag.pool(cur, pool)
+        elif block < 0.75:  # a residual block
+            branch = cur
+            if rng.random() > 0.05:
+                n_branch = int(rng.integers(1, 4))
+                for j in range(n_branch):
+                    out_ch = cur.ch if j == n_branch - 1 else int(rng.integers(1, 5))
+                    stride = int(rng.choice(STRIDES)) if cur.size == (1, 1) else 1
+                    branch = dag.step(branch, out_ch, stride)
+            joined = dag.add(cur, branch)
+            if joined is None and branch is not cur:
+                extra.append(branch.name)
+            cur = joined or cur
+        else:  # two computed branches: a shortcut and a main branch of the same stride
+            # the shortcut's window reaches no further than the main branch's first one, so
+            # its pixels start from image pixels no later (else the add has no hardware)
+            stride, out_ch = int(rng.choice(STRIDES)), int(rng.integers(1, 5))
+            short = str(rng.choice(["pointwise", "conv", "pool"]))
+            if short == "pool" and out_ch != cur.ch:
+                short = "pointwise"
+            if short == "pool":
+                sc = dag.same_pool(cur, stride, 3)
+            else:
+                sc = dag.layer(short, cur, out_ch, 3 if short == "conv" else 1, stride,
+                               1 if short == "conv" else 0)
+            kind, k = str(rng.choice(["conv", "depthwise"])), int(rng.choice([3, 5]))
+            main = dag.layer(kind, cur, cur.ch if kind == "depthwise" else out_ch, k, stride,
+                             k // 2)
+            for _ in range(int(rng.integers(0, 3))):
+                main = dag.step(main, out_ch, 1)
+            if main.ch != out_ch:  # after a depthwise and no more steps
+                main = dag.layer("pointwise", main, out_ch, 1, 1, 0)
+            joined = dag.add(sc, main)
+            if joined is None:  # the branches feed nothing else: outputs of the graph
+                extra += [sc.name, main.name]
+            cur = joined or cur
+    if not dag.nodes:
+        cur = dag.layer("pointwise", cur, 1, 1, 1, 0)
+    outputs = [*extra, cur.name]
+    if len(dag.nodes) > 2 and rng.random() < 0.3:
+        outputs.insert(0, dag.nodes[int(rng.integers(0, len(dag.nodes) - 1))].name)
     return HwGraph(name=name, input_channels=in_ch, input_height=h, input_width=w,
-                   input_bits=input_bits, input_frac=input_bits, layers=tuple(nodes),
-                   meta={"fuse": fused}, outputs=tuple(dict.fromkeys(outputs)))
+                   input_bits=input_bits, input_frac=input_bits, layers=tuple(dag.nodes),
+                   meta={"fuse": dag.fused}, outputs=tuple(dict.fromkeys(outputs)))
 
 
 def dags(count: int, name: str = "d") -> st.SearchStrategy[list[HwGraph]]:

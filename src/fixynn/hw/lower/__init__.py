@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import numpy as np
+
 from fixynn.hw.arith import STYLES
 from fixynn.hw.ir import INPUT, HwAdd, HwGraph, HwGraphError, HwNode, HwPool
 from fixynn.hw.kinds import kind_of
@@ -76,6 +78,8 @@ class Stage:
     skip: int = 0  # add: which input comes first and waits in the delay buffer (the skip
     # path of a residual; of two computed branches, the shorter), the other is the branch
     skip_depth: int = 0  # add: entries of that delay buffer (0: none needed)
+    branch_delay: int = 0  # add: registers delaying the other input (0 but where the two
+    # inputs' last pixels, both waiting for the image's last one, would come out of order)
 
     @property
     def geometry(self) -> WindowGeometry:
@@ -98,7 +102,8 @@ class Stage:
         if isinstance(self.datapath, PoolDatapath):
             return pool_structure(self.datapath, h, w)
         if isinstance(self.datapath, AddDatapath):
-            return add_structure(self.datapath, h, w, self.skip, self.skip_depth)
+            return add_structure(self.datapath, h, w, self.skip, self.skip_depth,
+                                 self.branch_delay)
         return layer_structure(self.layer, h, w, self.style, self.pipeline, self.fused_input,
                                self.fused_output, datapath=self.datapath)
 
@@ -157,11 +162,12 @@ def lower(graph: HwGraph, options: HwOptions | None = None) -> Plan:
         where = f"graph {graph.name!r}, layer {layer.name!r}"
         if isinstance(layer, HwAdd):
             ins = [streams[i] for i in layer.inputs]
-            skip = _buffered_input(ins, layer, where)
+            skip, delay = _join(ins, layer, where)
+            late = ins[1 - skip].delayed(delay)
             stage = Stage(layer, in_shape, False, False,
                           max(cycles_of[i] for i in layer.inputs), options.style,
-                          options.pipeline, skip, buffer_depth(ins[skip], ins[1 - skip], where))
-            streams[layer.name] = ins[1 - skip].delayed(1)  # the output register
+                          options.pipeline, skip, buffer_depth(ins[skip], late, where), delay)
+            streams[layer.name] = late.delayed(1)  # the output register
         else:
             fused_input = layer.inputs[0] in fused
             geo = WindowGeometry.of(layer, in_shape[1], in_shape[2])
@@ -184,17 +190,26 @@ def lower(graph: HwGraph, options: HwOptions | None = None) -> Plan:
     return Plan(graph, options, tuple(stages), streams)
 
 
-def _buffered_input(ins: list[Stream], node: HwAdd, where: str) -> int:
-    """Which input of an add waits in the delay buffer: the one whose every pixel comes
-    before the other's in every schedule (`Stream.precedes`); else the add has no hardware."""
-    if ins[0].same_as(ins[1]) or ins[0].precedes(ins[1]):
-        return 0
-    if ins[1].precedes(ins[0]):
-        return 1
-    a, b = node.inputs
-    raise HwGraphError(f"{where}: neither input ({a!r}, {b!r}) comes before the other for "
-                       "every pixel in every schedule; the add's hardware delays the earlier "
-                       "input, so only the golden executor runs this graph")
+def _join(ins: list[Stream], node: HwAdd, where: str) -> tuple[int, int]:
+    """How an add meets its inputs: (which input waits in the delay buffer, cycles of
+    registers delaying the other). The buffered input is one whose every pixel starts from an
+    image pixel no later than the other's (so no schedule reverses their order); the other is
+    delayed just enough that its every pixel comes after the buffered one's, which is 0
+    unless both wait for the image's last pixel and the buffered one has the longer walk.
+    Of two such choices, the shorter delay; else the add has no hardware."""
+    if ins[0].same_as(ins[1]):
+        return 0, 0
+    choices = [(max(0, int((x.times - y.times).max()) + 1), first)
+               for first, (x, y) in enumerate([ins, ins[::-1]])
+               if np.all(x.sources <= y.sources)]
+    if not choices:
+        a, b = node.inputs
+        raise HwGraphError(f"{where}: neither input ({a!r}, {b!r}) starts from earlier image "
+                           "pixels than the other for every pixel, so which comes first "
+                           "depends on the schedule; the add's hardware buffers one input, so "
+                           "only the golden executor runs this graph")
+    delay, first = min(choices)
+    return first, delay
 
 
 def _fused_layers(graph: HwGraph, options: HwOptions) -> frozenset[str]:

@@ -97,16 +97,18 @@ def layer_structure(
 
 
 def add_structure(dp: AddDatapath, in_height: int, in_width: int, skip: int,
-                  depth: int) -> LayerStructure:
+                  depth: int, delay: int = 0) -> LayerStructure:
     """Structure of an add stage: per channel the sum and rounding adders and the clamp, the
-    output register, and the skip path's buffer of `depth` pixels (one write and one read per
-    pixel, like a line buffer)."""
+    output register, the buffered input's delay buffer of `depth` pixels (one write and one
+    read per pixel, like a line buffer) and `delay` registers of the other input's pixel."""
     node = dp.layer
     skip_bits = node.channels * node.in_formats[skip].bits
+    delay_bits = delay * node.channels * node.in_formats[1 - skip].bits
     pixels = in_height * in_width
     return LayerStructure(
         name=node.name, kind=node.kind, adder_widths=dp.adder_widths(),
-        pipeline_register_bits=node.channels * node.out_bits, window_register_bits=0,
+        pipeline_register_bits=node.channels * node.out_bits + delay_bits,
+        window_register_bits=0,
         line_buffer_bits=0, line_buffer_read_bits_per_pixel=skip_bits if depth else 0,
         line_buffer_write_bits_per_pixel=skip_bits if depth else 0,
         input_pixels_per_frame=pixels, output_pixels_per_frame=pixels, nonzero_weights=0,

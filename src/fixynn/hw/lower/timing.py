@@ -19,7 +19,10 @@ the dense schedule and in source order (`src_B[n] <= src_A[n + D]`: else a stall
 two sources lets A push D + 1 pixels before B pops one). For a residual (A the skip tensor, B
 computed from it) the second condition follows from the first; two computed branches (a
 ResNet projection shortcut) need both. A is earlier in every schedule when `t_A[n] < t_B[n]`
-and `src_A[n] <= src_B[n]` for every n.
+and `src_A[n] <= src_B[n]` for every n. Where the sources are in order but some of B's
+pixels leave first in the dense schedule (both waiting for the image's last pixel, B with the
+shorter padding walk, or A behind a long chain), the plan delays B by registers until they
+do not (`lower._join`).
 """
 
 from __future__ import annotations

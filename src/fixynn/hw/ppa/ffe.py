@@ -489,15 +489,17 @@ def add_adder_bits(dp: AddDatapath) -> AdderBits:
 def _add_estimate(stage: Stage, frame_cycles: int, tech: TechTable, line_buffer: LineBuffer,
                   adder_activity: float, clock_gating: bool, g: dict[str, float]
                   ) -> FfeLayerEstimate:
-    """An add stage: its adders and clamp, the output register, the skip path's delay buffer
-    (live bits only, `AddDatapath.live_bits`; SRAM, or enabled flip-flops with a D:1 read
-    multiplexer) and its pointers."""
+    """An add stage: its adders and clamp, the output register (and any registers delaying
+    the other input), the buffered input's delay buffer (live bits only,
+    `AddDatapath.live_bits`; SRAM, or enabled flip-flops with a D:1 read multiplexer) and
+    its pointers."""
     node, st, dp = stage.layer, stage.structure, stage.datapath
     bits = add_adder_bits(dp)
     depth = stage.skip_depth
     ptr = bits_for(max(depth - 1, 1)) if depth else 0
     fill = bits_for(depth) if depth else 0
-    ctrl_ff, ctrl_inc = 2 * ptr + fill + 2, 2 * ptr + fill  # + y_valid, y_sof
+    # + y_valid, y_sof, and a valid and sof per register delaying the other input
+    ctrl_ff, ctrl_inc = 2 * ptr + fill + 2 + 2 * stage.branch_delay, 2 * ptr + fill
     ge = {
         "adders": bits.ge(g),
         "registers": st.pipeline_register_bits * g["register_bit"],

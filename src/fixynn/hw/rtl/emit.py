@@ -52,7 +52,8 @@ def plan_verilog(plan: Plan) -> dict[str, str]:
             files[f"{mod}.v"] = pool_module(mod, stage.datapath, stage.geometry, plan.row_gap,
                                             HEADER)
         elif isinstance(stage.datapath, AddDatapath):
-            files[f"{mod}.v"] = add_module(mod, stage.datapath, stage.skip, stage.skip_depth)
+            files[f"{mod}.v"] = add_module(mod, stage.datapath, stage.skip, stage.skip_depth,
+                                           stage.branch_delay)
         else:
             files[f"{mod}.v"] = layer_module(mod, stage.datapath, stage.geometry,
                                              stage.fused_input, plan.row_gap,
@@ -80,15 +81,17 @@ def _module_head(mod: str, comment: str, inputs: list[tuple[str, int]], out_w: i
     ]
 
 
-def add_module(mod: str, dp: AddDatapath, skip: int, depth: int) -> str:
+def add_module(mod: str, dp: AddDatapath, skip: int, depth: int, delay: int = 0) -> str:
     """An add stage: inputs in0 and in1 (node order), `in<skip>` through a delay buffer of
-    `depth` pixels (`rtl.add`); busy while the buffer holds a pixel or the output is valid."""
+    `depth` pixels, the other through `delay` registers (`rtl.add`); busy while the buffer
+    holds a pixel or a register is valid."""
     node = dp.layer
     comment = (f"// add {node.name!r}: {node.channels} channels, skip input {node.inputs[skip]!r}"
-               f" through a {depth}-pixel buffer, branch {node.inputs[1 - skip]!r}")
+               f" through a {depth}-pixel buffer, branch {node.inputs[1 - skip]!r}"
+               + (f" delayed {delay} cycles" if delay else ""))
     inputs = [(f"in{i}", node.channels * f.bits) for i, f in enumerate(node.in_formats)]
     lines = _module_head(mod, comment, inputs, node.channels * node.out_bits)
-    body, _, busy = add_lines(dp, skip, depth)
+    body, _, busy = add_lines(dp, skip, depth, delay)
     lines += [*body, f"  assign busy = {busy};", "  /* verilator lint_on UNUSEDSIGNAL */",
               "endmodule", ""]
     return "\n".join(lines)

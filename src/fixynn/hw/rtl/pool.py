@@ -83,7 +83,8 @@ def _zext(name: str, have: int, want: int) -> str:
 def _window_datapath(dp: PoolDatapath) -> list[str]:
     """Per channel the tree over the window cells, then y<c>; y_go = a window is done."""
     bits, channels = dp.bits, dp.node.channels
-    lines = [f"  // ---- {dp.node.kind}: a balanced tree over the {dp.n} window cells ----"]
+    lines = [f"  // ---- datapath: {dp.node.kind}, a balanced tree over the {dp.n} window "
+             "cells ----"]
     for c in range(channels):
         row = []
         for p in range(dp.n):
@@ -132,7 +133,7 @@ def _accumulator(dp: PoolDatapath, geo: WindowGeometry) -> list[str]:
     bits, channels, n = dp.bits, dp.node.channels, dp.n
     nb, sw = bits_for(n - 1), dp.sum_width
     lines = [
-        f"  // ---- global average over the {geo.in_height}x{geo.in_width} map: "
+        f"  // ---- datapath: global average over the {geo.in_height}x{geo.in_width} map: "
         "an accumulator per channel ----",
         "  reg active;",
         f"  reg [{nb - 1}:0] seen;",
