@@ -127,6 +127,13 @@ class Plan:
         """Cycles per frame of the slowest stage (the design's initiation interval)."""
         return max((s.cycles for s in self.stages), default=0)
 
+    @property
+    def frame_period(self) -> int:
+        """Cycles from a frame's first pixel to the next one's when frames go back to back
+        under the dense schedule, each as soon as `busy` allows (docs/rtl.md: frames do not
+        overlap): one cycle after the last output of any stage."""
+        return 1 + max(int(s.times[-1]) for s in self.streams.values())
+
 
 def row_gap(graph: HwGraph) -> int:
     """The sum of the window stages' right-padding columns, at least 1 (`Plan.row_gap`)."""
