@@ -22,6 +22,7 @@ from fixynn.hw.calibrate import (
     calibrate,
 )
 from fixynn.hw.liberty import Library, find_liberty, read_liberty
+from fixynn.hw.lower import lower
 from fixynn.hw.ppa.ffe import estimate_ffe
 from fixynn.hw.ppa.tech import load_tech
 from fixynn.hw.rtl.emit import graph_verilog
@@ -89,11 +90,22 @@ def test_every_calibration_layer_matches_synthesis(case: CalibrationCase) -> Non
     check(case)
 
 
-@pytest.mark.parametrize("case", [c for c in DAG_CALIBRATION_CASES if c.kind == "add"][:2],
+@pytest.mark.parametrize("case", [*[c for c in DAG_CALIBRATION_CASES if c.kind == "add"][:2],
+                                  *[c for c in DAG_CALIBRATION_CASES if c.kind == "projection"]],
                          ids=lambda c: c.label)
-def test_residual_adds_match_synthesis(case: DagCalibrationCase) -> None:
-    """The add stage with its skip buffer (a few seconds of Yosys each)."""
+def test_adds_match_synthesis(case: DagCalibrationCase) -> None:
+    """The add stage with its skip buffer, and a projection shortcut's (a few seconds of
+    Yosys each)."""
     check(case)
+
+
+def test_dag_calibration_covers_signed_pools_and_two_branch_adds() -> None:
+    kinds = {c.kind for c in DAG_CALIBRATION_CASES}
+    assert kinds >= {"signed_maxpool", "signed_avgpool", "projection"}
+    proj = next(c for c in DAG_CALIBRATION_CASES if c.kind == "projection")
+    stage = lower(proj.graph()).stages[proj.stage]
+    assert stage.layer.kind == "add" and stage.layer.inputs[stage.skip] == "a"  # the shortcut
+    assert stage.skip_depth == 4
 
 
 @pytest.mark.slow

@@ -104,10 +104,13 @@ CALIBRATION_CASES: tuple[CalibrationCase, ...] = (
 
 @dataclass(frozen=True)
 class DagCalibrationCase:
-    """A stage of a two-stage graph, the stage the DAG hardware adds: `add`, a residual add
+    """A stage of a small graph, the stage the DAG hardware adds: `add`, a residual add
     (branch: a pointwise ReLU6 layer, skip: the image; its delay buffer included),
-    `linear`, a pointwise layer with a signed (activation none) output, or `signed_input`,
-    a pointwise layer reading the signed output of a linear one."""
+    `linear`, a pointwise layer with a signed (activation none) output, `signed_input`,
+    a pointwise layer reading the signed output of a linear one, `signed_maxpool` /
+    `signed_avgpool`, a 3x3 pool (padding 1) over a linear layer's signed output, or
+    `projection`, the add of a ResNet projection shortcut (a 1x1 stride-2 layer) and a 3x3
+    stride-2 layer of the image, its buffer on the shortcut."""
 
     kind: str
     channels: int
@@ -116,7 +119,10 @@ class DagCalibrationCase:
     seed: int = 0
     style: str = "csd"
     sparsity: float = 0.0
-    stage = 1
+
+    @property
+    def stage(self) -> int:
+        return 2 if self.kind == "projection" else 1
 
     @property
     def label(self) -> str:
@@ -126,10 +132,24 @@ class DagCalibrationCase:
     def graph(self) -> HwGraph:
         rng = np.random.default_rng(self.seed)
         c, bits = self.channels, self.act_bits
-        first = random_layer(rng, "a", "pointwise", c, c, 1, 1, 0, in_bits=bits,
-                             in_frac=bits, out_bits=bits, out_frac=bits - 3,
-                             activation="none" if self.kind == "signed_input" else "relu6")
+        signed = self.kind in ("signed_input", "signed_maxpool", "signed_avgpool")
+        first = random_layer(rng, "a", "pointwise", c, c, 1, 2 if self.kind == "projection"
+                             else 1, 0, in_bits=bits, in_frac=bits, out_bits=bits,
+                             out_frac=bits - 3, activation="none" if signed else "relu6")
         first = replace(first, inputs=("input",))
+        if self.kind == "projection":
+            main = replace(random_layer(rng, "m", "conv", c, c, 3, 2, 1, in_bits=bits,
+                                        in_frac=bits, out_bits=bits, out_frac=bits - 3),
+                           inputs=("input",))
+            fmt = first.out_format
+            return HwGraph("cal", c, self.size, self.size, (first, main, HwAdd(
+                "b", ("a", "m"), c, (fmt, fmt), bits, bits - 3, "relu")), input_bits=bits,
+                input_frac=bits, outputs=("b",))
+        if self.kind in ("signed_maxpool", "signed_avgpool"):
+            pool = HwPool("b", self.kind.removeprefix("signed_"), ("a",), c, first.out_format,
+                          kernel=3, stride=1, padding=1)
+            return HwGraph("cal", c, self.size, self.size, (first, pool), input_bits=bits,
+                           input_frac=bits, outputs=("b",))
         if self.kind == "add":
             fmt_in, fmt_a = TensorFormat(False, bits, bits), first.out_format
             second: HwLayer | HwAdd = HwAdd("b", ("input", "a"), c, (fmt_in, fmt_a), bits,
@@ -154,6 +174,11 @@ DAG_CALIBRATION_CASES: tuple[DagCalibrationCase, ...] = (
     DagCalibrationCase("linear", 8, 6, seed=2),
     DagCalibrationCase("signed_input", 8, 6, seed=3),
     DagCalibrationCase("add", 6, 7, act_bits=7, seed=4),  # held out
+    # issue 9c, measured once with no rule added: signed pools (offset binary), an add of two
+    # computed branches
+    DagCalibrationCase("signed_maxpool", 4, 6, seed=5),
+    DagCalibrationCase("signed_avgpool", 4, 6, act_bits=6, seed=6),
+    DagCalibrationCase("projection", 4, 8, seed=7),
 )
 
 
