@@ -85,6 +85,17 @@ def test_pools_pass_in_icarus(tmp_path: Path) -> None:
     assert result.warnings == ""
 
 
+@pytest.mark.parametrize("make", [rg.signed_pool_chain,
+                                  pytest.param(rg.wide_mean, marks=pytest.mark.slow)])
+def test_signed_pools_and_a_66_bit_mean_pass_in_icarus(make, tmp_path: Path) -> None:
+    """The wide mean: 2 frames of 224 x 224, 22 s of vvp (load ~5)."""
+    graph = make()
+    result = _run(graph, rg.images_for(graph, 2, 4), tmp_path, seed=4)
+    assert result.passed, result.line
+    assert result.compared == _values(graph, 2) and result.mismatches == 0
+    assert result.warnings == ""
+
+
 @pytest.mark.parametrize("make", [rg.fused_strided_pointwise, rg.one_pixel_busy, rg.wide_pixels])
 def test_issue9_defects_pass_in_icarus(make, tmp_path: Path) -> None:
     graph = make()
@@ -112,7 +123,9 @@ def test_the_bench_counts_mismatches_and_missing_pixels(tmp_path: Path) -> None:
 
 def test_generated_verilog_is_lint_clean_in_both_simulators() -> None:
     graphs = [rg.fused_strided_pointwise(), rg.one_pixel_busy(), rg.wide_pixels(),
-              small_mobilenet(3), *(rg.random_stack(700 + i, f"w{i}") for i in range(4))]
+              small_mobilenet(3), *(rg.random_stack(700 + i, f"w{i}") for i in range(4)),
+              rg.signed_pool_chain(), rg.wide_mean(), *(rg.random_dag(710 + i, f"v{i}")
+                                                        for i in range(4))]
     for i, graph in enumerate(graphs):
         files = graph_verilog(graph, "shared" if i % 2 else "csd", pipeline=i % 3 == 0)
         assert icarus.lint(files) == "", graph.name
