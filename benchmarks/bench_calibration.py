@@ -3,8 +3,8 @@
 Synthesizes every layer of fixynn.hw.calibrate.CALIBRATION_CASES (conv / depthwise / pointwise,
 kernels 1/3/5, strides 1/2, per-side padding, sparsities, bit widths, csd and shared styles,
 the three pool kinds) and of DAG_CALIBRATION_CASES (residual adds with their skip buffer, a
-linear pointwise layer, one reading signed values: the stage the DAG hardware adds, in a
-two-stage graph), and prints the
+linear pointwise layer, one reading signed values, signed max/avg pools, a projection
+shortcut's add: the stage the DAG hardware adds, in a small graph), and prints the
 model/synthesis ratio side by side; the target is every ratio within 1 +- 0.15. With
 `--liberty` (a .lib path, or `auto` for the installed OSU 0.18 um cells) each layer is mapped to
 that cell library and timed by OpenSTA: GE are then the library's NAND2, and the critical path
