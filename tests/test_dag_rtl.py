@@ -112,10 +112,14 @@ def test_random_dags_pass_in_icarus(seed: int, tmp_path: Path) -> None:
 
 
 def test_random_dags_are_lint_clean() -> None:
-    for i in range(4):
-        g = random_dag(300 + i, f"l{i}")
-        assert lint(graph_verilog(g, "shared" if i % 2 else "csd", pipeline=i > 1),
-                    top_name(g)) == "", g.name
+    """verilator -Wall and iverilog -g2005 -Wall, random DAGs and the two-branch adds (a
+    projection's buffer, a delayed branch)."""
+    graphs = [*(random_dag(300 + i, f"l{i}") for i in range(4)), projection(5, 7),
+              late_branch_first()]
+    for i, g in enumerate(graphs):
+        files = graph_verilog(g, "shared" if i % 2 else "csd", pipeline=i > 1)
+        assert lint(files, top_name(g)) == "", g.name
+        assert icarus.lint(files) == "", g.name
 
 
 @pytest.mark.slow
