@@ -38,7 +38,7 @@ FLOORS = {
 }
 SECTIONS = ["Recommended design", "Tasks and their data", "Accuracy per task and N",
             "Hardware per N", "Accuracy vs. efficiency",
-            "Bit-exact verification (Verilator vs. golden)", "Synthesis (Yosys)", "Environment",
+            "Bit-exact verification (RTL vs. golden)", "Synthesis (Yosys)", "Environment",
             "Pipeline steps"]
 TIMEOUT_S = 1200
 

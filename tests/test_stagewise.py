@@ -24,9 +24,12 @@ from fixynn.hw.rtl.testbench import cpp_testbench
 from fixynn.hw.sim import build
 from fixynn.hw.stagewise import (
     AUTO_LAYERS_BYTES,
+    ENTRY,
+    group_inputs,
     resolve_mode,
     stage_graph,
     stage_groups,
+    stage_image,
     verify,
 )
 
@@ -102,7 +105,9 @@ def test_a_second_run_builds_nothing(first: stagewise.Verification, graph: HwGra
                                      images: np.ndarray, cache: Path, tmp_path: Path) -> None:
     again = verify(graph, images, tmp_path, "layers", cache_dir=cache)
     assert all(s.cached_build for s in again.stages)
-    assert again.top.simulator == "icarus" and not again.top.cached_build  # no build to keep
+    # the stitched check's outcome is kept by content: the same bench is not simulated again
+    assert again.top.simulator == "icarus" and again.top.cached_build
+    assert again.top.sim_s == 0 and again.top.mismatches == 0
     assert again.ok and again.outputs_compared == first.outputs_compared
 
 
@@ -235,3 +240,81 @@ def test_concurrent_builds_of_one_design_compile_once(tmp_path: Path) -> None:
     assert sorted(cached for _, cached in results) == [False, True]
     assert results[0][0] == results[1][0] and results[0][0].is_file()
     assert not list(tmp_path.glob(".build-*"))  # no second build folder left behind
+
+
+# A DAG with signed tensors and a residual add (MobileNetV2-style blocks at 8x8).
+
+
+@pytest.fixture(scope="module")
+def dag() -> HwGraph:
+    from test_dag_rtl import mobilenet_v2_blocks
+
+    return mobilenet_v2_blocks(size=8, seed=3)
+
+
+DAG_STAGES = ["stem", "b1_expand+b1_dw+b1_project+b1_add", "b2_expand", "b2_dw+b2_project"]
+
+
+def test_a_residual_block_is_one_stage_and_a_signed_input_enters_exactly(dag: HwGraph) -> None:
+    plan = lower(dag)
+    groups = stage_groups(plan)
+    assert ["+".join(s.layer.name for s in g) for g in groups] == DAG_STAGES
+    images = images_for(dag, 3, seed=5)
+    golden = dict(zip((layer.name for layer in dag.layers), run_graph(dag, images),
+                      strict=True)) | {"input": images}
+    for group in groups:
+        sub, x = stage_graph(plan, group), stage_image(plan, group, golden)
+        signed = dag.tensor_formats()[group_inputs(group)[0]].signed
+        assert (sub.layers[0].name == ENTRY) == signed
+        assert x.min() >= 0 and x.max() < 2**sub.input_bits  # an image the IR accepts
+        for layer, out in zip(sub.layers, run_graph(sub, x), strict=True):
+            if layer.name != ENTRY:  # the stage alone computes golden's values exactly
+                np.testing.assert_array_equal(out, golden[layer.name])
+    # the signed sum b2_expand reads spans its range: the offset is exercised both ways
+    assert golden["b1_add"].min() < 0 < golden["b1_add"].max()
+
+
+def test_layers_mode_checks_a_residual_dag_in_verilator_and_icarus(
+        dag: HwGraph, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stages above the size threshold run in Icarus on `stage_images`, the rest in
+    Verilator on every image; a second run reuses both (builds and Icarus outcomes)."""
+    images = images_for(dag, 4, seed=6)
+    sizes = dict(zip((layer.name for layer in dag.layers),
+                     (g[0].size for g in run_graph(dag, images)), strict=True))
+    monkeypatch.setattr(stagewise, "ICARUS_STAGE_BYTES", 50_000)
+    result = verify(dag, images, tmp_path / "a", "layers", cache_dir=cache, stage_images=1)
+    assert result.ok, result.to_json()
+    assert [s.name for s in result.stages] == DAG_STAGES
+    sims = {s.name: (s.simulator, s.images) for s in result.stages}
+    assert {s.simulator for s in result.stages} == {"verilator", "icarus"}, sims
+    for s in result.stages:
+        per_image = sum(sizes[name] for name in s.name.split("+"))  # entry layer left out
+        assert (s.simulator == "icarus") == (s.verilog_bytes > 50_000)
+        assert s.images == (1 if s.simulator == "icarus" else 4)
+        assert s.outputs_compared == s.images * per_image and not s.cached_build
+    again = verify(dag, images, tmp_path / "b", "layers", cache_dir=cache, stage_images=1)
+    assert all(s.cached_build for s in again.stages) and again.top.cached_build
+    assert again.outputs_compared == result.outputs_compared and again.ok
+
+
+def test_a_corrupted_stage_is_caught_in_icarus(
+        dag: HwGraph, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fixynn.hw.rtl as rtl
+
+    def corrupt(plan):  # type: ignore[no-untyped-def]
+        files = plan_verilog(plan)
+        name = f"{top_name(plan.graph)}_b2_project.v"
+        if name in files:  # the stage holding b2_project
+            text = files[name]
+            files[name] = text.replace("assign out_data = y_q;", "assign out_data = y_q ^ 1;")
+            assert files[name] != text
+        return files
+
+    monkeypatch.setattr(rtl, "plan_verilog", corrupt)  # what the Icarus benches are built from
+    result = verify(dag, images_for(dag, 2, seed=7), tmp_path, "layers", cache_dir=cache,
+                    stage_sim="icarus")
+    bad = {s.name: s.mismatches for s in result.stages}
+    assert bad["b2_dw+b2_project"] > 0 and not result.ok
+    assert all(v == 0 for k, v in bad.items() if k != "b2_dw+b2_project"), bad
+    with pytest.raises(FixynnError, match="stage simulator 'vcs' is not one of auto"):
+        verify(dag, images_for(dag, 1, seed=0), tmp_path, "layers", stage_sim="vcs")

@@ -28,7 +28,7 @@ from fixynn.errors import FixynnError
 from fixynn.executors import EXECUTORS
 from fixynn.hw.ppa.search import HANDOFF_OPTIONS, SIZING_RULES, WEIGHT_OPTIONS
 from fixynn.hw.stagewise import MODES as VERIFY_MODES
-from fixynn.hw.stagewise import STITCHED_SIMS
+from fixynn.hw.stagewise import STAGE_SIMS, STITCHED_SIMS
 from fixynn.train.device import DEVICES
 
 STAGES: tuple[str, ...] = ("transfer", "rtl", "verify", "synth", "ppa", "report")
@@ -169,6 +169,10 @@ class VerifyConfig:
     stitched_images: int = _spec("images of the stitched design in layers mode", min=1)
     stitched_sim: str = _spec("simulator of the stitched design in layers mode (icarus: no "
                               "C++ build)", choices=STITCHED_SIMS)
+    stage_sim: str = _spec("simulator of each stage in layers mode (auto: Icarus on "
+                           "stage_images for large stages, Verilator on every image for small "
+                           "ones)", choices=STAGE_SIMS)
+    stage_images: int = _spec("images of a stage checked in Icarus", min=1)
     n_list: tuple[int, ...] = _spec(
         "split points to verify (empty = every N >= 1 of the sweep)",
         min=1,

@@ -13,7 +13,7 @@ from fixynn.errors import FixynnError
 from fixynn.hw.arith import STYLES
 from fixynn.hw.ir import HwGraph, load_graph
 from fixynn.hw.rtl.stimulus import check_images
-from fixynn.hw.stagewise import STITCHED_IMAGES, Verification
+from fixynn.hw.stagewise import STAGE_IMAGES, STITCHED_IMAGES, Verification
 
 
 def _style(value: str) -> str:
@@ -81,6 +81,12 @@ def verify(
     stitched_sim: Annotated[str, typer.Option(
         help="simulator of the stitched design in layers mode: icarus (no C++ build) | "
              "verilator")] = "icarus",
+    stage_sim: Annotated[str, typer.Option(
+        help="simulator of each stage in layers mode: auto (Icarus on --stage-images for "
+             "large stages, Verilator on every image for small ones) | verilator | "
+             "icarus")] = "auto",
+    stage_images: Annotated[int, typer.Option(
+        help="images of a stage checked in Icarus")] = STAGE_IMAGES,
     jobs: Annotated[int, typer.Option(help="stages built at once (0: one per CPU core)")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
     style: Annotated[str, typer.Option(help="csd | shared | naive")] = "csd",
@@ -95,7 +101,7 @@ def verify(
     """Simulate GRAPH's RTL in Verilator on test images and compare with the golden model."""
     from fixynn.data.graph_input import verification_images
     from fixynn.hw.sim import default_work_dir
-    from fixynn.hw.stagewise import MODES, STITCHED_SIMS, verify
+    from fixynn.hw.stagewise import MODES, STAGE_SIMS, STITCHED_SIMS, verify
 
     if mode not in MODES:  # before loading images or building anything
         raise FixynnError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
@@ -104,6 +110,10 @@ def verify(
     if stitched_sim not in STITCHED_SIMS:
         raise FixynnError(f"--stitched-sim {stitched_sim!r} is not one of "
                           f"{', '.join(STITCHED_SIMS)}")
+    if stage_sim not in STAGE_SIMS:
+        raise FixynnError(f"--stage-sim {stage_sim!r} is not one of {', '.join(STAGE_SIMS)}")
+    if stage_images < 1:
+        raise FixynnError(f"--stage-images must be >= 1, got {stage_images}")
     if jobs < 0:
         raise FixynnError(f"--jobs must be >= 0 (0: one per CPU core), got {jobs}")
     g = load_graph(graph)
@@ -111,7 +121,7 @@ def verify(
     result = verify(g, data, work or default_work_dir(g), mode, _style(style), pipeline,
                     jobs=jobs or None, stitched_images=stitched_images,
                     build_timeout_s=build_timeout, run_timeout_s=run_timeout,
-                    stitched_sim=stitched_sim)
+                    stitched_sim=stitched_sim, stage_sim=stage_sim, stage_images=stage_images)
     if as_json:
         typer.echo(json.dumps(result.to_json() | {"image_source": source}, indent=1))
     else:
@@ -126,8 +136,8 @@ def _print_verification(result: Verification, source: str) -> None:
                f"images: {result.images} ({source})")
     for s in result.stages:
         typer.echo(f"  stage {s.name:<16} {s.outputs_compared:>10} outputs  {s.mismatches} "
-                   f"mismatches  build {s.build_s:.1f} s{' (cached)' if s.cached_build else ''}"
-                   f", sim {s.sim_s:.2f} s")
+                   f"mismatches  {s.simulator} on {s.images} images, build {s.build_s:.1f} s"
+                   f"{' (cached)' if s.cached_build else ''}, sim {s.sim_s:.2f} s")
         for m in s.layers:
             if m.first:
                 typer.echo(f"    {m.layer}: {m.mismatches} mismatches, first: {m.first[0]}")

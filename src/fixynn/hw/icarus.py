@@ -5,8 +5,12 @@ C++ build, so a large design elaborates in seconds where Verilator compiles for 
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import re
 import shutil
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -14,11 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
+from fixynn.atomic import atomic_write_json
 from fixynn.errors import FixynnError
 from fixynn.hw.ir import HwGraph
-from fixynn.hw.rtl import generate_rtl
+from fixynn.hw.rtl import SUMMARY_JSON, generate_rtl
 from fixynn.hw.rtl.portable_tb import FAIL, PASS
 from fixynn.hw.sim import VerifyResult, run_group
+from fixynn.paths import cache_home
 
 ICARUS_PACKAGE = "iverilog"  # the Debian package (scripts/install-system-deps.sh)
 COMPILE_FLAGS = ("-g2005", "-Wall")
@@ -102,17 +108,53 @@ def run_portable_testbench(rtl_dir: str | Path, timeout_s: float = 600.0) -> Ica
 
 
 def verify_icarus(graph: HwGraph, images: np.ndarray, work_dir: Path, style: str = "csd",
-                  pipeline: bool = False, timeout_s: float = 600.0) -> VerifyResult:
+                  pipeline: bool = False, timeout_s: float = 600.0,
+                  cache_dir: Path | None = None) -> VerifyResult:
     """The whole design on `images` in Icarus: the RTL and the portable testbench written
     into `work_dir/rtl`, compiled and run there. The bench counts mismatches over all layers
     (it names the first ones), so the result has no per-layer rows; missing outputs count as
-    mismatches and a hung design is an error, as in the Verilator path."""
+    mismatches and a hung design is an error, as in the Verilator path.
+
+    With `cache_dir` the outcome is kept by content (the Verilog, the bench, its vectors and
+    the Icarus version: `check_key`), and a check of the same files reuses it without
+    simulating (`cached_build`: the simulation is deterministic, so it would say the same)."""
     out = Path(work_dir) / "rtl"
     generate_rtl(graph, out, style, pipeline, vectors=images)
+    kept = Path(cache_dir) / f"{check_key(out)}.json" if cache_dir is not None else None
+    if kept is not None and kept.is_file():
+        doc = json.loads(kept.read_text())
+        return VerifyResult(images=len(images), outputs_compared=doc["compared"],
+                            mismatches=doc["mismatches"], layers=[], build_s=0.0, sim_s=0.0,
+                            cached_build=True, simulator="icarus")
     r = run_portable_testbench(out, timeout_s)
     bad = r.mismatches + r.missing
     if not r.passed and bad <= 0:  # a timeout (hung design) or an unreadable summary
-        raise FixynnError(f"stitched check of {graph.name!r} in Icarus ({out}): {r.line}")
+        raise FixynnError(f"check of {graph.name!r} in Icarus ({out}): {r.line}")
+    if kept is not None:
+        atomic_write_json(kept, {"compared": r.compared, "mismatches": bad, "line": r.line,
+                                 "compile_s": r.compile_s, "sim_s": r.sim_s})
     return VerifyResult(images=len(images), outputs_compared=r.compared, mismatches=bad,
                         layers=[], build_s=r.compile_s, sim_s=r.sim_s, cached_build=False,
                         simulator="icarus")
+
+
+def default_check_cache() -> Path:
+    """Where checks' outcomes are kept ($FIXYNN_CACHE, beside the Verilator builds)."""
+    return cache_home() / "icarus"
+
+
+def check_key(rtl_dir: Path) -> str:
+    """Content hash of a written bench (every file but rtl.json, which names the folder) and
+    of the Icarus that runs it."""
+    digest = hashlib.sha256(_icarus_version(find_icarus()[0]).encode())
+    for path in sorted(p for p in rtl_dir.rglob("*") if p.is_file() and p.name != SUMMARY_JSON):
+        digest.update(f"\0{path.relative_to(rtl_dir)}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:24]
+
+
+@functools.cache
+def _icarus_version(iverilog: str) -> str:
+    proc = subprocess.run([iverilog, "-V"], capture_output=True, text=True, timeout=60,
+                          check=False)
+    return (proc.stdout.splitlines() or ["?"])[0]

@@ -35,9 +35,9 @@ import numpy as np
 
 from fixynn.errors import FixynnError
 from fixynn.hw.golden import run_graph
-from fixynn.hw.icarus import verify_icarus
-from fixynn.hw.ir import INPUT, HwGraph
-from fixynn.hw.lower import HwOptions, Plan, Stage, lower
+from fixynn.hw.icarus import default_check_cache, verify_icarus
+from fixynn.hw.ir import INPUT, HwGraph, HwLayer
+from fixynn.hw.lower import HwOptions, Plan, Stage, lower, row_gap
 from fixynn.hw.rtl.emit import plan_verilog, top_name
 from fixynn.hw.rtl.stimulus import check_images, stimulus
 from fixynn.hw.rtl.testbench import cpp_testbench
@@ -55,6 +55,7 @@ from fixynn.hw.sim import (
 
 MODES = ("auto", "whole", "layers")
 STITCHED_SIMS = ("icarus", "verilator")
+STAGE_SIMS = ("auto", "verilator", "icarus")
 # `auto` verifies per stage above this much Verilog. Measured on the default-like front-end
 # (docs/rtl.md, "Per-stage verification, measured"): on a cold cache `layers` took 2.3x and
 # 2.2x the time of its own stitched build (= one whole build) at N = 4 (0.34 MB) and N = 7
@@ -62,6 +63,12 @@ STITCHED_SIMS = ("icarus", "verilator")
 # are already built (the other N of a sweep) and the whole design's 100-image simulation is
 # long (N = 14, 29.8 MB: 136 s), so only designs beyond N = 10 (10.1 MB) take it.
 AUTO_LAYERS_BYTES = 12_000_000
+ENTRY = "stage_input"  # the entry layer of a stage reading a signed tensor (stage_graph)
+# `stage_sim = auto` checks a stage in Icarus above this much Verilog, else in Verilator:
+# Verilator compiles ~11 bytes of C++ per byte of Verilog, which costs more than Icarus's
+# simulation of a few images above this size (docs/rtl.md, "EfficientNet-Lite0 at 64x64").
+ICARUS_STAGE_BYTES = 150_000
+STAGE_IMAGES = 2  # images of a stage checked in Icarus (at most the images given)
 STITCHED_IMAGES = 2  # images of the stitched check in `layers` mode (at most the images given)
 # The stitched design runs on a couple of images, so its build trades simulation speed for
 # compile time: all C++ at -O0 (measured in docs/rtl.md, "Build options, measured").
@@ -73,22 +80,26 @@ class StageResult:
     """One stage checked alone: its layers' mismatch counts, its size and its times."""
 
     name: str  # its layers' names joined by "+"
-    layers: list[LayerMismatch]
+    layers: list[LayerMismatch]  # per layer (Verilator); empty in Icarus, see `totals`
     verilog_bytes: int
-    build_s: float
+    build_s: float  # Verilator build, or iverilog's compile
     sim_s: float
-    cached_build: bool
+    cached_build: bool  # Verilator: the build reused; Icarus: the whole outcome reused
+    simulator: str = "verilator"
+    images: int = 0
+    totals: tuple[int, int] | None = None  # Icarus: (values compared, mismatches), all layers
 
     @property
     def outputs_compared(self) -> int:
-        return sum(m.outputs for m in self.layers)
+        return self.totals[0] if self.totals else sum(m.outputs for m in self.layers)
 
     @property
     def mismatches(self) -> int:
-        return sum(m.mismatches for m in self.layers)
+        return self.totals[1] if self.totals else sum(m.mismatches for m in self.layers)
 
     def to_json(self) -> dict:
-        return {"stage": self.name, "verilog_bytes": self.verilog_bytes,
+        return {"stage": self.name, "simulator": self.simulator, "images": self.images,
+                "verilog_bytes": self.verilog_bytes,
                 "build_s": round(self.build_s, 3), "sim_s": round(self.sim_s, 3),
                 "cached_build": self.cached_build, "outputs_compared": self.outputs_compared,
                 "mismatches": self.mismatches,
@@ -139,37 +150,77 @@ class Verification:
 
 
 def stage_groups(plan: Plan) -> list[tuple[Stage, ...]]:
-    """The plan's stages as units checked alone: a stage whose output is fused into the next
-    one travels with it (no buffer, no register between them)."""
-    groups: list[tuple[Stage, ...]] = []
+    """The plan's stages as units checked alone, each reading one tensor: a stage whose
+    output is fused into the next one travels with it (no buffer, no register between
+    them), and a stage reading two tensors (a residual add) takes in the stages back to
+    where its inputs meet (the residual block from its fork), since a stage's testbench
+    drives one input stream."""
+    fused: list[list[Stage]] = []
     current: list[Stage] = []
     for stage in plan.stages:
         current.append(stage)
         if not stage.fused_output:
-            groups.append(tuple(current))
+            fused.append(current)
             current = []
     if current:
         raise FixynnError(f"graph {plan.graph.name!r}: the last stage "
                           f"{current[-1].layer.name!r} is fused into a stage that is missing")
-    return groups
+    order = {stage.layer.name: i for i, stage in enumerate(plan.stages)}
+    groups: list[list[Stage]] = []
+    for group in fused:
+        while len(sources := group_inputs(group)) > 1:
+            # the producer of the latest source joins; an earlier one may be inside it
+            latest = max(sources, key=lambda t: order.get(t, -1))
+            (k,) = [i for i, g in enumerate(groups) if latest in {s.layer.name for s in g}]
+            group = sorted(groups.pop(k) + group, key=lambda s: order[s.layer.name])
+        groups.append(group)
+    return [tuple(g) for g in groups]
+
+
+def group_inputs(group: list[Stage] | tuple[Stage, ...]) -> list[str]:
+    """The tensors a group of stages reads from outside itself, in reading order."""
+    inside = {s.layer.name for s in group}
+    return list(dict.fromkeys(t for s in group for t in s.layer.inputs if t not in inside))
 
 
 def stage_graph(plan: Plan, group: tuple[Stage, ...]) -> HwGraph:
     """A graph of the group's layers alone, its image the group's input tensor.
 
+    The IR's image is unsigned, so a signed input tensor (a linear projection's output)
+    arrives offset by 2^(bits-1) and an entry layer (`ENTRY`, as exact as the export's
+    input layer) subtracts it: the stage's own layers see golden's tensor exactly.
     Named after its layers only, so equal stages of different graphs have equal Verilog (and
     share one cached build)."""
-    first = group[0].layer
-    if len(first.inputs) != 1:
-        raise FixynnError(f"layer {first.name!r}: per-stage verification covers stages with "
-                          "one input; verify this graph with --mode whole")
-    c, h, w = group[0].in_shape
-    layers = [replace(first, inputs=(INPUT,)), *(s.layer for s in group[1:])]
+    (source,) = group_inputs(group)
+    fmt = plan.graph.tensor_formats()[source]
+    c, h, w = plan.graph.tensor_shapes()[source]
+    entry = [_entry_layer(c, fmt.bits, fmt.frac)] if fmt.signed else []
+    feed = ENTRY if fmt.signed else INPUT
+    layers = [*entry, *(replace(s.layer, inputs=tuple(feed if t == source else t
+                                                         for t in s.layer.inputs))
+                        for s in group)]
     fused = [s.layer.name for s in group if s.fused_output]
     name = "stage_" + "_".join(s.layer.name for s in group)
     return HwGraph(name=name, input_channels=c, input_height=h, input_width=w,
-                   layers=tuple(layers), input_bits=first.in_bits, input_frac=first.in_frac,
-                   meta={"fuse": fused})
+                   layers=tuple(layers), input_bits=fmt.bits, input_frac=fmt.frac,
+                   meta={"fuse": fused}, outputs=(group[-1].layer.name,))
+
+
+def _entry_layer(channels: int, bits: int, frac: int) -> HwLayer:
+    """u -> u - 2^(bits-1) per channel: an unsigned image back onto the signed range."""
+    return HwLayer(name=ENTRY, kind="depthwise", in_channels=channels, out_channels=channels,
+                   kernel=1, stride=1, padding=0, weight=np.ones((channels, 1, 1, 1), np.int64),
+                   bias=np.full(channels, -(1 << (bits - 1)), np.int64), weight_bits=2,
+                   weight_frac=np.zeros(channels, np.int64), in_bits=bits, in_frac=frac,
+                   out_bits=bits, out_frac=frac, activation="none", inputs=(INPUT,))
+
+
+def stage_image(plan: Plan, group: tuple[Stage, ...], golden: dict[str, np.ndarray]
+                ) -> np.ndarray:
+    """Golden's value of the group's input tensor as its stage graph's (unsigned) image."""
+    (source,) = group_inputs(group)
+    fmt = plan.graph.tensor_formats()[source]
+    return golden[source] + (1 << (fmt.bits - 1)) if fmt.signed else golden[source]
 
 
 def resolve_mode(mode: str, verilog_bytes: int) -> str:
@@ -185,16 +236,20 @@ def verify(
     style: str = "csd", pipeline: bool = False, cache_dir: Path | None = None,
     jobs: int | None = None, stitched_images: int = STITCHED_IMAGES,
     build_timeout_s: float = BUILD_TIMEOUT_S, run_timeout_s: float = RUN_TIMEOUT_S,
-    stitched_sim: str = "icarus",
+    stitched_sim: str = "icarus", stage_sim: str = "auto", stage_images: int = STAGE_IMAGES,
 ) -> Verification:
     """Verify `graph`'s RTL against golden on `images` in `mode` (auto | whole | layers).
 
     `jobs`: stages built at once (default: the CPU cores); `stitched_images`: images of the
-    stitched top level in layers mode; `stitched_sim`: its simulator (icarus | verilator)."""
+    stitched top level in layers mode; `stitched_sim`: its simulator (icarus | verilator);
+    `stage_sim`: the stages' simulator (auto: Icarus on `stage_images` images for a stage
+    above `ICARUS_STAGE_BYTES` of Verilog, Verilator on every image below)."""
     t0 = time.perf_counter()
     if stitched_sim not in STITCHED_SIMS:
         raise FixynnError(f"stitched simulator {stitched_sim!r} is not one of "
                           f"{', '.join(STITCHED_SIMS)}")
+    if stage_sim not in STAGE_SIMS:
+        raise FixynnError(f"stage simulator {stage_sim!r} is not one of {', '.join(STAGE_SIMS)}")
     images = check_images(graph, images)
     plan = lower(graph, HwOptions(style, pipeline))
     size = sum(len(text) for text in plan_verilog(plan).values())
@@ -206,6 +261,8 @@ def verify(
         return Verification(mode, len(images), size, [], top, time.perf_counter() - t0)
     if stitched_images < 1:
         raise FixynnError(f"stitched images must be >= 1, got {stitched_images}")
+    if stage_images < 1:
+        raise FixynnError(f"stage images must be >= 1, got {stage_images}")
     golden = dict(zip((layer.name for layer in graph.layers), run_graph(graph, images),
                       strict=True)) | {INPUT: images}
     groups = stage_groups(plan)
@@ -213,22 +270,26 @@ def verify(
     make_jobs = max(1, (os.cpu_count() or 1) // jobs)
 
     def check(k: int) -> StageResult:
-        x = golden[groups[k][0].layer.inputs[0]]
-        return _verify_stage(stage_graph(plan, groups[k]), x, golden, work_dir / f"stage{k}",
-                             style, pipeline, cache_dir, make_jobs, build_timeout_s,
-                             run_timeout_s)
+        sub, x = stage_graph(plan, groups[k]), stage_image(plan, groups[k], golden)
+        files = plan_verilog(lower(sub, HwOptions(style, pipeline)))
+        size = sum(len(text) for text in files.values())
+        if stage_sim == "icarus" or (stage_sim == "auto" and size > ICARUS_STAGE_BYTES):
+            return _verify_stage_icarus(sub, x[:stage_images], size, work_dir / f"stage{k}",
+                                        style, pipeline, build_timeout_s + run_timeout_s)
+        return _verify_stage(sub, files, x, golden, work_dir / f"stage{k}", cache_dir,
+                             make_jobs, build_timeout_s, run_timeout_s)
 
     # Most weights (longest build) first: the pool finishes sooner, and two verifications of
     # one sweep running at once (N = 7 and N = 14 in two workers) start on different stages
     # instead of one waiting for the other's build of the stage they share.
     order = sorted(range(len(groups)), key=lambda k: -sum(
-        int(np.count_nonzero(s.layer.weight)) for s in groups[k]))
+        int(np.count_nonzero(s.layer.weight)) for s in groups[k] if hasattr(s.layer, "weight")))
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         done = dict(zip(order, pool.map(check, order), strict=True))
     stages = [done[k] for k in range(len(groups))]
     if stitched_sim == "icarus":
         top = verify_icarus(graph, images[:stitched_images], work_dir / "top", style, pipeline,
-                            build_timeout_s + run_timeout_s)
+                            build_timeout_s + run_timeout_s, default_check_cache())
     else:
         top = verify_graph(graph, images[:stitched_images], work_dir / "top", style, pipeline,
                            cache_dir, build_timeout_s, run_timeout_s, STITCHED_BUILD)
@@ -236,21 +297,37 @@ def verify(
 
 
 def _verify_stage(
-    sub: HwGraph, x: np.ndarray, golden: dict[str, np.ndarray], work_dir: Path, style: str,
-    pipeline: bool, cache_dir: Path | None, make_jobs: int, build_timeout_s: float,
+    sub: HwGraph, files: dict[str, str], x: np.ndarray, golden: dict[str, np.ndarray],
+    work_dir: Path, cache_dir: Path | None, make_jobs: int, build_timeout_s: float,
     run_timeout_s: float,
 ) -> StageResult:
-    """Build and simulate one stage graph on `x` (golden's value of its input tensor) and
-    compare each of its layers with golden's output of that layer."""
-    plan = lower(sub, HwOptions(style, pipeline))
-    files = plan_verilog(plan)
+    """Build (Verilog `files`) and simulate one stage graph on `x` (golden's value of its
+    input tensor, `stage_image`) and compare each of its layers with golden's output."""
     top = top_name(sub)
     t0 = time.perf_counter()
     exe, cached = build(files, cpp_testbench([("", sub)], top), top, cache_dir,
                         build_timeout_s, jobs=make_jobs)
     t1 = time.perf_counter()
-    (rtl,) = simulate(exe, [sub], [stimulus(sub, x, plan.row_gap)], work_dir, run_timeout_s)
+    (rtl,) = simulate(exe, [sub], [stimulus(sub, x, row_gap(sub))], work_dir, run_timeout_s)
     t2 = time.perf_counter()
-    layers = compare(sub, [golden[layer.name] for layer in sub.layers], rtl)
-    return StageResult("+".join(layer.name for layer in sub.layers), layers,
-                       sum(len(text) for text in files.values()), t1 - t0, t2 - t1, cached)
+    # the entry layer (a signed input's offset undone) is the bench's, not the design's
+    want = [golden[layer.name] if layer.name != ENTRY else x - (1 << (layer.in_bits - 1))
+            for layer in sub.layers]
+    layers = [m for m in compare(sub, want, rtl) if m.layer != ENTRY]
+    return StageResult("+".join(m.layer for m in layers), layers,
+                       sum(len(text) for text in files.values()), t1 - t0, t2 - t1, cached,
+                       images=len(x))
+
+
+def _verify_stage_icarus(sub: HwGraph, x: np.ndarray, size: int, work_dir: Path, style: str,
+                         pipeline: bool, timeout_s: float) -> StageResult:
+    """One stage graph on `x` in Icarus: its portable bench compares every layer with
+    golden of the stage graph, which is golden's value of those layers (the same integer
+    semantics on the same input tensor). The outcome is cached by content."""
+    r = verify_icarus(sub, x, work_dir, style, pipeline, timeout_s, default_check_cache())
+    # the bench also compares the entry layer's values (its own): not the design's
+    c, h, w = sub.input_channels, sub.input_height, sub.input_width
+    entry = len(x) * c * h * w if sub.layers[0].name == ENTRY else 0
+    names = "+".join(layer.name for layer in sub.layers if layer.name != ENTRY)
+    return StageResult(names, [], size, r.build_s, r.sim_s, r.cached_build, "icarus", len(x),
+                       (r.outputs_compared - entry, r.mismatches))

@@ -164,6 +164,10 @@ def collect_results(
             {k: a.result[k] for k in VERIFICATION_KEYS}
             for a in sorted(by_stage.get("verify", []), key=lambda a: a.result["n"])
         ],
+        # every N's design size, so the report can say what a left-out N would have cost
+        "rtl": [{"n": a.result["n"], "verilog_bytes": a.result["verilog_bytes"]}
+                for a in sorted(by_stage.get("rtl", []), key=lambda a: a.result["n"])
+                if "verilog_bytes" in a.result],
         "synthesis": [row for a in by_stage.get("synth", []) for row in a.result["layers"]],
         "recommended": recommend(accuracy, hardware),
         "loss_budget": LOSS_BUDGET,

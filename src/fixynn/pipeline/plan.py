@@ -164,6 +164,7 @@ def plan_steps(cfg: Config, tasks: dict[str, TaskData] | None = None) -> Plan:
         verify = {"images": cfg.verify.images, "mode": cfg.verify.mode,
                   "stitched_images": cfg.verify.stitched_images,
                   "stitched_sim": cfg.verify.stitched_sim,
+                  "stage_sim": cfg.verify.stage_sim, "stage_images": cfg.verify.stage_images,
                   "task": cfg.tasks.spec(source).to_dict(),
                   "data": tasks[source].provenance["data_key"],
                   "style": cfg.hardware.rtl_style}

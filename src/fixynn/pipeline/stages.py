@@ -92,8 +92,9 @@ def rtl_step(ctx: StepContext) -> dict[str, Any]:
 
     n = ctx.params["n"]
     rtl = generate_rtl(_graph(ctx, n), ctx.work_dir / "rtl", style=ctx.params["style"])
-    lines = sum((rtl.out_dir / name).read_text().count("\n") for name in rtl.files)
-    return {"n": n, "files": rtl.files, "lines": lines, "adders": rtl.adders,
+    texts = [(rtl.out_dir / name).read_text() for name in rtl.files]
+    return {"n": n, "files": rtl.files, "lines": sum(t.count("\n") for t in texts),
+            "verilog_bytes": sum(len(t) for t in texts), "adders": rtl.adders,
             "adder_bits": rtl.adder_bits}
 
 
@@ -113,7 +114,9 @@ def verify_step(ctx: StepContext) -> dict[str, Any]:
         result = verify(graph, images, Path(build), ctx.params["mode"],
                         style=ctx.params["style"],
                         stitched_images=ctx.params["stitched_images"],
-                        stitched_sim=ctx.params["stitched_sim"])
+                        stitched_sim=ctx.params["stitched_sim"],
+                        stage_sim=ctx.params["stage_sim"],
+                        stage_images=ctx.params["stage_images"])
     summary = result.to_json()
     (ctx.work_dir / "verify.json").write_text(json.dumps(summary, indent=1))
     return {

@@ -256,7 +256,7 @@ def _pareto(results: Results, plot_names: set[str]) -> Section:
 
 
 def _verification(results: Results) -> Section:
-    sec = Section("Bit-exact verification (Verilator vs. golden)")
+    sec = Section("Bit-exact verification (RTL vs. golden)")
     rows = sorted(results["verification"], key=lambda r: r["n"])
     if not rows:
         sec.paragraphs.append("No RTL verified (the verify stage did not run).")
@@ -270,18 +270,17 @@ def _verification(results: Results) -> Section:
     sweep = results["config"].get("sweep", {}).get("n_list", [])
     skipped = sorted(set(sweep) - {r["n"] for r in rows} - {0})
     if skipped:
-        sec.paragraphs.append(f"Not verified in this run (see `verify.n_list`; the default's "
-                              f"choice is measured in docs/rtl.md): N = "
-                              f"{', '.join(map(str, skipped))}. The default leaves out the "
-                              "N whose Verilator builds do not fit its 20-minute budget on 2 "
-                              "cores (N = 7: 443 s whole, 482 s stage by stage).")
+        sec.paragraphs.append(_not_verified(skipped, rows, results.get("rtl", [])))
     sec.paragraphs.append(
-        "Mode `layers`: every stage (a layer, or a fused depthwise + pointwise pair) built and "
-        "simulated alone on every image, fed golden's output of the stage before it; then the "
-        "stitched design on the top-level images checks the wiring, in the top-level "
-        "simulator (`verify.stitched_sim`: Icarus needs no C++ build; its build s is the "
-        "iverilog elaboration). Build seconds are summed over the builds (the stages build in "
-        "parallel; wall is the elapsed time).")
+        "Mode `layers`: every stage (a layer, a fused depthwise + pointwise pair, or a "
+        "residual block with its add) simulated alone, fed golden's output of the tensor it "
+        "reads: small stages built in Verilator and run on every image, large ones in Icarus "
+        "on `verify.stage_images` images (`verify.stage_sim`; a Verilator build of a large "
+        "stage costs more than Icarus's few images); then the stitched design on the "
+        "top-level images checks the wiring, in the top-level simulator "
+        "(`verify.stitched_sim`). Build s is Verilator's build or iverilog's elaboration, "
+        "summed over the stages (they run in parallel; wall is the elapsed time); a cached "
+        "Icarus check is an outcome reused for the same Verilog and vectors.")
     sec.tables.append(
         Table(
             ["N", "mode", "images", "top-level images", "top-level simulator", "MB Verilog",
@@ -305,14 +304,40 @@ def _verification(results: Results) -> Section:
             ],
         )
     )
-    stage_rows = [[str(r["n"]), s["stage"], f"{s['verilog_bytes'] / 1e6:.3f}",
+    stage_rows = [[str(r["n"]), s["stage"], s.get("simulator", "verilator"),
+                   str(s.get("images", r["images"])), f"{s['verilog_bytes'] / 1e6:.3f}",
                    str(s["outputs_compared"]), str(s["mismatches"]), _num(s["build_s"]),
                    "yes" if s["cached_build"] else "no", _num(s["sim_s"])]
                   for r in rows for s in r["stages"]]
     if stage_rows:
-        sec.tables.append(Table(["N", "stage", "MB Verilog", "outputs compared", "mismatches",
-                                 "build s", "cached", "sim s"], stage_rows))
+        sec.tables.append(Table(["N", "stage", "simulator", "images", "MB Verilog",
+                                 "outputs compared", "mismatches", "build s", "cached",
+                                 "sim s"], stage_rows))
     return sec
+
+
+def _not_verified(skipped: list[int], verified: list[dict[str, Any]],
+                  rtl: list[dict[str, Any]]) -> str:
+    """Which N were left out, each with its design size from this run's RTL, beside what the
+    largest verified N cost here: the measured reason they do not fit."""
+    sizes = {r["n"]: r["verilog_bytes"] for r in rtl}
+    largest = max(verified, key=lambda r: r["n"])
+    base = largest["verilog_bytes"]
+
+    def one(n: int) -> str:
+        if n not in sizes:
+            return f"N = {n}"
+        return f"N = {n} ({sizes[n] / 1e6:.1f} MB of Verilog, {sizes[n] / base:.1f}x N = " \
+               f"{largest['n']})"
+
+    wall = largest.get("wall_s")
+    cost = f", verified in {wall:.0f} s wall" if wall is not None else ""
+    return (f"Not verified in this run (not in `verify.n_list`): "
+            f"{', '.join(one(n) for n in skipped)}. The largest N verified here is N = "
+            f"{largest['n']} ({base / 1e6:.1f} MB{cost}); verification time grows with the "
+            "Verilog (compile, elaboration), so the default list is the largest set whose "
+            "measured verification fits the run's budget on 2 cores (docs/rtl.md; "
+            "benchmarks/bench_verify_efficientnet.py measures every N).")
 
 
 def _synthesis(results: Results) -> Section:
