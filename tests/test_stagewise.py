@@ -274,25 +274,30 @@ def test_a_residual_block_is_one_stage_and_a_signed_input_enters_exactly(dag: Hw
     assert golden["b1_add"].min() < 0 < golden["b1_add"].max()
 
 
-def test_layers_mode_checks_a_residual_dag_in_verilator_and_icarus(
+def test_layers_mode_checks_large_stages_inside_the_stitched_check(
         dag: HwGraph, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stages above the size threshold run in Icarus on `stage_images`, the rest in
-    Verilator on every image; a second run reuses both (builds and Icarus outcomes)."""
+    """`auto`: stages up to the size threshold in Verilator on every image; the larger ones
+    as their layers' rows of the stitched check in Icarus (every layer compared there),
+    counted once; a second run reuses both (builds and the Icarus outcome)."""
     images = images_for(dag, 4, seed=6)
     sizes = dict(zip((layer.name for layer in dag.layers),
                      (g[0].size for g in run_graph(dag, images)), strict=True))
     monkeypatch.setattr(stagewise, "ICARUS_STAGE_BYTES", 50_000)
-    result = verify(dag, images, tmp_path / "a", "layers", cache_dir=cache, stage_images=1)
+    result = verify(dag, images, tmp_path / "a", "layers", cache_dir=cache)
     assert result.ok, result.to_json()
     assert [s.name for s in result.stages] == DAG_STAGES
-    sims = {s.name: (s.simulator, s.images) for s in result.stages}
-    assert {s.simulator for s in result.stages} == {"verilator", "icarus"}, sims
     for s in result.stages:
         per_image = sum(sizes[name] for name in s.name.split("+"))  # entry layer left out
-        assert (s.simulator == "icarus") == (s.verilog_bytes > 50_000)
-        assert s.images == (1 if s.simulator == "icarus" else 4)
+        assert s.simulator == ("stitched" if s.verilog_bytes > 50_000 else "verilator")
+        assert s.images == (2 if s.simulator == "stitched" else 4)
         assert s.outputs_compared == s.images * per_image and not s.cached_build
-    again = verify(dag, images, tmp_path / "b", "layers", cache_dir=cache, stage_images=1)
+    assert {s.simulator for s in result.stages} == {"verilator", "stitched"}
+    top = result.top
+    assert [m.layer for m in top.layers] == [layer.name for layer in dag.layers]
+    assert top.outputs_compared == 2 * sum(sizes.values())  # per-layer rows from Icarus
+    assert result.outputs_compared == top.outputs_compared + sum(
+        s.outputs_compared for s in result.stages if s.simulator == "verilator")
+    again = verify(dag, images, tmp_path / "b", "layers", cache_dir=cache)
     assert all(s.cached_build for s in again.stages) and again.top.cached_build
     assert again.outputs_compared == result.outputs_compared and again.ok
 

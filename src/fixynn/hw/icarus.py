@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +23,8 @@ from fixynn.atomic import atomic_write_json
 from fixynn.errors import FixynnError
 from fixynn.hw.ir import HwGraph
 from fixynn.hw.rtl import SUMMARY_JSON, generate_rtl
-from fixynn.hw.rtl.portable_tb import FAIL, PASS
-from fixynn.hw.sim import VerifyResult, run_group
+from fixynn.hw.rtl.portable_tb import FAIL, LAYER, PASS
+from fixynn.hw.sim import LayerMismatch, VerifyResult, run_group
 from fixynn.paths import cache_home
 
 ICARUS_PACKAGE = "iverilog"  # the Debian package (scripts/install-system-deps.sh)
@@ -31,6 +32,8 @@ COMPILE_FLAGS = ("-g2005", "-Wall")
 _SUMMARY = re.compile(rf"^({PASS}|{FAIL}): .*$", re.MULTILINE)
 _COUNTS = re.compile(r"(\d+) output values compared, (\d+) mismatches")
 _MISSING = re.compile(r"(\d+) missing")
+_LAYER = re.compile(rf"^{LAYER} (\d+) \(.*\): (\d+) compared, (\d+) mismatches, "
+                    r"(\d+) missing$", re.MULTILINE)
 
 
 class IcarusMissing(FixynnError):
@@ -47,6 +50,7 @@ class IcarusResult:
     warnings: str  # what `iverilog -Wall` printed ('' when clean)
     compile_s: float = 0.0  # iverilog (parse and elaborate)
     sim_s: float = 0.0  # vvp (the vectors read and every image run)
+    layers: tuple[tuple[int, int, int], ...] = ()  # per layer: compared, mismatches, missing
 
 
 def find_icarus() -> tuple[str, str]:
@@ -103,17 +107,19 @@ def run_portable_testbench(rtl_dir: str | Path, timeout_s: float = 600.0) -> Ica
     counts = _COUNTS.search(match.group(0))
     compared, mismatches = (int(counts.group(1)), int(counts.group(2))) if counts else (0, -1)
     missing = _MISSING.search(match.group(0))
+    layers = tuple((int(m[2]), int(m[3]), int(m[4])) for m in _LAYER.finditer(proc.stdout))
     return IcarusResult(match.group(1) == PASS, match.group(0), compared, mismatches,
-                        int(missing.group(1)) if missing else 0, warnings, t1 - t0, t2 - t1)
+                        int(missing.group(1)) if missing else 0, warnings, t1 - t0, t2 - t1,
+                        layers)
 
 
 def verify_icarus(graph: HwGraph, images: np.ndarray, work_dir: Path, style: str = "csd",
                   pipeline: bool = False, timeout_s: float = 600.0,
                   cache_dir: Path | None = None) -> VerifyResult:
     """The whole design on `images` in Icarus: the RTL and the portable testbench written
-    into `work_dir/rtl`, compiled and run there. The bench counts mismatches over all layers
-    (it names the first ones), so the result has no per-layer rows; missing outputs count as
-    mismatches and a hung design is an error, as in the Verilator path.
+    into `work_dir/rtl`, compiled and run there, every layer compared; missing outputs count as
+    mismatches and a hung design is an error, as in the Verilator path. The bench's layer
+    lines give the per-layer rows.
 
     With `cache_dir` the outcome is kept by content (the Verilog, the bench, its vectors and
     the Icarus version: `check_key`), and a check of the same files reuses it without
@@ -123,18 +129,29 @@ def verify_icarus(graph: HwGraph, images: np.ndarray, work_dir: Path, style: str
     kept = Path(cache_dir) / f"{check_key(out)}.json" if cache_dir is not None else None
     if kept is not None and kept.is_file():
         doc = json.loads(kept.read_text())
-        return VerifyResult(images=len(images), outputs_compared=doc["compared"],
-                            mismatches=doc["mismatches"], layers=[], build_s=0.0, sim_s=0.0,
-                            cached_build=True, simulator="icarus")
+        return _result(graph, len(images), doc["layers"], 0.0, 0.0, True)
     r = run_portable_testbench(out, timeout_s)
     bad = r.mismatches + r.missing
     if not r.passed and bad <= 0:  # a timeout (hung design) or an unreadable summary
         raise FixynnError(f"check of {graph.name!r} in Icarus ({out}): {r.line}")
+    if len(r.layers) != len(graph.layers):
+        raise FixynnError(f"check of {graph.name!r} in Icarus ({out}): the bench printed "
+                          f"{len(r.layers)} layer lines for {len(graph.layers)} layers")
     if kept is not None:
-        atomic_write_json(kept, {"compared": r.compared, "mismatches": bad, "line": r.line,
+        atomic_write_json(kept, {"layers": [list(row) for row in r.layers], "line": r.line,
                                  "compile_s": r.compile_s, "sim_s": r.sim_s})
-    return VerifyResult(images=len(images), outputs_compared=r.compared, mismatches=bad,
-                        layers=[], build_s=r.compile_s, sim_s=r.sim_s, cached_build=False,
+    return _result(graph, len(images), r.layers, r.compile_s, r.sim_s, False)
+
+
+def _result(graph: HwGraph, images: int, layers: Sequence[Sequence[int]], compile_s: float,
+            sim_s: float, cached: bool) -> VerifyResult:
+    """A VerifyResult from the bench's per-layer (compared, mismatches, missing) counts;
+    missing outputs count as mismatches."""
+    rows = [LayerMismatch(layer.name, compared, bad + missing)
+            for layer, (compared, bad, missing) in zip(graph.layers, layers, strict=True)]
+    return VerifyResult(images=images, outputs_compared=sum(m.outputs for m in rows),
+                        mismatches=sum(m.mismatches for m in rows), layers=rows,
+                        build_s=compile_s, sim_s=sim_s, cached_build=cached,
                         simulator="icarus")
 
 

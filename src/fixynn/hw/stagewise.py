@@ -13,14 +13,18 @@ after its layers, not after the graph holding it, so the stages that two front-e
 images: the stages are already proven, this checks their wiring and the design's row gap.
 It runs in Icarus by default (`stitched_sim`): the portable testbench `fixynn rtl` writes
 (rtl.portable_tb), which needs no C++ build, against a Verilator build of the whole design
-(docs/rtl.md, "The stitched check in Icarus, measured").
+(docs/rtl.md, "The stitched check in Icarus, measured"). That bench compares every layer, so
+under `stage_sim = auto` a stage too large for a Verilator build in the budget is checked
+there, on the stitched check's images, instead of alone (docs/rtl.md, "EfficientNet-Lite0
+at 64x64": a Verilator build costs ~11 bytes of C++ per byte of Verilog).
+
+A residual block is one stage (its add reads the block's input, so the stage from the fork
+to the add reads one tensor), and a stage reading a signed tensor gets an exact entry layer
+(the IR's image is unsigned): see `stage_groups` and `stage_graph`.
 
 `whole` is the earlier mode: one build of the whole design, every layer compared on every
 image. `auto` picks `layers` for designs whose Verilog is larger than `AUTO_LAYERS_BYTES`.
 
-Chain-only today: a stage reads one tensor (its first layer's only input). A stage with two
-inputs (a residual add) needs a stage graph with two inputs, i.e. a second stimulus stream
-in the testbench; the split itself (`stage_groups`) already walks `Plan.stages`.
 """
 
 from __future__ import annotations
@@ -68,7 +72,8 @@ ENTRY = "stage_input"  # the entry layer of a stage reading a signed tensor (sta
 # Verilator compiles ~11 bytes of C++ per byte of Verilog, which costs more than Icarus's
 # simulation of a few images above this size (docs/rtl.md, "EfficientNet-Lite0 at 64x64").
 ICARUS_STAGE_BYTES = 150_000
-STAGE_IMAGES = 2  # images of a stage checked in Icarus (at most the images given)
+STAGE_IMAGES = 2  # images of a stage checked alone in Icarus (at most the images given)
+STITCHED = "stitched"  # a stage whose layers the stitched check in Icarus compares (auto)
 STITCHED_IMAGES = 2  # images of the stitched check in `layers` mode (at most the images given)
 # The stitched design runs on a couple of images, so its build trades simulation speed for
 # compile time: all C++ at -O0 (measured in docs/rtl.md, "Build options, measured").
@@ -122,11 +127,14 @@ class Verification:
 
     @property
     def outputs_compared(self) -> int:
-        return self.top.outputs_compared + sum(s.outputs_compared for s in self.stages)
+        """Every value compared once: a `STITCHED` stage's values are the top level's."""
+        return self.top.outputs_compared + sum(s.outputs_compared for s in self.stages
+                                               if s.simulator != STITCHED)
 
     @property
     def mismatches(self) -> int:
-        return self.top.mismatches + sum(s.mismatches for s in self.stages)
+        return self.top.mismatches + sum(s.mismatches for s in self.stages
+                                         if s.simulator != STITCHED)
 
     @property
     def ok(self) -> bool:
@@ -242,8 +250,10 @@ def verify(
 
     `jobs`: stages built at once (default: the CPU cores); `stitched_images`: images of the
     stitched top level in layers mode; `stitched_sim`: its simulator (icarus | verilator);
-    `stage_sim`: the stages' simulator (auto: Icarus on `stage_images` images for a stage
-    above `ICARUS_STAGE_BYTES` of Verilog, Verilator on every image below)."""
+    `stage_sim`: where each stage is checked: `verilator` (alone, every image), `icarus`
+    (alone, on `stage_images` images) or `auto`: up to `ICARUS_STAGE_BYTES` of Verilog in
+    Verilator, a larger stage inside the stitched check when that runs in Icarus (its layers'
+    rows of that check, on `stitched_images` images), else alone in Icarus."""
     t0 = time.perf_counter()
     if stitched_sim not in STITCHED_SIMS:
         raise FixynnError(f"stitched simulator {stitched_sim!r} is not one of "
@@ -269,31 +279,54 @@ def verify(
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(groups)))
     make_jobs = max(1, (os.cpu_count() or 1) // jobs)
 
+    subs = [stage_graph(plan, group) for group in groups]
+    sizes = [_verilog_bytes(sub, style, pipeline) for sub in subs]
+    sims = [_stage_sim(stage_sim, stitched_sim, size) for size in sizes]
+
     def check(k: int) -> StageResult:
-        sub, x = stage_graph(plan, groups[k]), stage_image(plan, groups[k], golden)
-        files = plan_verilog(lower(sub, HwOptions(style, pipeline)))
-        size = sum(len(text) for text in files.values())
-        if stage_sim == "icarus" or (stage_sim == "auto" and size > ICARUS_STAGE_BYTES):
-            return _verify_stage_icarus(sub, x[:stage_images], size, work_dir / f"stage{k}",
+        sub, x = subs[k], stage_image(plan, groups[k], golden)
+        if sims[k] == "icarus":
+            return _verify_stage_icarus(sub, x[:stage_images], sizes[k], work_dir / f"stage{k}",
                                         style, pipeline, build_timeout_s + run_timeout_s)
+        files = plan_verilog(lower(sub, HwOptions(style, pipeline)))
         return _verify_stage(sub, files, x, golden, work_dir / f"stage{k}", cache_dir,
                              make_jobs, build_timeout_s, run_timeout_s)
 
     # Most weights (longest build) first: the pool finishes sooner, and two verifications of
     # one sweep running at once (N = 7 and N = 14 in two workers) start on different stages
     # instead of one waiting for the other's build of the stage they share.
-    order = sorted(range(len(groups)), key=lambda k: -sum(
+    alone = [k for k in range(len(groups)) if sims[k] != STITCHED]
+    order = sorted(alone, key=lambda k: -sum(
         int(np.count_nonzero(s.layer.weight)) for s in groups[k] if hasattr(s.layer, "weight")))
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         done = dict(zip(order, pool.map(check, order), strict=True))
-    stages = [done[k] for k in range(len(groups))]
     if stitched_sim == "icarus":
         top = verify_icarus(graph, images[:stitched_images], work_dir / "top", style, pipeline,
                             build_timeout_s + run_timeout_s, default_check_cache())
     else:
         top = verify_graph(graph, images[:stitched_images], work_dir / "top", style, pipeline,
                            cache_dir, build_timeout_s, run_timeout_s, STITCHED_BUILD)
+    rows = {m.layer: m for m in top.layers}
+    for k in set(range(len(groups))) - set(alone):  # their layers' rows of the stitched check
+        layers = [rows[s.layer.name] for s in groups[k]]
+        done[k] = StageResult("+".join(m.layer for m in layers), layers, sizes[k], 0.0, 0.0,
+                              top.cached_build, STITCHED, top.images)
+    stages = [done[k] for k in range(len(groups))]
     return Verification(mode, len(images), size, stages, top, time.perf_counter() - t0)
+
+
+def _verilog_bytes(graph: HwGraph, style: str, pipeline: bool) -> int:
+    return sum(len(text) for text in plan_verilog(lower(graph, HwOptions(style, pipeline))
+                                                  ).values())
+
+
+def _stage_sim(stage_sim: str, stitched_sim: str, size: int) -> str:
+    """Where a stage of `size` bytes of Verilog is checked: `verilator` or `icarus` (alone),
+    or `STITCHED` (its layers compared inside the stitched check in Icarus, on the same
+    images a check of it alone in Icarus would take: that check would only repeat it)."""
+    if stage_sim != "auto" or size <= ICARUS_STAGE_BYTES:
+        return "verilator" if stage_sim == "auto" else stage_sim
+    return STITCHED if stitched_sim == "icarus" else "icarus"
 
 
 def _verify_stage(

@@ -7,8 +7,9 @@ command file listing the design and the bench, dependencies first) and `vectors/
 of layer i, one pixel per line in the layout of port o<i>_data). The bench drives the
 documented protocol as a user's system may (random idle cycles inside rows, the row gap,
 each frame as soon as `busy` is low, X on `in_data`/`in_sof` while `in_valid` is low),
-compares every output value of every layer and its frame-start flag with golden, and ends
-with one line: `FIXYNN-TB PASS: ...` or `FIXYNN-TB FAIL: ... <count> mismatches ...`.
+compares every output value of every layer and its frame-start flag with golden, prints
+one line of counts per layer (`FIXYNN-TB layer <i> (<name>): ...`) and ends with one line:
+`FIXYNN-TB PASS: ...` or `FIXYNN-TB FAIL: ... <count> mismatches ...`.
 Run it from the directory holding the files (`$readmemh` paths are relative), e.g.
 `iverilog -g2005 -o tb.vvp -c tb.f && vvp -n tb.vvp`.
 """
@@ -24,6 +25,7 @@ from fixynn.hw.rtl.names import sanitize
 from fixynn.hw.rtl.stimulus import Stimulus, cycle_budget
 
 PASS, FAIL = "FIXYNN-TB PASS", "FIXYNN-TB FAIL"
+LAYER = "FIXYNN-TB layer"  # one line per layer before the summary: its own counts
 SHOW = 10  # mismatches printed one by one before the summary line
 _HEX = np.array(list("0123456789abcdef"))
 
@@ -73,7 +75,7 @@ def _bench(graph: HwGraph, tb: str, n: int, max_cycles: int) -> str:
     pix = graph.input_height * graph.input_width
     iw = c * bits
     shapes = graph.shapes()
-    decl, conns, checks, missing = [], [], [], []
+    decl, conns, checks, missing, layer_lines = [], [], [], [], []
     for i, (layer, (oc, oh, ow)) in enumerate(zip(graph.layers, shapes, strict=True)):
         ob, per = layer.out_bits, oh * ow
         w, total = oc * ob, n * per
@@ -84,6 +86,8 @@ def _bench(graph: HwGraph, tb: str, n: int, max_cycles: int) -> str:
             f"  reg [{w - 1}:0] exp{i} [0:{total - 1}];",
             f"  reg [{w - 1}:0] want{i};",
             f"  integer seen{i} = 0;",
+            f"  integer cmp{i} = 0;",
+            f"  integer bad{i} = 0;",
         ]
         conns += [f".o{i}_valid(o{i}_valid)", f".o{i}_sof(o{i}_sof)", f".o{i}_data(o{i}_data)"]
         where = f"layer {i} ({sanitize(layer.name)}) image %0d pixel %0d"
@@ -92,6 +96,7 @@ def _bench(graph: HwGraph, tb: str, n: int, max_cycles: int) -> str:
             f"    if (!rst && o{i}_valid !== 1'b0) begin",
             f"      if (o{i}_valid !== 1'b1 || seen{i} >= {total}) begin",
             f"        bad = bad + {oc};",
+            f"        bad{i} = bad{i} + {oc};",
             f"        if (bad <= {SHOW}) $display(\"FIXYNN-TB mismatch: layer {i} "
             f"({sanitize(layer.name)}): valid is %b after %0d of {total} pixels\", "
             f"o{i}_valid, seen{i});",
@@ -99,8 +104,10 @@ def _bench(graph: HwGraph, tb: str, n: int, max_cycles: int) -> str:
             f"        want{i} = exp{i}[seen{i}];",
             f"        for (ch = 0; ch < {oc}; ch = ch + 1) begin",
             "          compared = compared + 1;",
+            f"          cmp{i} = cmp{i} + 1;",
             f"          if (o{i}_data[ch * {ob} +: {ob}] !== want{i}[ch * {ob} +: {ob}]) begin",
             "            bad = bad + 1;",
+            f"            bad{i} = bad{i} + 1;",
             f"            if (bad <= {SHOW}) $display(\"FIXYNN-TB mismatch: {where} "
             f"channel %0d: got %h, expected %h\", seen{i} / {per}, seen{i} % {per}, ch, "
             f"o{i}_data[ch * {ob} +: {ob}], want{i}[ch * {ob} +: {ob}]);",
@@ -108,6 +115,7 @@ def _bench(graph: HwGraph, tb: str, n: int, max_cycles: int) -> str:
             "        end",
             f"        if (o{i}_sof !== (seen{i} % {per} == 0)) begin",
             "          bad = bad + 1;",
+            f"          bad{i} = bad{i} + 1;",
             f"          if (bad <= {SHOW}) $display(\"FIXYNN-TB mismatch: {where}: "
             f"frame-start flag %b\", seen{i} / {per}, seen{i} % {per}, o{i}_sof);",
             "        end",
@@ -118,6 +126,10 @@ def _bench(graph: HwGraph, tb: str, n: int, max_cycles: int) -> str:
         ]
         missing.append(
             f"    if (seen{i} < {total}) missing = missing + ({total} - seen{i}) * {oc};")
+        layer_lines.append(
+            f"    $display(\"{LAYER} {i} ({sanitize(layer.name)}): %0d compared, %0d "
+            f"mismatches, %0d missing\", cmp{i}, bad{i}, "
+            f"seen{i} < {total} ? ({total} - seen{i}) * {oc} : 0);")
     reads = [f'    $readmemh("vectors/o{i}.hex", exp{i});' for i in range(len(graph.layers))]
     return "\n".join([
         HEADER,
@@ -189,6 +201,7 @@ def _bench(graph: HwGraph, tb: str, n: int, max_cycles: int) -> str:
         "    while (busy !== 1'b0) idle;",
         "    repeat (64) idle;  // nothing may come out once busy has fallen",
         *missing,
+        *layer_lines,
         "    if (bad == 0 && missing == 0)",
         f"      $display(\"{PASS}: %0d images, %0d output values compared, 0 mismatches\", N, "
         "compared);",
