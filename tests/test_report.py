@@ -86,6 +86,7 @@ def sample_results() -> dict[str, Any]:
                                       "build_s": 1.5, "sim_s": 0.25, "cached_build": i == 0,
                                       "outputs_compared": 70 * n, "mismatches": 0}
                                      for i in range(n)]} for n in (7, 14)],
+        "rtl": [{"n": n, "verilog_bytes": 250_000 * n} for n in (2, 7, 14)],
         "synthesis": [{"n": 14, "layer": "b0_conv", "cells": 1234, "gate_equivalents": 2345.5,
                        "flip_flops": 40, "library": "osu018_stdcells", "area_um2": 56292.0,
                        "critical_path_ns": 3.75, "f_max_mhz": 266.7,
@@ -178,11 +179,12 @@ def test_markdown_has_no_empty_section(report_dir: Path) -> None:
     for sec in sections:
         title, _, body = sec.partition("\n")
         assert body.strip(), f"section {title!r} is empty"
-    assert "Not verified in this run (see `verify.n_list`; the default's choice is measured " \
-        "in docs/rtl.md): N = 2." in md
+    # a left-out N: its size from this run's RTL beside the largest verified N's cost
+    assert "Not verified in this run (not in `verify.n_list`): N = 2 (0.5 MB of Verilog, 0.1x " \
+        "N = 14). The largest N verified here is N = 14 (3.5 MB, verified in 4 s wall)" in md
     # per N, then per stage: mode, sizes, times, cache hits
     assert "| 14 | layers | 100 | 2 | icarus | 3.50 | 14000 | 0 | 3 | 1 | 4.5 |" in md
-    assert "| 7 | b0_dw+b0_pw | 0.020 | 490 | 0 | 1.5 | yes | 0.25 |" in md
+    assert "| 7 | b0_dw+b0_pw | verilator | 100 | 0.020 | 490 | 0 | 1.5 | yes | 0.25 |" in md
     assert md.count("| b6_dw+b6_pw |") == 2 and md.count("| b13_dw+b13_pw |") == 1
     assert "**N = 2**" in md and "upper bound 0.35%" in md
     assert "| b | 7 | 90.00% | 89.10% | 0.90% | [0.75%, 1.05%] | inconclusive |" in md

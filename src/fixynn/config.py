@@ -169,10 +169,10 @@ class VerifyConfig:
     stitched_images: int = _spec("images of the stitched design in layers mode", min=1)
     stitched_sim: str = _spec("simulator of the stitched design in layers mode (icarus: no "
                               "C++ build)", choices=STITCHED_SIMS)
-    stage_sim: str = _spec("simulator of each stage in layers mode (auto: Icarus on "
-                           "stage_images for large stages, Verilator on every image for small "
-                           "ones)", choices=STAGE_SIMS)
-    stage_images: int = _spec("images of a stage checked in Icarus", min=1)
+    stage_sim: str = _spec("where each stage is checked in layers mode (auto: small stages "
+                           "alone in Verilator on every image, large ones inside the stitched "
+                           "Icarus check)", choices=STAGE_SIMS)
+    stage_images: int = _spec("images of a stage checked alone in Icarus", min=1)
     n_list: tuple[int, ...] = _spec(
         "split points to verify (empty = every N >= 1 of the sweep)",
         min=1,

@@ -82,11 +82,11 @@ def verify(
         help="simulator of the stitched design in layers mode: icarus (no C++ build) | "
              "verilator")] = "icarus",
     stage_sim: Annotated[str, typer.Option(
-        help="simulator of each stage in layers mode: auto (Icarus on --stage-images for "
-             "large stages, Verilator on every image for small ones) | verilator | "
-             "icarus")] = "auto",
+        help="where each stage is checked in layers mode: auto (small stages alone in "
+             "Verilator on every image, large ones inside the stitched Icarus check) | "
+             "verilator | icarus (alone, on --stage-images)")] = "auto",
     stage_images: Annotated[int, typer.Option(
-        help="images of a stage checked in Icarus")] = STAGE_IMAGES,
+        help="images of a stage checked alone in Icarus")] = STAGE_IMAGES,
     jobs: Annotated[int, typer.Option(help="stages built at once (0: one per CPU core)")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
     style: Annotated[str, typer.Option(help="csd | shared | naive")] = "csd",

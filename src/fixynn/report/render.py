@@ -274,11 +274,11 @@ def _verification(results: Results) -> Section:
     sec.paragraphs.append(
         "Mode `layers`: every stage (a layer, a fused depthwise + pointwise pair, or a "
         "residual block with its add) simulated alone, fed golden's output of the tensor it "
-        "reads: small stages built in Verilator and run on every image, large ones in Icarus "
-        "on `verify.stage_images` images (`verify.stage_sim`; a Verilator build of a large "
-        "stage costs more than Icarus's few images); then the stitched design on the "
-        "top-level images checks the wiring, in the top-level simulator "
-        "(`verify.stitched_sim`). Build s is Verilator's build or iverilog's elaboration, "
+        "reads: small stages built in Verilator and run on every image; then the stitched "
+        "design on the top-level images checks the wiring in the top-level simulator "
+        "(`verify.stitched_sim`), comparing every layer, and a large stage (simulator "
+        "`stitched`, `verify.stage_sim = auto`) is checked there, since its Verilator build "
+        "would not fit the budget. Build s is Verilator's build or iverilog's elaboration, "
         "summed over the stages (they run in parallel; wall is the elapsed time); a cached "
         "Icarus check is an outcome reused for the same Verilog and vectors.")
     sec.tables.append(

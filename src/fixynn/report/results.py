@@ -14,7 +14,7 @@ from fixynn.errors import FixynnError
 from fixynn.train.verdict import BUDGET_POINTS, largest_holding_n
 
 SCHEMA = "fixynn-results"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 LOSS_BUDGET = BUDGET_POINTS / 100
 
 # Headline results of the paper (Whatmough et al., "FixyNN: Efficient Hardware for Mobile
@@ -111,6 +111,7 @@ SPEC: dict[str, Any] = {
                       "stages": [{"stage": str, "verilog_bytes": int, "build_s": float,
                                   "sim_s": float, "cached_build": bool,
                                   "outputs_compared": int, "mismatches": int}]}],
+    "rtl": [{"n": int, "verilog_bytes": int}],
     "synthesis": [
         {"n": int, "layer": str, "cells": int, "gate_equivalents": float, "flip_flops": int,
          "library": (str, type(None)), "area_um2": (float, type(None)),
