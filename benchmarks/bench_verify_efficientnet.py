@@ -7,8 +7,9 @@ For each N (the stem and N - 1 blocks; N = 1 is the stem alone) the integer HwGr
 exported as the default job builds it (`fixynn.frontend.to_hwgraph`, ImageNet weights,
 formats calibrated on `--calib` training images of `--task` replicated to 3 channels, input
 (p - 127) / 128), lowered (a refused kind stops that N with the error), and verified per
-stage (`fixynn.hw.stagewise.verify`, `--mode layers`) on the task's first `--images` test
-images, the way the pipeline's verify step calls it. All N share one fresh cache (`--cache`,
+stage (`fixynn.hw.stagewise.verify`, `--mode layers`; `--mode whole` for one Verilator build of
+the whole design, the comparison) on the task's first `--images` test images, the way the
+pipeline's verify step calls it. All N share one fresh cache (`--cache`,
 default a new temp folder), so N's stages that a smaller N built or checked are reused, as
 in a run's sweep. Printed per N: nodes, Verilog bytes, stages, per stage its simulator,
 bytes, build (or iverilog) and simulation seconds, cached or not, values and mismatches;
@@ -73,7 +74,7 @@ def measure(n: int, graph: HwGraph, images: np.ndarray, args: argparse.Namespace
           f"load {os.getloadavg()[0]:.1f}", flush=True)
     load0, c0, t0 = os.getloadavg()[0], cpu_s(), time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-verify-") as work:
-        result = verify(graph, images, Path(work), "layers", cache_dir=args.cache / "verilator",
+        result = verify(graph, images, Path(work), args.mode, cache_dir=args.cache / "verilator",
                         jobs=args.jobs, stitched_images=args.stitched_images,
                         stage_sim=args.stage_sim, stage_images=args.stage_images)
     wall, cpu = time.perf_counter() - t0, cpu_s() - c0
@@ -85,7 +86,7 @@ def measure(n: int, graph: HwGraph, images: np.ndarray, args: argparse.Namespace
               f"{s.build_s:.1f} | {s.sim_s:.1f} | {'yes' if s.cached_build else 'no'} | "
               f"{s.outputs_compared:,} | {s.mismatches} |")
     top = result.top
-    print(f"stitched ({top.simulator}, {top.images} images): build {top.build_s:.1f} s, "
+    print(f"top level ({top.simulator}, {top.images} images): build {top.build_s:.1f} s, "
           f"sim {top.sim_s:.1f} s, {top.outputs_compared:,} values, {top.mismatches} "
           f"mismatches{' (cached)' if top.cached_build else ''}")
     load1 = os.getloadavg()[0]
@@ -103,6 +104,8 @@ def main() -> None:
     parser.add_argument("--task", default="fashion-mnist-a")
     parser.add_argument("--calib", type=int, default=64, help="calibration training images")
     parser.add_argument("--images", type=int, default=100, help="test images verified")
+    parser.add_argument("--mode", choices=("layers", "whole"), default="layers",
+                        help="whole: one Verilator build of the design (the mode before)")
     parser.add_argument("--stage-sim", choices=STAGE_SIMS, default="auto")
     parser.add_argument("--stage-images", type=int, default=STAGE_IMAGES)
     parser.add_argument("--stitched-images", type=int, default=STITCHED_IMAGES)
@@ -118,8 +121,9 @@ def main() -> None:
     rng = np.random.default_rng(1)
     calib = data.train_images[np.sort(rng.permutation(len(data.train_images))[:args.calib])]
     images = data.test_images[:args.images].astype(np.int64)
-    print(f"{args.task}: {len(calib)} calibration images, {len(images)} test images; stages "
-          f"in {args.stage_sim}, cache {args.cache}; {os.cpu_count()} cores", flush=True)
+    print(f"{args.task}: {len(calib)} calibration images, {len(images)} test images; mode "
+          f"{args.mode}, stages {args.stage_sim}, cache {args.cache}; {os.cpu_count()} cores",
+          flush=True)
     rows = []
     start = time.perf_counter()
     for n in sorted(args.n):
