@@ -276,12 +276,16 @@ def verify(
     golden = dict(zip((layer.name for layer in graph.layers), run_graph(graph, images),
                       strict=True)) | {INPUT: images}
     groups = stage_groups(plan)
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(groups)))
-    make_jobs = max(1, (os.cpu_count() or 1) // jobs)
-
     subs = [stage_graph(plan, group) for group in groups]
     sizes = [_verilog_bytes(sub, style, pipeline) for sub in subs]
     sims = [_stage_sim(stage_sim, stitched_sim, size) for size in sizes]
+    alone = [k for k in range(len(groups)) if sims[k] != STITCHED]
+    # The stitched check in Icarus is one single-threaded process: it runs beside the stage
+    # checks on a core of its own (its result does not depend on theirs).
+    cores = os.cpu_count() or 1
+    beside = int(stitched_sim == "icarus")
+    jobs = max(1, min(jobs or max(1, cores - beside), len(alone)))
+    make_jobs = max(1, (cores - beside) // jobs)
 
     def check(k: int) -> StageResult:
         sub, x = subs[k], stage_image(plan, groups[k], golden)
@@ -295,17 +299,17 @@ def verify(
     # Most weights (longest build) first: the pool finishes sooner, and two verifications of
     # one sweep running at once (N = 7 and N = 14 in two workers) start on different stages
     # instead of one waiting for the other's build of the stage they share.
-    alone = [k for k in range(len(groups)) if sims[k] != STITCHED]
     order = sorted(alone, key=lambda k: -sum(
         int(np.count_nonzero(s.layer.weight)) for s in groups[k] if hasattr(s.layer, "weight")))
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with ThreadPoolExecutor(max_workers=jobs + beside) as pool:
+        if beside:  # submitted first: it holds one worker while the others take the stages
+            stitched = pool.submit(verify_icarus, graph, images[:stitched_images],
+                                   work_dir / "top", style, pipeline,
+                                   build_timeout_s + run_timeout_s, default_check_cache())
         done = dict(zip(order, pool.map(check, order), strict=True))
-    if stitched_sim == "icarus":
-        top = verify_icarus(graph, images[:stitched_images], work_dir / "top", style, pipeline,
-                            build_timeout_s + run_timeout_s, default_check_cache())
-    else:
-        top = verify_graph(graph, images[:stitched_images], work_dir / "top", style, pipeline,
-                           cache_dir, build_timeout_s, run_timeout_s, STITCHED_BUILD)
+        top = stitched.result() if beside else verify_graph(
+            graph, images[:stitched_images], work_dir / "top", style, pipeline, cache_dir,
+            build_timeout_s, run_timeout_s, STITCHED_BUILD)
     rows = {m.layer: m for m in top.layers}
     for k in set(range(len(groups))) - set(alone):  # their layers' rows of the stitched check
         layers = [rows[s.layer.name] for s in groups[k]]
