@@ -68,9 +68,11 @@ STAGE_SIMS = ("auto", "verilator", "icarus")
 # long (N = 14, 29.8 MB: 136 s), so only designs beyond N = 10 (10.1 MB) take it.
 AUTO_LAYERS_BYTES = 12_000_000
 ENTRY = "stage_input"  # the entry layer of a stage reading a signed tensor (stage_graph)
-# `stage_sim = auto` checks a stage in Icarus above this much Verilog, else in Verilator:
-# Verilator compiles ~11 bytes of C++ per byte of Verilog, which costs more than Icarus's
-# simulation of a few images above this size (docs/rtl.md, "EfficientNet-Lite0 at 64x64").
+# `stage_sim = auto` builds a stage of up to this much Verilog in Verilator (every image);
+# a larger one is checked in Icarus (inside the stitched check). Measured on EfficientNet-
+# Lite0 at 64x64 (docs/rtl.md, "EfficientNet-Lite0 at 64x64"): the stem (121 kB) and block
+# 0's layers build in 6-107 s, a 1.2 MB unit's C++ make took 255 s (13.3 MB of C++), where
+# Icarus checks it on 2 images in 23 s.
 ICARUS_STAGE_BYTES = 150_000
 STAGE_IMAGES = 2  # images of a stage checked alone in Icarus (at most the images given)
 STITCHED = "stitched"  # a stage whose layers the stitched check in Icarus compares (auto)
