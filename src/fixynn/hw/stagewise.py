@@ -16,7 +16,7 @@ It runs in Icarus by default (`stitched_sim`): the portable testbench `fixynn rt
 (docs/rtl.md, "The stitched check in Icarus, measured"). That bench compares every layer, so
 under `stage_sim = auto` a stage too large for a Verilator build in the budget is checked
 there, on the stitched check's images, instead of alone (docs/rtl.md, "EfficientNet-Lite0
-at 64x64": a Verilator build costs ~11 bytes of C++ per byte of Verilog).
+at 64x64": a 1.2 MB unit Verilated into 13.3 MB of C++, a 255 s make).
 
 A residual block is one stage (its add reads the block's input, so the stage from the fork
 to the add reads one tensor), and a stage reading a signed tensor gets an exact entry layer
@@ -60,13 +60,12 @@ from fixynn.hw.sim import (
 MODES = ("auto", "whole", "layers")
 STITCHED_SIMS = ("icarus", "verilator")
 STAGE_SIMS = ("auto", "verilator", "icarus")
-# `auto` verifies per stage above this much Verilog. Measured on the default-like front-end
-# (docs/rtl.md, "Per-stage verification, measured"): on a cold cache `layers` took 2.3x and
-# 2.2x the time of its own stitched build (= one whole build) at N = 4 (0.34 MB) and N = 7
-# (2.57 MB), since that check is itself a whole-design build; it pays off where the stages
-# are already built (the other N of a sweep) and the whole design's 100-image simulation is
-# long (N = 14, 29.8 MB: 136 s), so only designs beyond N = 10 (10.1 MB) take it.
-AUTO_LAYERS_BYTES = 12_000_000
+# `auto` verifies per stage above this much Verilog. Measured on EfficientNet-Lite0 at 64x64
+# (docs/rtl.md, "EfficientNet-Lite0 at 64x64", CPU seconds on a cold cache): whole 136 s
+# against layers ~175 s at N = 4 (2.01 MB), whole 524 s against layers ~311 s at N = 6
+# (7.39 MB), since layers builds only the small stages and checks the rest in the stitched
+# Icarus run; whole keeps every layer on every image where it is the cheaper one.
+AUTO_LAYERS_BYTES = 4_000_000
 ENTRY = "stage_input"  # the entry layer of a stage reading a signed tensor (stage_graph)
 # `stage_sim = auto` builds a stage of up to this much Verilog in Verilator (every image);
 # a larger one is checked in Icarus (inside the stitched check). Measured on EfficientNet-
