@@ -161,22 +161,26 @@ def test_a_smaller_front_end_reuses_the_stages_it_shares(
     assert not result.top.cached_build and result.ok
 
 
-def _corrupt_b1_pw(plan):  # type: ignore[no-untyped-def]
-    """The emitter's files with the b1_pw module's output bit 0 inverted."""
-    files = plan_verilog(plan)
-    name = f"{top_name(plan.graph)}_b1_pw.v"
-    if name in files:  # the stage holding b1_pw
-        text = files[name]
-        files[name] = text.replace("assign out_data = y_q;", "assign out_data = y_q ^ 1;")
-        assert files[name] != text
-    return files
+def _corrupting(layer: str):  # type: ignore[no-untyped-def]
+    """A `plan_verilog` whose files have `layer`'s module output bit 0 inverted."""
+
+    def corrupt(plan):  # type: ignore[no-untyped-def]
+        files = plan_verilog(plan)
+        name = f"{top_name(plan.graph)}_{layer}.v"
+        if name in files:  # the stage holding the layer
+            text = files[name]
+            files[name] = text.replace("assign out_data = y_q;", "assign out_data = y_q ^ 1;")
+            assert files[name] != text
+        return files
+
+    return corrupt
 
 
 def test_a_corrupted_stage_is_caught_and_named(first: stagewise.Verification, graph: HwGraph,
                                               images: np.ndarray, cache_base: Path,
                                               cache: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stagewise, "plan_verilog", _corrupt_b1_pw)  # the stage builds only
+    monkeypatch.setattr(stagewise, "plan_verilog", _corrupting("b1_pw"))  # the stage builds only
     result = verify(graph, images, tmp_path, "layers", cache_dir=cache)
     assert not result.ok
     bad = {s.name: s.mismatches for s in result.stages}
@@ -209,6 +213,8 @@ def test_auto_mode_picks_by_verilog_size() -> None:
     (["--mode", "layers", "--stitched-images", "0"], "--stitched-images must be >= 1"),
     (["--jobs", "-1"], "--jobs must be >= 0"),
     (["--stitched-sim", "vcs"], "--stitched-sim 'vcs' is not one of icarus, verilator"),
+    (["--stage-sim", "vcs"], "--stage-sim 'vcs' is not one of auto, verilator, icarus"),
+    (["--stage-images", "0"], "--stage-images must be >= 1"),
 ])
 def test_cli_mode_errors_are_one_line(args: list[str], message: str, graph: HwGraph,
                                       tmp_path: Path, fixynn_cmd: list[str]) -> None:
@@ -306,16 +312,8 @@ def test_a_corrupted_stage_is_caught_in_icarus(
         dag: HwGraph, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import fixynn.hw.rtl as rtl
 
-    def corrupt(plan):  # type: ignore[no-untyped-def]
-        files = plan_verilog(plan)
-        name = f"{top_name(plan.graph)}_b2_project.v"
-        if name in files:  # the stage holding b2_project
-            text = files[name]
-            files[name] = text.replace("assign out_data = y_q;", "assign out_data = y_q ^ 1;")
-            assert files[name] != text
-        return files
-
-    monkeypatch.setattr(rtl, "plan_verilog", corrupt)  # what the Icarus benches are built from
+    # what the Icarus benches are built from
+    monkeypatch.setattr(rtl, "plan_verilog", _corrupting("b2_project"))
     result = verify(dag, images_for(dag, 2, seed=7), tmp_path, "layers", cache_dir=cache,
                     stage_sim="icarus")
     bad = {s.name: s.mismatches for s in result.stages}
