@@ -40,7 +40,7 @@ def test_default_and_quick() -> None:
         "efficientnet-lite0", "imagenet", 3)
     assert len(cfg.tasks.targets) == 6  # every built-in task: none is the source
     assert cfg.verify.images >= 100
-    assert cfg.verify_ns() == (2,)
+    assert cfg.verify_ns() == (2, 4)
     assert cfg.synth_n() == max(cfg.sweep.n_list) == 10
     # quick shrinks the job but keeps the tasks and the model
     assert len(quick.sweep.n_list) < len(cfg.sweep.n_list)
