@@ -81,7 +81,7 @@ def fake_ppa(ctx: StepContext) -> dict[str, Any]:
     ffe = None if n == 0 else {**metrics(10.0), "ops_per_frame": 1e6,
                                "layers": [{"name": "b0_conv", "area_um2": areas}]}
     system = {"hybrid": metrics(1.0 + n), "iso_area_programmable": metrics(1.0),
-              "ratios": {"tops_per_w": 1.0 + n}}
+              "ratios": {"tops_per_w": 1.0 + n}, "model": "MobileNetV1 0.25 @ 28"}
     return {"n": n, "system": system, "ffe": ffe}
 
 
@@ -118,6 +118,9 @@ def test_first_run_runs_everything_and_reports(fakes: list[str], tmp_path: Path)
     validate_results(doc)
     assert doc["recommended"]["n"] == 2  # loss 0.4% at N = 2, upper bound 0.9%
     assert [r["n"] for r in doc["hardware"]] == [0, 1, 2]
+    assert {r["model"] for r in doc["hardware"]} == {"MobileNetV1 0.25 @ 28"}
+    assert "Network: MobileNetV1 0.25 @ 28, its own layers" in (
+        tmp_path / "report.md").read_text()
     area = doc["ffe_area_breakdown"][0]
     assert area["n"] == 2 and area["registers_mm2"] == pytest.approx(0.0121)
     assert area["adders_mm2"] == pytest.approx(0.05) and area["other_mm2"] == pytest.approx(1e-3)
@@ -242,3 +245,48 @@ def test_transfer_step_trains_the_run_config_and_is_keyed_by_all_it_reads() -> N
     assert step.params["n_list"] == list(cfg.sweep.n_list)
     for name in ("model", "train"):
         assert step.params[name] == cfg.to_dict()[name]
+
+
+def _ppa_params(cfg: Config) -> dict[str, Any]:
+    """The params the plan gives ppa/N2 (tasks stand-ins: 10 classes each, no data read)."""
+    from types import SimpleNamespace
+
+    names = (*cfg.offline_tasks(), *cfg.model.calib_tasks)
+    tasks = {name: SimpleNamespace(data=SimpleNamespace(num_classes=10),
+                                   provenance={"data_key": name}) for name in names}
+    cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, stages=("transfer", "ppa")))
+    steps = plan.plan_steps(cfg, tasks).steps  # type: ignore[arg-type]
+    return dict(next(s for s in steps if s.name == "ppa/N2").params)
+
+
+def test_ppa_step_names_the_model_it_priced(tmp_path: Path) -> None:
+    """The plan carries model.arch to the PPA step, and MobileNetV1's width only where it
+    means something; results.json's hardware rows name the network."""
+    from types import SimpleNamespace
+
+    from fixynn.config import replace_keys
+    from fixynn.pipeline.collect import hardware_row
+    from fixynn.pipeline.runner import StepContext
+
+    if plan.missing_needs("ppa") or plan.missing_needs("transfer"):
+        pytest.skip("the ppa stage is not available")
+    lite = replace_keys(default_config(quick=True), {
+        "model.arch": "efficientnet-lite0", "tasks.source": "imagenet", "model.input_size": 64,
+        "model.in_channels": 3})
+    assert (_ppa_params(lite)["arch"], _ppa_params(lite)["width"]) == ("efficientnet-lite0",
+                                                                       None)
+    cfg = default_config(quick=True)
+    params = _ppa_params(cfg)
+    assert (params["arch"], params["width"]) == ("mobilenet-v1", cfg.model.width)
+    m = cfg.model
+    layers = mobilenet_v1_layers(m.width, m.input_size, m.in_channels, 10, m.stride_plan)
+    save_layers(layers, tmp_path / "layers" / LAYERS_FILE)
+    graph = random_graph_from_shapes(front_end_layers(layers, 2), calibration_images=0)
+    save_graph(graph, tmp_path / "graph" / stages.GRAPH_DIR)
+    inputs = {"layers": SimpleNamespace(path=tmp_path / "layers"),
+              "graph/N2": SimpleNamespace(path=tmp_path / "graph")}
+    result = stages.ppa_step(StepContext("ppa/N2", params, inputs, tmp_path))  # type: ignore[arg-type]
+    model = f"MobileNetV1 {m.width:g} @ {m.input_size}"
+    assert result["system"]["model"] == model and result["system"]["arch"] == "mobilenet-v1"
+    assert hardware_row(result)["model"] == model
+    assert result["system"]["hybrid"]["ops_per_frame"] == 2 * sum(x.macs for x in layers)

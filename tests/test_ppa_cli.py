@@ -169,3 +169,116 @@ def test_ppa_weights_alone_prices_any_hwgraph(fixynn, tmp_path: Path) -> None:  
     bad = fixynn("ppa", "--weights", str(tmp_path / "g"), "--fixed-layers", "2")
     assert bad.returncode == 2 and "not a chain" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# --layers: any model's own layer list (layers.json) at a split N
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> dict:  # type: ignore[type-arg]
+    """A MobileNetV2-style model's layers.json (meta arch "tiny-mbv2") and its first 3 units
+    as a calibrated HwGraph (the add of its residual block included)."""
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fixynn.arch import save_layers
+    from fixynn.frontend import layer_shapes, to_hwgraph
+    from test_frontend import TinyMobileNetV2, randomized
+
+    root = tmp_path_factory.mktemp("tiny")
+    model = randomized(TinyMobileNetV2(classes=4))
+    example = torch.zeros(1, 3, 16, 16, dtype=torch.float64)
+    layers = layer_shapes(model, example)
+    save_layers(layers, root / "layers.json", {"arch": "tiny-mbv2", "input_size": 16})
+    calib = np.random.default_rng(0).integers(0, 256, (8, 3, 16, 16), dtype=np.uint8)
+    graphs = {}
+    for n in (2, 3):
+        graphs[n] = to_hwgraph(model, example, n, calib, name=f"tiny_n{n}").graph
+        save_graph(graphs[n], root / f"g{n}")
+    return {"root": root, "layers": layers, "graphs": graphs}
+
+
+def test_layers_file_prices_the_models_own_back_end(fixynn, tiny_model) -> None:  # type: ignore[no-untyped-def]
+    from fixynn.arch import with_classes
+    from fixynn.hw.ppa.ffe import estimate_ffe
+    from fixynn.hw.ppa.system import evaluate_network
+
+    root, layers, graph = tiny_model["root"], tiny_model["layers"], tiny_model["graphs"][3]
+    assert any(layer.kind == "add" and layer.block < 3 for layer in layers)  # a DAG front-end
+    proc = fixynn("ppa", "--layers", str(root / "layers.json"), "--fixed-layers", "3",
+                  "--weights", str(root / "g3"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert (doc["arch"], doc["model"], doc["width"], doc["resolution"]) == (
+        "tiny-mbv2", "tiny-mbv2 @ 16", None, 16)
+    assert doc["fixed_layers"] == 3 and doc["weights"] == "trained:tiny_n3"
+    assert doc["hybrid"]["area_breakdown_mm2"]["ffe"] == pytest.approx(
+        estimate_ffe(graph, load_tech("45nm")).area_mm2)
+    assert doc["hybrid"]["ops_per_frame"] == 2 * sum(layer.macs for layer in layers)
+    want = evaluate_network(layers, 3, load_tech("45nm"), PcaConfig(), graph, arch="tiny-mbv2")
+    assert doc == json.loads(json.dumps(want.as_dict()))
+    # --classes resizes the classifier the back-end runs: 4 -> 7 outputs of 32 features
+    more = json.loads(fixynn("ppa", "--layers", str(root / "layers.json"), "--fixed-layers",
+                             "3", "--weights", str(root / "g3"), "--classes", "7",
+                             "--json").stdout)
+    assert more["hybrid"]["ops_per_frame"] - doc["hybrid"]["ops_per_frame"] == 2 * 3 * 32
+    assert with_classes(layers, 7)[-1].out_channels == 7
+    table = fixynn("ppa", "--layers", str(root / "layers.json"), "--fixed-layers", "3",
+                   "--weights", str(root / "g3"), "--tech", "16nm")
+    assert table.returncode == 0, table.stderr
+    assert "tiny-mbv2 @ 16" in table.stdout and "MobileNetV1" not in table.stdout
+
+
+def test_layers_file_of_mobilenet_matches_the_built_in_model(fixynn, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The same network through a layer file (random chain FFE, no meta: named by the file)
+    gives the built-in MobileNetV1's figures."""
+    from fixynn.arch import save_layers
+
+    save_layers(mobilenet_v1_layers(0.25, 64), tmp_path / "mbv1.json")
+    proc = fixynn("ppa", "--layers", str(tmp_path / "mbv1.json"), "--fixed-layers", "4",
+                  "--sparsity", "0.5", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert (doc["arch"], doc["model"]) == ("mbv1", "mbv1 @ 64")
+    built_in = evaluate_system(0.25, 64, 4, load_tech("45nm"), PcaConfig(), sparsity=0.5)
+    want = json.loads(json.dumps(built_in.as_dict()))
+    assert built_in.model == "MobileNetV1 0.25 @ 64" and want["arch"] == "mobilenet-v1"
+    for key in ("hybrid", "iso_area_programmable", "ratios", "weights", "fixed_layers"):
+        assert doc[key] == want[key]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fixed-layers", "9"], "--fixed-layers 9: the model in"),
+        ([], "give the split point --fixed-layers N (0.."),
+        (["--fixed-layers", "2", "--width", "0.5"], "drop --width"),
+        (["--fixed-layers", "2", "--resolution", "64"], "drop --width, --resolution"),
+        (["--fixed-layers", "3"], "give the front-end's HwGraph (--weights)"),
+        (["--fixed-layers", "3", "--weights", "{root}/g2"], "but the back-end at N = 3 reads"),
+        (["--fixed-layers", "2", "--classes", "0"], "--classes must be >= 1"),
+    ],
+)
+def test_layers_file_errors_are_one_line(fixynn, tiny_model, args: list[str],  # type: ignore[no-untyped-def]
+                                         message: str, tmp_path: Path) -> None:
+    root = tiny_model["root"]
+    out = tmp_path / "never.json"
+    args = [a.format(root=root) for a in args]
+    proc = fixynn("ppa", "--layers", str(root / "layers.json"), *args, "--out", str(out))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fixynn: error:"), proc.stderr
+    assert message in lines[0]
+    assert not out.exists()
+
+
+def test_bad_layer_file_and_classes_without_layers(fixynn, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "layers.json"
+    bad.write_text(json.dumps({"schema": "other", "layers": []}))
+    proc = fixynn("ppa", "--layers", str(bad), "--fixed-layers", "1")
+    assert proc.returncode == 2 and f"layer file {bad}: schema must be" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    proc = fixynn("ppa", "--fixed-layers", "1", "--classes", "10")
+    assert proc.returncode == 2 and "--classes resizes the classifier" in proc.stderr

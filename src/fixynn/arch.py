@@ -30,6 +30,7 @@ class ArchInfo:
     """What the configuration needs to know of a front-end family (`model.arch`); the
     networks themselves live in fixynn.nn, how each is fixed in fixynn.train.frontends."""
 
+    title: str  # how tables and reports name the network
     units: int  # its largest split point N (every unit but the classifier's can be fixed)
     pretrained: str  # "" (pretrained here on tasks.source) or where its weights come from
     in_channels: tuple[int, ...]  # the input channels it accepts
@@ -38,12 +39,22 @@ class ArchInfo:
 
 # EfficientNet-Lite0: the stem and its 16 blocks (fixynn.nn.efficientnet_lite.BLOCKS).
 ARCHES: dict[str, ArchInfo] = {
-    "mobilenet-v1": ArchInfo(NUM_BLOCKS, "", (1, 3), "MobileNetV1 trained from scratch on "
-                             "tasks.source, fixed by quantization-aware training"),
-    "efficientnet-lite0": ArchInfo(17, "imagenet", (3,), "EfficientNet-Lite0 with its "
-                                   "ImageNet weights, fixed by calibration"),
+    "mobilenet-v1": ArchInfo("MobileNetV1", NUM_BLOCKS, "", (1, 3), "MobileNetV1 trained "
+                             "from scratch on tasks.source, fixed by quantization-aware "
+                             "training"),
+    "efficientnet-lite0": ArchInfo("EfficientNet-Lite0", 17, "imagenet", (3,),
+                                   "EfficientNet-Lite0 with its ImageNet weights, fixed by "
+                                   "calibration"),
 }
 MAX_UNITS = max(arch.units for arch in ARCHES.values())
+
+
+def model_title(arch: str, resolution: int, width: float | None = None) -> str:
+    """A network as tables name it: "MobileNetV1 0.25 @ 224", "EfficientNet-Lite0 @ 64"; an
+    arch outside ARCHES (a user's own model) by its own name. `width`: MobileNetV1's multiplier,
+    None where the network has none."""
+    name = ARCHES[arch].title if arch in ARCHES else arch
+    return f"{name}{'' if width is None else f' {width:g}'} @ {resolution}"
 
 # Output channels of blocks 0..13 at width 1.0 (Howard et al., 2017, Table 1).
 BASE_CHANNELS: tuple[int, ...] = (
@@ -235,6 +246,12 @@ def save_layers(layers: Sequence[LayerShape], path: str | Path,
 
 def load_layers(path: str | Path) -> list[LayerShape]:
     """The layer list of a `save_layers` file; a bad file is a one-line FixynnError."""
+    return read_layer_file(path)[0]
+
+
+def read_layer_file(path: str | Path) -> tuple[list[LayerShape], dict[str, Any]]:
+    """(layers, meta) of a `save_layers` file (meta: what the writer said of the model, e.g.
+    `arch` and `input_size` from the transfer stage); a bad file is a one-line FixynnError."""
     path = Path(path)
     try:
         doc = json.loads(path.read_text())
@@ -265,4 +282,7 @@ def load_layers(path: str | Path) -> list[LayerShape]:
         if bad:
             raise FixynnError(f"{where} ({row.get('name')!r}): bad {', '.join(bad)}")
         layers.append(LayerShape(**{**row, "pads": None if pads is None else tuple(pads)}))
-    return layers
+    meta = doc.get("meta", {})
+    if not isinstance(meta, dict):
+        raise FixynnError(f"layer file {path}: 'meta' must be an object")
+    return layers, meta

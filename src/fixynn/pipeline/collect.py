@@ -82,6 +82,8 @@ def accuracy_rows(transfer_json: dict[str, Any]) -> list[dict[str, Any]]:
 def hardware_row(ppa: dict[str, Any]) -> dict[str, Any]:
     system = ppa["system"]
     row: dict[str, Any] = {"n": ppa["n"]}
+    if "model" in system:  # the network priced (fixynn.arch.model_title)
+        row["model"] = str(system["model"])
     for name in SYSTEMS:
         row[name] = {k: float(system[name][k]) for k in METRIC_KEYS}
     row["ratios"] = {

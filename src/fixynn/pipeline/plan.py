@@ -178,7 +178,9 @@ def plan_steps(cfg: Config, tasks: dict[str, TaskData] | None = None) -> Plan:
     if "ppa" in available:
         hw_params = {
             **cfg.to_dict()["hardware"],
-            "width": cfg.model.width,
+            "arch": cfg.model.arch,
+            # MobileNetV1's width multiplier; a pretrained family has none (config.py)
+            "width": None if cfg.pretrained else cfg.model.width,
             "input_size": cfg.model.input_size,
             # the largest classifier of the target tasks runs on the PCA
             "num_classes": max(tasks[t].data.num_classes for t in cfg.tasks.targets),

@@ -183,7 +183,7 @@ def ppa_step(ctx: StepContext) -> dict[str, Any]:
         ffe = estimate_ffe(graph, tech, freq_mhz=p["freq_mhz"], style=p["rtl_style"])
     hybrid, programmable, sizing = size_split(layers, p["n"], tech, pca, ffe,
                                               sizing_options(p))
-    system = SystemResult(width=p["width"], resolution=p["input_size"], n_fixed=p["n"],
-                          tech=tech.name, weights="trained", hybrid=hybrid,
+    system = SystemResult(arch=p["arch"], width=p["width"], resolution=p["input_size"],
+                          n_fixed=p["n"], tech=tech.name, weights="trained", hybrid=hybrid,
                           iso_area_programmable=programmable, sizing=sizing)
     return {"n": p["n"], "system": _plain(system), "ffe": None if ffe is None else _plain(ffe)}

@@ -177,6 +177,9 @@ def _hardware(results: Results, plot_names: set[str]) -> Section:
         sec.paragraphs.append("No PPA figures (the ppa stage did not run).")
         return sec
     hw_cfg = results["config"].get("hardware", {})
+    if model := rows[0].get("model"):
+        sec.paragraphs.append(f"Network: {model}, its own layers (the largest target task's "
+                              "classifier); the hybrid's PCA runs its units N.. .")
     if hw_cfg.get("sizing") == "search":
         area = hw_cfg.get("area_mm2") or 0.0
         sec.paragraphs.append(

@@ -2,7 +2,8 @@
 
 Hybrid at split point N: the fixed front-end (FFE) runs blocks 0..N-1, the PCA runs blocks N..
 and the classifier. The layers are any network's (`fixynn.arch.LayerShape`: MobileNetV1's from
-`mobilenet_v1_layers`, a traced model's from `fixynn.frontend.layer_shapes` or a layer file);
+`mobilenet_v1_layers`, a traced model's from `fixynn.frontend.layer_shapes` or a layer file:
+`evaluate_network`);
 N runs from 0 to the classifier's block (`fixynn.arch.max_split`). The two are pipelined across
 frames (the FFE works on frame i+1 while the PCA finishes frame i), so
 * throughput = the slower stage: fps = min(FFE fps, PCA fps);
@@ -51,6 +52,7 @@ from fixynn.arch import (
     front_end_layers,
     max_split,
     mobilenet_v1_layers,
+    model_title,
 )
 from fixynn.errors import FixynnError
 from fixynn.hw.ir import HwGraph, HwLayer
@@ -81,6 +83,7 @@ from fixynn.hw.ppa.tech import (
     sram_write_pj_per_bit,
 )
 
+MOBILENET_V1 = "mobilenet-v1"  # its fixynn.arch.ARCHES name
 STRIDE_PLAN = "imagenet"
 IN_CHANNELS = 3
 NUM_CLASSES = 1000
@@ -197,7 +200,8 @@ class DesignPoint:
 
 @dataclass(frozen=True)
 class SystemResult:
-    width: float
+    arch: str  # the network: a fixynn.arch.ARCHES name, or a user model's own name
+    width: float | None  # MobileNetV1's width multiplier; None for a network without one
     resolution: int
     n_fixed: int
     tech: str
@@ -217,8 +221,15 @@ class SystemResult:
             "area": h.area_mm2 / p.area_mm2,
         }
 
+    @property
+    def model(self) -> str:
+        """The network as tables name it (fixynn.arch.model_title)."""
+        return model_title(self.arch, self.resolution, self.width)
+
     def as_dict(self) -> dict[str, Any]:
         return {
+            "arch": self.arch,
+            "model": self.model,
             "width": self.width,
             "resolution": self.resolution,
             "fixed_layers": self.n_fixed,
@@ -393,6 +404,14 @@ def _search(layers: Sequence[LayerShape], tech: TechTable, area_mm2: float, base
                       count_dram=opts.count_dram)
 
 
+def check_split(layers: Sequence[LayerShape], n_fixed: int) -> None:
+    """`n_fixed` must be a split point of `layers` (0..fixynn.arch.max_split)."""
+    if isinstance(n_fixed, bool) or not isinstance(n_fixed, int) or not (
+            0 <= n_fixed <= max_split(layers)):
+        raise FixynnError(f"split point N = {n_fixed!r}: this network's N runs from 0 to "
+                          f"{max_split(layers)} (its units but the last)")
+
+
 def size_split(
     layers: Sequence[LayerShape],
     n_fixed: int,
@@ -403,10 +422,7 @@ def size_split(
 ) -> tuple[DesignPoint, DesignPoint, dict[str, Any]]:
     """(hybrid, iso-area programmable, sizing record) at split `n_fixed` by the rule
     `opts.sizing`: the fixed rule, or each PCA sized by search for its own work."""
-    if isinstance(n_fixed, bool) or not isinstance(n_fixed, int) or not (
-            0 <= n_fixed <= max_split(layers)):
-        raise FixynnError(f"split point N = {n_fixed!r}: this network's N runs from 0 to "
-                          f"{max_split(layers)} (its units but the last)")
+    check_split(layers, n_fixed)
     if opts.sizing == "fixed":
         hybrid, programmable = evaluate_split(layers, n_fixed, tech, base, ffe)
         return hybrid, programmable, opts.as_dict() | {"total_area_mm2": hybrid.area_mm2}
@@ -472,6 +488,29 @@ def front_end_graph(layers: list[LayerShape], n_fixed: int, sparsity: float,
                                     name=f"random_s{sparsity:g}")
 
 
+def _shape(c: int, h: int, w: int) -> str:
+    return f"{c}x{h}x{w}"
+
+
+def check_graph_fits(graph: HwGraph, layers: list[LayerShape], n_fixed: int,
+                     fix: str = "pass the graph exported for this model and N") -> None:
+    """Any network's FFE graph at split `n_fixed`: it takes the network's image and hands the
+    back-end exactly the map its first layer reads. `fix` says how to mend a mismatch."""
+    first = layers[0]
+    image = (first.in_channels, first.in_height, first.in_width)
+    if (graph.input_channels, graph.input_height, graph.input_width) != image:
+        raise FixynnError(
+            f"--weights graph {graph.name!r} takes "
+            f"{_shape(graph.input_channels, graph.input_height, graph.input_width)} images, "
+            f"the network {_shape(*image)}; {fix}")
+    back = back_end_layers(layers, n_fixed)[0]
+    wanted = (back.in_channels, back.in_height, back.in_width)
+    if graph.output_shape != wanted:
+        raise FixynnError(
+            f"--weights graph {graph.name!r} outputs {_shape(*graph.output_shape)}, but the "
+            f"back-end at N = {n_fixed} reads {_shape(*wanted)} ({back.name}); {fix}")
+
+
 def check_graph_matches(graph: HwGraph, layers: list[LayerShape], n_fixed: int) -> None:
     """A user's HwGraph must be exactly the front-end the split point asks for."""
     front = front_end_layers(layers, n_fixed)
@@ -484,18 +523,56 @@ def check_graph_matches(graph: HwGraph, layers: list[LayerShape], n_fixed: int) 
         raise FixynnError(
             f"--weights graph {graph.name!r} has {len(graph.layers)} layers but "
             f"--fixed-layers {n_fixed} needs {len(front)}; pass the matching N")
-    first = front[0]
-    if (graph.input_channels, graph.input_height, graph.input_width) != (
-            first.in_channels, first.in_height, first.in_width):
-        raise FixynnError(
-            f"--weights graph {graph.name!r} takes {graph.input_channels}x{graph.input_height}x"
-            f"{graph.input_width} images, the network {first.in_channels}x{first.in_height}x"
-            f"{first.in_width}; pass the matching --resolution")
     for hw, shape in zip(graph.layers, front, strict=True):
         if (hw.kind, hw.in_channels, hw.out_channels, hw.kernel, hw.stride) != (
                 shape.kind, shape.in_channels, shape.out_channels, shape.kernel, shape.stride):
             raise FixynnError(f"--weights layer {hw.name!r} does not match {shape.name} of "
                               "MobileNetV1 at this --width; pass the matching --width")
+    check_graph_fits(graph, layers, n_fixed, "pass the matching --resolution")
+
+
+def evaluate_network(
+    layers: list[LayerShape],
+    n_fixed: int,
+    tech: TechTable,
+    pca_config: PcaConfig | None = None,
+    graph: HwGraph | None = None,
+    sparsity: float = 0.0,
+    *,
+    arch: str,
+    width: float | None = None,
+    ffe_freq_mhz: float | None = None,
+    ffe: FfeNumbers | None = None,
+    options: SizingOptions | None = None,
+) -> SystemResult:
+    """Any network's hybrid at split point `n_fixed` and its iso-area programmable baseline.
+
+    `layers`: the network (fixynn.arch.LayerShape, block = unit), named `arch` (and `width`
+    for MobileNetV1) in the result. FFE weights come from `graph` (an HwGraph of units
+    0..n_fixed-1, check_graph_fits) or are random at `sparsity` (a chain of convs only); a
+    precomputed `ffe` estimate skips both. The FFE runs at `ffe_freq_mhz` (default: the PCA's
+    clock). Both PCAs are sized by `options` (default: the search with its default options).
+    """
+    check_split(layers, n_fixed)
+    _check_sparsity(sparsity)
+    cfg = pca_config or PcaConfig()
+    label = f"random sparsity={sparsity:g}"
+    if graph is not None:
+        check_graph_fits(graph, layers, n_fixed)
+        label = f"trained:{graph.name}"
+    if n_fixed > 0 and ffe is None:
+        if graph is None:
+            try:
+                graph = front_end_graph(layers, n_fixed, sparsity)
+            except ValueError as exc:
+                raise FixynnError(f"{arch} at N = {n_fixed}: no random FFE ({exc}); give the "
+                                  "front-end's HwGraph (--weights)") from None
+        ffe = estimate_ffe(graph, tech, freq_mhz=ffe_freq_mhz or cfg.freq_mhz)
+    hybrid, programmable, sizing = size_split(layers, n_fixed, tech, cfg,
+                                              ffe if n_fixed else None, options or SizingOptions())
+    return SystemResult(arch=arch, width=width, resolution=layers[0].in_height,
+                        n_fixed=n_fixed, tech=tech.name, weights=label, hybrid=hybrid,
+                        iso_area_programmable=programmable, sizing=sizing)
 
 
 def evaluate_system(
@@ -511,30 +588,16 @@ def evaluate_system(
     ffe: FfeNumbers | None = None,
     options: SizingOptions | None = None,
 ) -> SystemResult:
-    """The hybrid at split point `n_fixed` and its iso-area programmable baseline.
-
-    FFE weights come from `graph` (a trained HwGraph of exactly blocks 0..n_fixed-1) or are
-    random at `sparsity`; a precomputed `ffe` estimate skips both (used by the sweep's cache).
-    The FFE runs at `ffe_freq_mhz` (default: the PCA's clock). Both PCAs are sized by
-    `options` (default: the search with its default options).
-    """
+    """`evaluate_network` of MobileNetV1 at `width` x `resolution` (the paper's ImageNet
+    setup); a trained `graph` must be exactly its blocks 0..n_fixed-1 (check_graph_matches)."""
     if not isinstance(n_fixed, int) or not 0 <= n_fixed <= NUM_BLOCKS:
         raise FixynnError(f"--fixed-layers must be an integer in 0..{NUM_BLOCKS}, got {n_fixed}")
-    _check_sparsity(sparsity)
-    cfg = pca_config or PcaConfig()
     layers = network_layers(width, resolution)
-    label = f"random sparsity={sparsity:g}"
     if graph is not None:
         check_graph_matches(graph, layers, n_fixed)
-        label = f"trained:{graph.name}"
-    if n_fixed > 0 and ffe is None:
-        graph = graph if graph is not None else front_end_graph(layers, n_fixed, sparsity)
-        ffe = estimate_ffe(graph, tech, freq_mhz=ffe_freq_mhz or cfg.freq_mhz)
-    hybrid, programmable, sizing = size_split(layers, n_fixed, tech, cfg,
-                                              ffe if n_fixed else None, options or SizingOptions())
-    return SystemResult(width=width, resolution=resolution, n_fixed=n_fixed, tech=tech.name,
-                        weights=label, hybrid=hybrid, iso_area_programmable=programmable,
-                        sizing=sizing)
+    return evaluate_network(layers, n_fixed, tech, pca_config, graph, sparsity,
+                            arch=MOBILENET_V1, width=width, ffe_freq_mhz=ffe_freq_mhz, ffe=ffe,
+                            options=options)
 
 
 def ffe_prefix(full: FfeEstimate, graph: HwGraph, count: int, tech: TechTable) -> FfeEstimate:
@@ -577,7 +640,7 @@ def sweep(
             ffe = ffe_prefix(full, graph, count, tech) if n else None
             hybrid, programmable, sizing = size_split(layers, n, tech, cfg, ffe, opts)
             results.append(SystemResult(
-                width=width, resolution=resolution, n_fixed=n, tech=tech.name,
+                arch=MOBILENET_V1, width=width, resolution=resolution, n_fixed=n, tech=tech.name,
                 weights=f"random sparsity={sparsity:g}", hybrid=hybrid,
                 iso_area_programmable=programmable, sizing=sizing))
     return results
