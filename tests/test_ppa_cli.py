@@ -42,6 +42,15 @@ def fixynn(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
     return run
 
 
+def assert_one_line_error(proc: Run, message: str, out: Path) -> None:
+    """Exit status 2, one `fixynn: error:` line holding `message`, and no --out file."""
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fixynn: error:"), proc.stderr
+    assert message in lines[0]
+    assert not out.exists()
+
+
 def test_json_at_a_split_has_both_designs_and_their_ratios(fixynn, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """At N = 5 (not N = 0, where every ratio is 1): each ratio is hybrid over programmable,
     and the CLI's defaults are the library's."""
@@ -100,11 +109,7 @@ def test_bad_flags_are_one_line_errors(fixynn, args: list[str], message: str,  #
                                       tmp_path: Path) -> None:
     out = tmp_path / "never.json"
     proc = fixynn("ppa", *args, "--out", str(out))
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("fixynn: error:"), proc.stderr
-    assert message in lines[0]
-    assert not out.exists()
+    assert_one_line_error(proc, message, out)
 
 
 def test_trained_graph_of_the_wrong_split_is_rejected(fixynn, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -267,11 +272,7 @@ def test_layers_file_errors_are_one_line(fixynn, tiny_model, args: list[str],  #
     out = tmp_path / "never.json"
     args = [a.format(root=root) for a in args]
     proc = fixynn("ppa", "--layers", str(root / "layers.json"), *args, "--out", str(out))
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("fixynn: error:"), proc.stderr
-    assert message in lines[0]
-    assert not out.exists()
+    assert_one_line_error(proc, message, out)
 
 
 def test_bad_layer_file_and_classes_without_layers(fixynn, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
