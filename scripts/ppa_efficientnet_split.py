@@ -26,7 +26,7 @@ from fixynn.data.taskspec import BUILTIN_TASKS
 from fixynn.frontend import layer_shapes
 from fixynn.hw.ppa.ffe import estimate_ffe
 from fixynn.hw.ppa.pca import PcaConfig
-from fixynn.hw.ppa.system import SystemResult, evaluate_network
+from fixynn.hw.ppa.system import DesignPoint, SystemResult, evaluate_network, pca_label
 from fixynn.hw.ppa.tech import load_tech
 from fixynn.nn.efficientnet_lite import efficientnet_lite0
 from fixynn.store import Store
@@ -35,6 +35,9 @@ from fixynn.train.transfer import cpu_seconds
 
 ARCH = "efficientnet-lite0"
 CLASSES = 10  # every built-in task's
+HEADER = ("N", "A mm²", "FFE mm²", "hybrid mm²", "hybrid µJ/frame (DRAM)", "hybrid TOPS/W",
+          "hybrid fps", "hybrid PCA, hand-off", "iso mm²", "iso µJ/frame (DRAM)", "iso TOPS/W",
+          "iso fps", "iso PCA", "TOPS/W ratio", "fps ratio")
 
 
 def parse() -> argparse.Namespace:
@@ -69,26 +72,39 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for tech_name in args.tech:
         tech = load_tech(tech_name)
+        print(f"\n{tech.name}\n\n" + "| " + " | ".join(HEADER) + " |\n"
+              + "|---" * len(HEADER) + "|", flush=True)
         for n in sorted(args.n):
             graph = prepared.front.graph(n, {})
             t0, c0 = time.perf_counter(), cpu_seconds()
             ffe = estimate_ffe(graph, tech, freq_mhz=pca.freq_mhz)
             result = evaluate_network(layers, n, tech, pca, graph, arch=ARCH, ffe=ffe)
-            print(summary(result) + f"  ({time.perf_counter() - t0:.0f} s wall, "
-                  f"{cpu_seconds() - c0:.0f} s CPU)", flush=True)
+            print(summary(result) + f"  <!-- {time.perf_counter() - t0:.0f} s wall, "
+                  f"{cpu_seconds() - c0:.0f} s CPU -->", flush=True)
             rows.append(result.as_dict())
     if args.out is not None:
         args.out.write_text(json.dumps(rows, indent=1))
 
 
+def _dram(point: DesignPoint) -> float:
+    return sum(v for k, v in point.energy_breakdown_uj.items() if "dram" in k)
+
+
+def _pca(point: DesignPoint) -> str:
+    return pca_label(point.pca) + (f", {point.pca['handoff']}" if "handoff" in point.pca else "")
+
+
 def summary(r: SystemResult) -> str:
+    """One markdown row: N, A, each design's area, uJ/frame (DRAM), TOPS/W, fps, PCA; ratios."""
     h, p, x = r.hybrid, r.iso_area_programmable, r.ratios
-    return (f"{r.tech} N={r.n_fixed}: A {h.area_mm2:.2f}/{p.area_mm2:.2f} mm2 (FFE "
-            f"{h.area_breakdown_mm2.get('ffe', 0.0):.3f}), uJ/frame {h.energy_per_frame_uj:.2f}/"
-            f"{p.energy_per_frame_uj:.2f}, TOPS/W {h.tops_per_w:.3f}/{p.tops_per_w:.3f}, fps "
-            f"{h.fps:,.0f}/{p.fps:,.0f}, x TOPS/W {x['tops_per_w']:.2f}, x fps {x['fps']:.2f}; "
-            f"PCA {h.pca['rows']}x{h.pca['cols']} ({h.pca.get('handoff')}) / "
-            f"{p.pca['rows']}x{p.pca['cols']}")
+    cells = [str(r.n_fixed), f"{r.sizing['total_area_mm2']:.2f}",
+             f"{h.area_breakdown_mm2.get('ffe', 0.0):.2f}"]
+    for point in (h, p):
+        cells += [f"{point.area_mm2:.2f}",
+                  f"{point.energy_per_frame_uj:,.1f} ({_dram(point):,.1f})",
+                  f"{point.tops_per_w:.3f}", f"{point.fps:,.0f}", _pca(point)]
+    cells += [f"**{x['tops_per_w']:.2f}x**", f"{x['fps']:.2f}x"]
+    return "| " + " | ".join(cells) + " |"
 
 
 if __name__ == "__main__":
