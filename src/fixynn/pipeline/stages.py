@@ -173,8 +173,8 @@ def ppa_step(ctx: StepContext) -> dict[str, Any]:
     tech = load_tech(p["tech"])
     pca = PcaConfig(rows=p["pca_rows"], cols=p["pca_cols"], freq_mhz=p["freq_mhz"])
     # The trained model's own layers (as the transfer stage traced them), with the largest
-    # target task's classifier; the system model's evaluate_system() covers only the paper's
-    # 224x224 ImageNet MobileNetV1.
+    # target task's classifier; the FFE is priced here in the run's RTL style, so size_split
+    # takes the estimate (evaluate_system is the paper's 224x224 ImageNet MobileNetV1 only).
     layers = with_classes(load_layers(ctx.inputs["layers"].path / LAYERS_FILE),
                           p["num_classes"])
     ffe = None
