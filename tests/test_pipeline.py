@@ -264,18 +264,17 @@ def test_ppa_step_names_the_model_it_priced(tmp_path: Path) -> None:
     means something; results.json's hardware rows name the network."""
     from types import SimpleNamespace
 
-    from fixynn.config import replace_keys
     from fixynn.pipeline.collect import hardware_row
     from fixynn.pipeline.runner import StepContext
+    from presets import mobilenet_config
 
     if plan.missing_needs("ppa") or plan.missing_needs("transfer"):
         pytest.skip("the ppa stage is not available")
-    lite = replace_keys(default_config(quick=True), {
-        "model.arch": "efficientnet-lite0", "tasks.source": "imagenet", "model.input_size": 64,
-        "model.in_channels": 3})
+    lite = default_config(quick=True)
+    assert lite.model.arch == "efficientnet-lite0"
     assert (_ppa_params(lite)["arch"], _ppa_params(lite)["width"]) == ("efficientnet-lite0",
                                                                        None)
-    cfg = default_config(quick=True)
+    cfg = mobilenet_config(quick=True)
     params = _ppa_params(cfg)
     assert (params["arch"], params["width"]) == ("mobilenet-v1", cfg.model.width)
     m = cfg.model
