@@ -14,6 +14,7 @@ from fixynn.train.device import resolve_device
 from fixynn.train.features import feature_sweep
 from fixynn.train.loops import fit, scaled
 from fixynn.train.mobilenet import FIX_KEYS, PRETRAIN_KEYS, RESULT_KEYS, stage_key
+from presets import mobilenet_config
 from test_nn_model import randomize_bn
 
 CUDA = torch.cuda.is_available()
@@ -36,7 +37,8 @@ def test_bad_device_is_rejected() -> None:
 
 
 def test_cpu_keys_are_unchanged_and_cuda_keys_apart(monkeypatch: pytest.MonkeyPatch) -> None:
-    cpu, auto = (replace_keys(default_config(), {"train.device": d}) for d in ("cpu", "auto"))
+    # the MobileNetV1 job's keys (the default job's EfficientNet has no pretraining stage)
+    cpu, auto = (replace_keys(mobilenet_config(), {"train.device": d}) for d in ("cpu", "auto"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     for keys in (PRETRAIN_KEYS, FIX_KEYS, RESULT_KEYS):  # keyed by the resolved device
         assert stage_key(auto, keys) == stage_key(cpu, keys)
