@@ -38,7 +38,7 @@ import numpy as np
 from fixynn.atomic import atomic_write_json
 from fixynn.errors import FixynnError
 from fixynn.hw.golden import run_graph
-from fixynn.hw.icarus import compile_files, find_icarus
+from fixynn.hw.icarus import compile_files, find_icarus, summary_line
 from fixynn.hw.ir import INPUT, HwGraph, HwLayer, graph_digest
 from fixynn.hw.liberty import Library, read_liberty
 from fixynn.hw.liberty_power import LibraryPower, read_power
@@ -255,8 +255,7 @@ def simulate_gates(graph: HwGraph, images: np.ndarray, ports_netlist: str, model
         proc = run_group([vvp, "-n", "tb.vvp"], work, None, timeout_s)
         if proc is None:
             raise FixynnError(f"gate-level simulation ran past {timeout_s:.0f} s")
-        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("FIXYNN-TB")),
-                    "no summary line")
+        line = summary_line(proc.stdout) or "no summary line"
         if not line.startswith(PASS):
             raise FixynnError(f"gate-level netlist of {graph.layers[0].name!r} disagrees with "
                               f"golden: {line}")

@@ -53,6 +53,13 @@ class IcarusResult:
     layers: tuple[tuple[int, int, int], ...] = ()  # per layer: compared, mismatches, missing
 
 
+
+def summary_line(stdout: str) -> str | None:
+    """The portable bench's closing PASS / FAIL line in `stdout` (after the per-layer lines),
+    or None."""
+    match = _SUMMARY.search(stdout)
+    return None if match is None else match.group(0)
+
 def find_icarus() -> tuple[str, str]:
     """Paths of `iverilog` and `vvp`, or a one-line error naming the package."""
     tools = [shutil.which(name) for name in ("iverilog", "vvp")]
