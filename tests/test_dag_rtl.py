@@ -474,3 +474,13 @@ def test_efficientnet_lite0_front_verifies_in_verilator(cache: Path, tmp_path: P
     assert result.outputs_compared == 2 * sum(c * h * w for c, h, w in g.shapes())
     print(f"\nEfficientNet-Lite0 stem + 4 blocks 64x64: build {result.build_s:.1f} s, "
           f"simulation {result.sim_s:.2f} s, {result.outputs_compared} outputs")
+
+
+def test_synthesis_picks_the_smallest_weighted_layers_of_a_dag() -> None:
+    """The synth step sizes its subset by weights; an add has none (the default job's N = 10
+    front-end crashed there)."""
+    from fixynn.pipeline.stages import smallest_layers
+
+    graph = _residual([_unit("dw", "depthwise", "input", 3, 1), _unit("pw", "pointwise", "dw")])
+    assert [graph.layers[i].name for i in smallest_layers(graph, 2)] == ["dw", "pw"]
+    assert [graph.layers[i].name for i in smallest_layers(graph, 1)] == ["pw"]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fixynn.hw.ir import HwGraph, graph_digest, load_graph, save_graph
+from fixynn.hw.ir import HwGraph, HwLayer, graph_digest, load_graph, save_graph
 from fixynn.pipeline.runner import StepContext
 
 if TYPE_CHECKING:
@@ -129,14 +129,21 @@ def verify_step(ctx: StepContext) -> dict[str, Any]:
     }
 
 
+def smallest_layers(graph: HwGraph, count: int) -> list[int]:
+    """Indices of the `count` weighted layers (conv, depthwise, pointwise) with the fewest
+    weights, in graph order: a representative subset at bounded Yosys time (adds and pools
+    have no weights to size by)."""
+    weighted = [i for i, node in enumerate(graph.layers) if isinstance(node, HwLayer)]
+    order = sorted(weighted, key=lambda i: graph.layers[i].weight.size)
+    return sorted(order[:count])
+
+
 def synth_step(ctx: StepContext) -> dict[str, Any]:
     from fixynn.hw.synth import DEFAULT_CLOCK_NS, synth_graph_layers
 
     n = ctx.params["n"]
     graph = _graph(ctx, n)
-    # a representative subset at bounded Yosys time: the layers with the fewest weights
-    order = sorted(range(len(graph.layers)), key=lambda i: graph.layers[i].weight.size)
-    picked = sorted(order[: ctx.params["max_layers"]])
+    picked = smallest_layers(graph, ctx.params["max_layers"])
     liberty = ctx.params["liberty"]
     results = synth_graph_layers(graph, style=ctx.params["style"], layers=picked,
                                  liberty=Path(liberty) if liberty else None,
