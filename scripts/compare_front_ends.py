@@ -51,7 +51,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweeps", nargs="+", type=Path, help="transfer.json files")
     args = parser.parse_args()
-    print(table([json.loads(path.read_text()) for path in args.sweeps]))
+    docs = []
+    for path in args.sweeps:
+        try:
+            docs.append(json.loads(path.read_text()))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SystemExit(f"{path}: cannot read it as JSON ({exc}); give the transfer.json "
+                             "that fixynn transfer or fixynn run wrote") from exc
+    try:
+        print(table(docs))
+    except (KeyError, TypeError) as exc:
+        raise SystemExit(f"{args.sweeps}: not transfer.json files of this fixynn (missing "
+                         f"{exc}); rerun the sweeps") from exc
 
 
 if __name__ == "__main__":
