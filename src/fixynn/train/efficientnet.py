@@ -19,6 +19,7 @@ of the IR, equal to golden).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +90,7 @@ class EfficientNetFrontEnd(FrontEnd):
             return HwGraph(name, g.input_channels, g.input_height, g.input_width, (),
                            INPUT_BITS, INPUT_FRAC, meta=meta | {"n": 0})
         graph = first_units(self.full, n, name)
-        return HwGraph(graph.name, graph.input_channels, graph.input_height, graph.input_width,
-                       graph.layers, graph.input_bits, graph.input_frac,
-                       meta=graph.meta | meta | {"n": n}, outputs=graph.outputs)
+        return replace(graph, meta=graph.meta | meta | {"n": n})
 
     def features(self, images: torch.Tensor, n_list: Sequence[int],
                  device: torch.device) -> Iterator[tuple[int, torch.Tensor]]:
